@@ -1,0 +1,1 @@
+"""fraudstream scoring: the online feature table, request-time features, decision and the FastAPI app."""

@@ -1,0 +1,1 @@
+"""fraudstream services: the swipe generator, scenarios, the embedded Kafka launcher and the CLI."""

@@ -1,0 +1,51 @@
+"""Topic creation: the four fraudstream topics, with `card-features` compacted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from services.settings import StackSettings
+
+
+def ensure_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int = 2,
+    replication: int = 1,
+    compacted: Iterable[str] = (),
+) -> None:
+    """Create the topics that do not exist yet; leave existing ones as they are."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    compacted = set(compacted)
+    wanted = []
+    for name in names:
+        if name in existing:
+            continue
+        config = (
+            {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"} if name in compacted else {}
+        )
+        wanted.append(
+            NewTopic(name, num_partitions=partitions, replication_factor=replication, config=config)
+        )
+    if not wanted:
+        return
+    for name, future in admin.create_topics(wanted, operation_timeout=30).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise RuntimeError(f"could not create topic {name!r} on {bootstrap}: {exc}") from exc
+
+
+def ensure_stack_topics(settings: StackSettings, replication: int = 1) -> None:
+    ensure_topics(
+        settings.bootstrap,
+        [settings.topic_swipes, settings.topic_features, settings.topic_labels, settings.topic_decisions],
+        partitions=settings.topic_partitions,
+        replication=replication,
+        compacted=[settings.topic_features],
+    )

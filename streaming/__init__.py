@@ -1,0 +1,1 @@
+"""fraudstream streaming: the swipe and feature contract, feature definitions and the Spark job."""

@@ -1,0 +1,193 @@
+"""The swipe event, label and card-feature record: defined once, as pydantic models.
+
+The Spark StructType (`spark_schema`), the HTTP body and the Kafka serializer (`to_kafka` /
+`from_kafka`) all derive from these classes, so the generator, the job and the scorer cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+import types
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+if TYPE_CHECKING:
+    from pyspark.sql.types import DataType, StructType
+
+Channel = Literal["pos", "ecom", "atm"]
+Decision = Literal["approve", "deny"]
+
+CARD_TOKEN_PATTERN = r"^ct_[0-9a-f]{32}$"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_serializer("*", when_used="json")
+    def _datetimes_as_utc_iso(self, value: Any) -> Any:
+        # One timestamp spelling everywhere (microseconds, trailing Z) keeps Spark's parser exact.
+        if isinstance(value, datetime):
+            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value
+
+
+class SwipeDetails(_Record):
+    """What a card network tells us about one authorization attempt, minus the card identity."""
+
+    swipe_id: Annotated[str, Field(min_length=1, max_length=64, examples=["sw-000001"])]
+    amount: Annotated[float, Field(gt=0, le=1_000_000, examples=[42.5])]
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+    merchant_id: Annotated[str, Field(min_length=1, max_length=64, examples=["m-00042"])]
+    mcc: Annotated[str, Field(pattern=r"^[0-9]{4}$", examples=["5411"])]
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["FR"])]
+    lat: Annotated[float | None, Field(ge=-90, le=90, examples=[48.85])] = None
+    lon: Annotated[float | None, Field(ge=-180, le=180, examples=[2.35])] = None
+    channel: Channel = "pos"
+    event_time: AwareDatetime
+
+    @field_validator("event_time")
+    @classmethod
+    def _event_time_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+
+class Swipe(SwipeDetails):
+    """A swipe as it travels on the `swipes` topic: the card is a keyed-hash token, never a PAN.
+
+    `decision` is set when the swipe went through the scorer, so denied attempts still count in
+    the card's velocity; swipes authorized elsewhere carry None.
+    """
+
+    card_token: Annotated[str, Field(pattern=CARD_TOKEN_PATTERN)]
+    decision: Decision | None = None
+
+
+class Label(_Record):
+    """Ground truth for one swipe, published late on the `labels` topic (a chargeback)."""
+
+    swipe_id: str
+    card_token: Annotated[str, Field(pattern=CARD_TOKEN_PATTERN)]
+    is_fraud: bool
+    scenario: str
+    event_time: AwareDatetime
+    reported_at: AwareDatetime
+
+
+class WindowFeatures(_Record):
+    """Aggregates over the card's swipes in the trailing `horizon_s` seconds up to `as_of`."""
+
+    horizon_s: int
+    count: int
+    amount_sum: float
+    amount_max: float
+    amount_mean: float
+    merchants: int
+    countries: int
+    denied: int
+
+
+class SessionFeatures(_Record):
+    """The card's live session: swipes no more than the session gap apart, up to `as_of`."""
+
+    start: datetime
+    swipes: int
+    amount: float
+    duration_s: float
+    merchants: int
+    countries: int
+
+
+class CardProfile(_Record):
+    """Long-run habits of the card, the baseline request-time features compare against."""
+
+    swipes: int
+    log_amount_mean: float
+    log_amount_std: float
+    ecom_share: float
+    hour_histogram: list[int]
+    countries: list[str]
+    merchants: list[str]
+    mccs: list[str]
+
+
+class CardFeatures(_Record):
+    """One card's features as of its newest swipe; published to `card-features`, keyed by token.
+
+    `as_of` is the event time of the newest swipe folded in: a consumer keeps the record with the
+    greatest `as_of`, so replays and duplicates do no harm. `computed_at` is the job's wall clock
+    when it emitted the record, for freshness.
+    """
+
+    card_token: Annotated[str, Field(pattern=CARD_TOKEN_PATTERN)]
+    as_of: datetime
+    computed_at: datetime
+    last_swipe_id: str
+    last_country: str
+    last_lat: float | None
+    last_lon: float | None
+    windows: list[WindowFeatures]
+    session: SessionFeatures
+    profile: CardProfile
+
+    def window(self, horizon_s: int) -> WindowFeatures | None:
+        return next((w for w in self.windows if w.horizon_s == horizon_s), None)
+
+
+RecordT = TypeVar("RecordT", bound=BaseModel)
+
+
+def to_kafka(record: BaseModel) -> bytes:
+    """The Kafka value for a record: compact UTF-8 JSON."""
+    return record.model_dump_json().encode("utf-8")
+
+
+def from_kafka(model: type[RecordT], value: bytes | str) -> RecordT:
+    """Parse a Kafka value; raises pydantic.ValidationError naming the bad field."""
+    return model.model_validate_json(value)
+
+
+def spark_schema(model: type[BaseModel]) -> StructType:
+    """The Spark StructType of a record, derived field by field from the pydantic model."""
+    from pyspark.sql.types import StructField, StructType
+
+    fields = []
+    for name, info in model.model_fields.items():
+        spark_type, nullable = _spark_type(info.annotation)
+        fields.append(StructField(name, spark_type, nullable=nullable or not info.is_required()))
+    return StructType(fields)
+
+
+def _spark_type(annotation: Any) -> tuple[DataType, bool]:
+    from pyspark.sql import types as T
+
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _spark_type(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        inner, _ = _spark_type(args[0])
+        return inner, True
+    if origin is Literal:
+        return T.StringType(), False
+    if origin is list:
+        inner, inner_nullable = _spark_type(get_args(annotation)[0])
+        return T.ArrayType(inner, containsNull=inner_nullable), False
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return spark_schema(annotation), False
+    scalar: dict[Any, DataType] = {
+        str: T.StringType(),
+        int: T.LongType(),
+        float: T.DoubleType(),
+        bool: T.BooleanType(),
+        datetime: T.TimestampType(),
+        AwareDatetime: T.TimestampType(),
+    }
+    if annotation in scalar:
+        return scalar[annotation], False
+    raise TypeError(f"no Spark type for {annotation!r}; extend streaming.schema._spark_type")

@@ -1,0 +1,51 @@
+"""Settings of the feature job: where it reads, where it writes, its windows and its cadence."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from services.settings import StackSettings
+
+
+class StreamSettings(StackSettings):
+    """FRAUDSTREAM_* settings of the Spark job. Defaults run it on local[2] beside the embedded broker.
+
+    On a cluster, set FRAUDSTREAM_SPARK_MASTER (or run under `spark-submit --master ...`, which wins),
+    FRAUDSTREAM_DELTA_ROOT and FRAUDSTREAM_CHECKPOINT_ROOT to object storage (s3a://...).
+    """
+
+    spark_master: str = "local[2]"
+    delta_root: str = Field(default="", description="Delta tables root; empty means <state_dir>/delta.")
+    checkpoint_root: str = Field(
+        default="", description="Checkpoint root; empty means <state_dir>/checkpoints."
+    )
+    horizons_s: list[int] = Field(default=[600, 3600, 86400], description="Sliding-window horizons, seconds.")
+    session_gap_s: int = Field(default=1800, gt=0)
+    watermark_s: int = Field(default=600, ge=0, description="Allowed event-time lateness.")
+    trigger_s: float = Field(
+        default=1.0, ge=0, description="Micro-batch trigger interval; 0 = as fast as possible."
+    )
+    shuffle_partitions: int = Field(default=2, ge=1)
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int | None = None
+    metrics_port: int = Field(
+        default=9108, ge=0, le=65535, description="Prometheus port of the job; 0 = off."
+    )
+
+    @field_validator("horizons_s")
+    @classmethod
+    def _horizons_sorted_unique(cls, value: list[int]) -> list[int]:
+        if not value or any(h <= 0 for h in value):
+            raise ValueError("horizons must be positive seconds, e.g. [600, 3600, 86400]")
+        return sorted(set(value))
+
+    @property
+    def delta_path(self) -> str:
+        return self.delta_root or str(self.state_dir / "delta")
+
+    @property
+    def checkpoint_path(self) -> str:
+        return self.checkpoint_root or str(self.state_dir / "checkpoints")
+
+    def table(self, name: str) -> str:
+        return f"{self.delta_path.rstrip('/')}/{name}"

@@ -1,0 +1,60 @@
+"""Build the SparkSession with Delta and the Kafka connector from local jars (no network resolution)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+
+
+def connector_jars(jars_dir: Path) -> list[str]:
+    """The Kafka connector and Delta jars that deploy/jvm/pom.xml resolved, as local paths."""
+    jars = sorted(str(p) for p in (jars_dir / "spark").glob("*.jar"))
+    if not any("spark-sql-kafka" in j for j in jars) or not any("delta-spark" in j for j in jars):
+        raise RuntimeError(
+            f"Spark connector jars not found in {jars_dir / 'spark'}; resolve them with `make jars` "
+            "(mvn -f deploy/jvm/pom.xml -Pspark dependency:copy-dependencies)"
+        )
+    return jars
+
+
+def build_session(
+    app_name: str,
+    jars_dir: Path,
+    master: str | None = "local[2]",
+    shuffle_partitions: int = 2,
+    extra: dict[str, str] | None = None,
+) -> SparkSession:
+    """A SparkSession with Delta Lake and the Kafka source/sink.
+
+    `master=None` leaves the master to `spark-submit --master ...`, so the same code runs on a cluster.
+    """
+    # The Python workers must be the same interpreter (and venv) as the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    conf = {
+        "spark.jars": ",".join(connector_jars(jars_dir)),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.streaming.stateStore.providerClass": ROCKSDB_PROVIDER,
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+        "spark.sql.streaming.stateStore.rocksdb.boundedMemoryUsage": "true",
+        "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB": "256",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": "2g",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.databricks.delta.snapshotPartitions": "2",
+    }
+    conf.update(extra or {})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

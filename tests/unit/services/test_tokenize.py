@@ -1,0 +1,51 @@
+"""Luhn arithmetic and keyed-hash tokenization, as tables."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.tokenize import luhn_check_digit, luhn_valid, normalize_pan, tokenize_pan
+
+KEY = b"test-key"
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("4111111111111111", True),
+        ("4111111111111112", False),
+        ("5555555555554444", True),
+        ("378282246310005", True),
+        ("411111111111", False),  # 12 digits: too short
+        ("41111111111111111111", False),  # 20 digits: too long
+        ("4111-1111-1111-1111", False),  # luhn_valid wants bare digits
+        ("", False),
+    ],
+)
+def test_luhn_valid(number: str, valid: bool) -> None:
+    assert luhn_valid(number) is valid
+
+
+@pytest.mark.parametrize("partial", ["411111111111111", "555555555555444", "37828224631000"])
+def test_check_digit_completes_a_valid_number(partial: str) -> None:
+    assert luhn_valid(partial + luhn_check_digit(partial))
+
+
+def test_normalize_strips_separators_and_rejects_garbage() -> None:
+    assert normalize_pan("4111 1111-1111 1111") == "4111111111111111"
+    with pytest.raises(ValueError, match="Luhn"):
+        normalize_pan("4111111111111112")
+
+
+def test_token_is_stable_keyed_and_hides_the_pan() -> None:
+    token = tokenize_pan("4111111111111111", KEY)
+    assert token == tokenize_pan("4111 1111 1111 1111", KEY)
+    assert token != tokenize_pan("4111111111111111", b"other-key")
+    assert token != tokenize_pan("5555555555554444", KEY)
+    assert token.startswith("ct_") and len(token) == 35
+    assert "4111111111111111" not in token
+
+
+def test_empty_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="FRAUDSTREAM_TOKEN_KEY"):
+        tokenize_pan("4111111111111111", b"")

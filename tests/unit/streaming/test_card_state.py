@@ -1,0 +1,120 @@
+"""The per-card fold as tables: trailing windows, sessions, profile, duplicates and late swipes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streaming.card_state import CardState, FeatureConfig, features, fold
+from streaming.schema import Swipe
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+TOKEN = "ct_" + "cd" * 16
+CFG = FeatureConfig(horizons_s=(600, 3600), session_gap_s=900)
+
+
+def sw(
+    i: int, minutes: float, amount: float = 10.0, merchant: str = "m1", country: str = "FR", **kw: object
+) -> Swipe:
+    return Swipe(
+        swipe_id=f"s{i}",
+        card_token=TOKEN,
+        amount=amount,
+        currency="EUR",
+        merchant_id=merchant,
+        mcc="5411",
+        country=country,
+        event_time=T0 + timedelta(minutes=minutes),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def run(*swipes: Swipe) -> dict[str, object]:
+    state = fold(CardState(), swipes, CFG)
+    f = features(TOKEN, state, CFG, computed_at=T0)
+    w10, w60 = f.windows
+    return {
+        "c10": w10.count,
+        "sum10": w10.amount_sum,
+        "c60": w60.count,
+        "m60": w60.merchants,
+        "k60": w60.countries,
+        "sess": f.session.swipes,
+        "sess_s": f.session.duration_s,
+        "as_of_min": (f.as_of - T0).total_seconds() / 60,
+    }
+
+
+# Timeline (minutes after 09:00); the 10-minute window ends at the newest swipe:
+#
+#   0    5    10   15   20 21  ...   60   65   70
+#   s1   s2                s3                   s4
+#       |<-- 10m -->|s3 alone in (11, 21]; the gap 5 -> 21 (16 min) > 15 min closes the session
+@pytest.mark.parametrize(
+    ("swipes", "expected"),
+    [
+        ([sw(1, 0)], {"c10": 1, "sum10": 10.0, "c60": 1, "sess": 1, "sess_s": 0.0, "as_of_min": 0}),
+        ([sw(1, 0), sw(2, 5, 20)], {"c10": 2, "sum10": 30.0, "c60": 2, "sess": 2, "sess_s": 300.0}),
+        ([sw(1, 0), sw(2, 5), sw(3, 21)], {"c10": 1, "c60": 3, "sess": 1, "as_of_min": 21}),
+        # a gap of exactly the session gap keeps the session open
+        ([sw(1, 0), sw(2, 5), sw(3, 20)], {"sess": 3, "sess_s": 1200.0}),
+        # exactly 10 minutes back is outside (window is half-open at its start)
+        ([sw(1, 0), sw(2, 10)], {"c10": 1, "c60": 2}),
+        ([sw(1, 0), sw(2, 5), sw(3, 21), sw(4, 71)], {"c10": 1, "c60": 2, "sess": 1}),
+        ([sw(1, 0, merchant="a"), sw(2, 1, merchant="b", country="DE")], {"m60": 2, "k60": 2}),
+    ],
+)
+def test_windows_and_sessions(swipes: list[Swipe], expected: dict[str, object]) -> None:
+    got = run(*swipes)
+    assert {k: got[k] for k in expected} == expected
+
+
+def test_order_of_arrival_does_not_matter_within_a_batch() -> None:
+    assert run(sw(1, 0), sw(2, 5), sw(3, 8)) == run(sw(3, 8), sw(1, 0), sw(2, 5))
+
+
+def test_folding_in_two_batches_equals_one() -> None:
+    one = fold(CardState(), [sw(1, 0), sw(2, 3), sw(3, 30)], CFG)
+    two = fold(fold(CardState(), [sw(1, 0), sw(2, 3)], CFG), [sw(3, 30)], CFG)
+    assert features(TOKEN, one, CFG, T0) == features(TOKEN, two, CFG, T0)
+
+
+def test_duplicates_are_ignored() -> None:
+    state = fold(CardState(), [sw(1, 0), sw(1, 0)], CFG)
+    state = fold(state, [sw(1, 0)], CFG)
+    assert features(TOKEN, state, CFG, T0).windows[0].count == 1
+    assert state.n == 1
+
+
+def test_late_swipe_counts_but_does_not_move_as_of() -> None:
+    state = fold(CardState(), [sw(1, 0), sw(2, 8)], CFG)
+    state = fold(state, [sw(3, 5)], CFG)
+    f = features(TOKEN, state, CFG, T0)
+    assert f.as_of == T0 + timedelta(minutes=8)
+    assert f.windows[0].count == 3
+    assert f.last_swipe_id == "s2"
+
+
+def test_denied_swipes_are_counted() -> None:
+    state = fold(CardState(), [sw(1, 0, decision="deny"), sw(2, 1, decision="approve"), sw(3, 2)], CFG)
+    assert features(TOKEN, state, CFG, T0).windows[0].denied == 1
+
+
+def test_profile_tracks_log_amount_and_habits() -> None:
+    state = fold(CardState(), [sw(1, 0, 10.0), sw(2, 60 * 5, 100.0, country="DE")], CFG)
+    p = features(TOKEN, state, CFG, T0).profile
+    assert p.swipes == 2
+    assert p.countries == ["FR", "DE"]
+    assert p.log_amount_std > 0
+    assert p.hour_histogram[9] == 1 and p.hour_histogram[14] == 1
+
+
+def test_state_is_trimmed_to_the_longest_horizon() -> None:
+    state = fold(CardState(), [sw(i, i * 30) for i in range(10)], CFG)
+    assert [r.swipe_id for r in state.recent] == ["s8", "s9"]
+
+
+def test_no_swipes_no_features() -> None:
+    with pytest.raises(ValueError, match="no swipe"):
+        features(TOKEN, CardState(), CFG, T0)
