@@ -129,8 +129,8 @@ class CardFeatures(_Record):
     computed_at: datetime
     last_swipe_id: str
     last_country: str
-    last_lat: float | None
-    last_lon: float | None
+    last_lat: float | None = None
+    last_lon: float | None = None
     windows: list[WindowFeatures]
     session: SessionFeatures
     profile: CardProfile
