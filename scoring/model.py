@@ -1,0 +1,185 @@
+"""The model's input vector and the logistic-regression artifact the scorer runs per request.
+
+`model_inputs` turns features into named floats; `ModelArtifact.predict` is a standardized dot
+product in plain Python (a few microseconds), so no scikit-learn runs at request time. Training
+lives in `scoring.training`.
+
+Artifact path convention: `<state_dir>/models/<version>.json`, with `current.json` the one the
+scorer serves (`publish_artifact` writes both; the scorer reloads `current.json` when it changes).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from scoring.request_features import RequestFeatures
+from streaming.card_state import FeatureConfig
+from streaming.schema import CardFeatures
+
+
+def input_names(config: FeatureConfig) -> list[str]:
+    """Every name `model_inputs` produces under `config`, in a stable order."""
+    names = ["amount_log", "amount_z"]
+    for h in config.horizons_s:
+        names += [f"velocity_{h}_count", f"velocity_{h}_amount_log", f"velocity_{h}_denied"]
+    return names + [
+        "since_last_log",
+        "last_unknown",
+        "distance_km_log",
+        "travel_kmh_log",
+        "location_unknown",
+        "impossible_travel",
+        "new_country",
+        "new_merchant",
+        "new_mcc",
+        "hour_share",
+        "channel_ecom",
+        "channel_atm",
+        "channel_rarity",
+        "history_log",
+        "features_missing",
+        "lag_covered",
+    ]
+
+
+def model_inputs(features: CardFeatures | None, rf: RequestFeatures) -> dict[str, float]:
+    """The named model inputs. Unknown quantities are 0 plus an `*_unknown`/`*_missing` indicator."""
+    out: dict[str, float] = {"amount_log": math.log1p(rf.amount), "amount_z": rf.amount_z}
+    for w in rf.windows:
+        out[f"velocity_{w.horizon_s}_count"] = float(w.count)
+        out[f"velocity_{w.horizon_s}_amount_log"] = math.log1p(w.amount_sum)
+        out[f"velocity_{w.horizon_s}_denied"] = float(w.denied)
+    if rf.ecom_share is None:
+        rarity = 0.0
+    else:
+        rarity = 1.0 - (rf.ecom_share if rf.channel == "ecom" else 1.0 - rf.ecom_share)
+    out.update(
+        since_last_log=_log1p_or_zero(rf.seconds_since_last),
+        last_unknown=float(rf.seconds_since_last is None),
+        distance_km_log=_log1p_or_zero(rf.distance_km),
+        travel_kmh_log=_log1p_or_zero(rf.travel_kmh),
+        location_unknown=float(rf.distance_km is None),
+        impossible_travel=float(rf.impossible_travel),
+        new_country=float(rf.new_country),
+        new_merchant=float(rf.new_merchant),
+        new_mcc=float(rf.new_mcc),
+        hour_share=rf.hour_share,
+        channel_ecom=float(rf.channel == "ecom"),
+        channel_atm=float(rf.channel == "atm"),
+        channel_rarity=rarity,
+        history_log=math.log1p(rf.history_swipes),
+        features_missing=float(features is None),
+        lag_covered=float(rf.lag_covered),
+    )
+    return out
+
+
+def _log1p_or_zero(value: float | None) -> float:
+    return math.log1p(value) if value is not None else 0.0
+
+
+class ModelMetrics(BaseModel):
+    """Validation-split quality of a trained model, at its operating threshold."""
+
+    model_config = ConfigDict(frozen=True)
+
+    roc_auc: float | None
+    average_precision: float | None
+    precision: float
+    recall: float
+    f1: float
+    n_train: int
+    n_validation: int
+    positives_train: int
+    positives_validation: int
+
+
+class ModelArtifact(BaseModel):
+    """A standardized logistic regression, stored as JSON."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str = Field(min_length=1, max_length=64)
+    created_at: datetime
+    features: list[str]
+    means: list[float]
+    stds: list[float]
+    coefficients: list[float]
+    intercept: float
+    threshold: float = Field(ge=0, le=1)
+    horizons_s: list[int]
+    training_window: tuple[datetime, datetime] | None = None
+    metrics: ModelMetrics
+
+    _terms: tuple[tuple[str, float, float], ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _lengths_match(self) -> ModelArtifact:
+        n = len(self.features)
+        if not (len(self.means) == len(self.stds) == len(self.coefficients) == n):
+            raise ValueError("features, means, stds and coefficients must have the same length")
+        if len(set(self.features)) != n:
+            raise ValueError("duplicate feature names")
+        if any(s <= 0 for s in self.stds):
+            raise ValueError("standard deviations must be positive")
+        return self
+
+    def model_post_init(self, context: object, /) -> None:
+        # Fold standardization into one weight and offset per feature: w * (x - mean).
+        self._terms = tuple(
+            (name, mean, coef / std)
+            for name, mean, std, coef in zip(self.features, self.means, self.stds, self.coefficients, strict=True)
+        )
+
+    def missing_inputs(self, available: set[str]) -> list[str]:
+        """The features this model needs that the scorer does not produce (a config mismatch)."""
+        return [f for f in self.features if f not in available]
+
+    def predict(self, inputs: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+        """Fraud score in [0, 1] and each feature's contribution to the log-odds (vs. the mean card)."""
+        contributions = {}
+        z = self.intercept
+        for name, mean, weight in self._terms:
+            c = weight * (inputs.get(name, mean) - mean)
+            contributions[name] = c
+            z += c
+        # Numerically safe logistic: exp of a large positive number would overflow.
+        score = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        return score, contributions
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def load(cls, path: Path) -> ModelArtifact:
+        return cls.model_validate_json(path.read_bytes())
+
+
+def publish_artifact(artifact: ModelArtifact, models_dir: Path) -> Path:
+    """Write `<models_dir>/<version>.json` and atomically point `current.json` at the same content."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    body = artifact.to_json()
+    versioned = models_dir / f"{artifact.version}.json"
+    _atomic_write(versioned, body)
+    current = models_dir / "current.json"
+    _atomic_write(current, body)
+    return current
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    # A reader polling the file must never see half an artifact: write aside, then rename.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

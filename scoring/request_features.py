@@ -1,0 +1,263 @@
+"""Request-time features: the swipe against its card's streamed features and the scorer's lag cover.
+
+Pure functions and an in-memory buffer; no I/O.
+
+The streamed features arrive one micro-batch late. The lag cover closes that gap: the scorer keeps
+the swipes it decided itself since the card's `as_of` and adds them to the streamed windows, so a
+burst faster than the micro-batch is still counted:
+
+    swipes      s1   s2   s3   s4   s5 (now, being scored)
+    streamed    |-- folded --|            features.as_of = t(s3)
+    lag cover                  s4         decided by us, event time > as_of: added
+    window 10m  (t5 - 600 s, t5] = streamed count (if as_of is inside) + s4 + s5
+
+Once the stream's `as_of` passes a buffered swipe, the buffer drops it: the stream now counts it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC
+
+from streaming.card_state import FeatureConfig
+from streaming.schema import CardFeatures, SwipeDetails
+
+EARTH_RADIUS_KM = 6371.0088
+# Log-amount spread floor: a card that always spends the same amount would otherwise turn any other
+# amount into an enormous z-score.
+MIN_LOG_STD = 0.25
+AMOUNT_Z_CLIP = 10.0
+# Two swipes seconds apart at merchants a few km apart are geocoding noise, not teleportation: the
+# speed is computed over at least a minute and only called impossible beyond a minimum distance.
+MIN_TRAVEL_DT_S = 60.0
+MIN_TRAVEL_KM = 100.0
+IMPOSSIBLE_KMH = 1000.0  # faster than a commercial airliner
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedSwipe:
+    """A swipe the scorer decided, as the lag cover keeps it (about 200 bytes; strings are shared)."""
+
+    swipe_id: str
+    t: float  # event time, epoch seconds
+    amount: float
+    merchant_id: str
+    mcc: str
+    country: str
+    lat: float | None
+    lon: float | None
+    channel: str
+    denied: bool
+    decided_at: float  # the scorer's wall clock, epoch seconds
+
+    @classmethod
+    def of(cls, swipe: SwipeDetails, *, denied: bool, decided_at: float) -> DecidedSwipe:
+        return cls(
+            swipe.swipe_id,
+            swipe.event_time.timestamp(),
+            swipe.amount,
+            swipe.merchant_id,
+            swipe.mcc,
+            swipe.country,
+            swipe.lat,
+            swipe.lon,
+            swipe.channel,
+            denied,
+            decided_at,
+        )
+
+
+class LagCover:
+    """Per-card buffer of the swipes the scorer decided that the stream has not folded yet.
+
+    Bounded twice: at most `per_card` swipes per card (oldest dropped) and at most `max_cards` cards
+    (least recently decided dropped). Not thread-safe: the app uses it from its event loop only.
+    """
+
+    def __init__(self, per_card: int = 32, max_cards: int = 200_000) -> None:
+        self.per_card = per_card
+        self.max_cards = max_cards
+        self._cards: OrderedDict[str, deque[DecidedSwipe]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._cards)
+
+    @property
+    def swipes(self) -> int:
+        return sum(len(q) for q in self._cards.values())
+
+    def record(self, card_token: str, swipe: DecidedSwipe) -> None:
+        queue = self._cards.get(card_token)
+        if queue is None:
+            queue = self._cards[card_token] = deque(maxlen=self.per_card)
+            if len(self._cards) > self.max_cards:
+                self._cards.popitem(last=False)
+        else:
+            self._cards.move_to_end(card_token)
+            if any(s.swipe_id == swipe.swipe_id for s in queue):
+                return  # a retried request must not count twice
+        queue.append(swipe)
+
+    def pending(self, card_token: str, as_of: float | None, retention_s: float) -> list[DecidedSwipe]:
+        """The card's buffered swipes newer than `as_of`, by event time; drops the ones it passed."""
+        queue = self._cards.get(card_token)
+        if not queue:
+            return []
+        newest = max(s.t for s in queue)
+        floor = newest - retention_s
+        if as_of is not None:
+            floor = max(floor, as_of)
+        kept = [s for s in queue if s.t > floor]
+        if len(kept) != len(queue):
+            if kept:
+                self._cards[card_token] = deque(kept, maxlen=self.per_card)
+            else:
+                del self._cards[card_token]
+        return sorted(kept, key=lambda s: s.t)
+
+
+def stale(pending: Sequence[DecidedSwipe], now: float, stale_after_s: float) -> bool:
+    """True when a swipe we decided more than `stale_after_s` ago (wall clock) is still not folded."""
+    return any(now - s.decided_at > stale_after_s for s in pending)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCount:
+    """Swipes of the card in (t - horizon, t], the swipe being scored included."""
+
+    horizon_s: int
+    count: int
+    amount_sum: float
+    denied: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFeatures:
+    """What the scorer knows about one swipe at decision time."""
+
+    amount: float
+    amount_z: float
+    channel: str
+    history_swipes: int  # the card's swipes before this one that we know about
+    seconds_since_last: float | None
+    distance_km: float | None
+    travel_kmh: float | None
+    impossible_travel: bool
+    new_country: bool
+    new_merchant: bool
+    new_mcc: bool
+    hour_share: float
+    ecom_share: float | None
+    windows: tuple[WindowCount, ...]
+    lag_covered: int  # buffered swipes added to the streamed features
+
+    def window(self, horizon_s: int) -> WindowCount | None:
+        return next((w for w in self.windows if w.horizon_s == horizon_s), None)
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def request_features(
+    swipe: SwipeDetails,
+    features: CardFeatures | None,
+    pending: Sequence[DecidedSwipe],
+    config: FeatureConfig,
+) -> RequestFeatures:
+    """Compare the swipe with the card's features (None: unknown or unusable) plus buffered swipes.
+
+    Only buffered swipes newer than `features.as_of` and not newer than the swipe itself count, and
+    never the swipe itself (a retried request). A streamed window counts when the card's newest
+    folded swipe is inside the request's window: then its count is an upper bound of the swipes in
+    (t - horizon, t], exact when no folded swipe left the window in between.
+    """
+    t = swipe.event_time.timestamp()
+    as_of = features.as_of.timestamp() if features is not None else None
+    extra = [
+        p
+        for p in pending
+        if p.swipe_id != swipe.swipe_id and p.t <= t and (as_of is None or p.t > as_of)
+    ]
+
+    windows = []
+    for h in config.horizons_s:
+        count, amount, denied = 1, swipe.amount, 0
+        w = features.window(h) if features is not None else None
+        if w is not None and as_of is not None and as_of > t - h:
+            count, amount, denied = count + w.count, amount + w.amount_sum, denied + w.denied
+        for p in extra:
+            if p.t > t - h:
+                count, amount, denied = count + 1, amount + p.amount, denied + p.denied
+        windows.append(WindowCount(h, count, round(amount, 6), denied))
+
+    # The last known swipe and its place: the stream's, unless we decided a newer one.
+    last_t, last_lat, last_lon = None, None, None
+    if features is not None:
+        last_t, last_lat, last_lon = as_of, features.last_lat, features.last_lon
+    if extra:
+        last_t, last_lat, last_lon = extra[-1].t, extra[-1].lat, extra[-1].lon
+    since_last = abs(t - last_t) if last_t is not None else None
+    distance: float | None = None
+    travel: float | None = None
+    if last_lat is not None and last_lon is not None and swipe.lat is not None and swipe.lon is not None:
+        distance = haversine_km(last_lat, last_lon, swipe.lat, swipe.lon)
+        travel = distance / (max(since_last or 0.0, MIN_TRAVEL_DT_S) / 3600.0)
+    impossible = (
+        distance is not None and travel is not None and distance >= MIN_TRAVEL_KM and travel > IMPOSSIBLE_KMH
+    )
+
+    profile = features.profile if features is not None else None
+    countries = set(profile.countries) if profile else set()
+    merchants = set(profile.merchants) if profile else set()
+    mccs = set(profile.mccs) if profile else set()
+    hours = list(profile.hour_histogram) if profile else [0] * 24
+    n = profile.swipes if profile else 0
+    mean = profile.log_amount_mean if profile else 0.0
+    m2 = (profile.log_amount_std**2) * (n - 1) if profile and n > 1 else 0.0
+    ecom = profile.ecom_share * n if profile else 0.0
+    for p in extra:
+        countries.add(p.country)
+        merchants.add(p.merchant_id)
+        mccs.add(p.mcc)
+        hours[_hour(p.t)] += 1
+        ecom += p.channel == "ecom"
+        # Welford, as the stream's profile does, so the lag cover matches a complete stream.
+        x = math.log1p(p.amount)
+        n += 1
+        delta = x - mean
+        mean += delta / n
+        m2 += delta * (x - mean)
+    amount_z = 0.0
+    if n > 1:
+        std = max(math.sqrt(m2 / (n - 1)), MIN_LOG_STD)
+        amount_z = max(-AMOUNT_Z_CLIP, min(AMOUNT_Z_CLIP, (math.log1p(swipe.amount) - mean) / std))
+    known = n > 0
+    return RequestFeatures(
+        amount=swipe.amount,
+        amount_z=amount_z,
+        channel=swipe.channel,
+        history_swipes=n,
+        seconds_since_last=since_last,
+        distance_km=distance,
+        travel_kmh=travel,
+        impossible_travel=impossible,
+        new_country=known and swipe.country not in countries,
+        new_merchant=known and swipe.merchant_id not in merchants,
+        new_mcc=known and swipe.mcc not in mccs,
+        # Laplace-smoothed share of the card's swipes at this UTC hour: 1/24 for an unknown card.
+        hour_share=(hours[swipe.event_time.astimezone(UTC).hour] + 1) / (sum(hours) + 24),
+        ecom_share=ecom / n if known else None,
+        windows=tuple(windows),
+        lag_covered=len(extra),
+    )
+
+
+def _hour(t: float) -> int:
+    return int(t // 3600) % 24

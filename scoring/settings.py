@@ -1,0 +1,75 @@
+"""Settings of the scorer: where it listens, its model and rules, its degraded-mode policy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+
+from services.settings import StackSettings
+from streaming.card_state import FeatureConfig
+
+DEFAULT_RULES_PATH = Path(__file__).resolve().parent / "resources" / "rules.toml"
+
+
+class ScorerSettings(StackSettings):
+    """FRAUDSTREAM_* settings of the FastAPI scorer. Defaults run it beside the embedded stack.
+
+    `horizons_s` and `session_gap_s` must match the feature job's (same variable names), since the
+    scorer extends the job's windows with the swipes it decided itself (the lag cover).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    api_token: SecretStr | None = Field(
+        default=None, description="Bearer token required on /v1/score; unset = no auth (local only)."
+    )
+    rules_path: Path = Field(default=DEFAULT_RULES_PATH, description="TOML rules, reloaded on change.")
+    model_path: Path | None = Field(
+        default=None, description="Model artifact JSON; unset = <state_dir>/models/current.json."
+    )
+    stale_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A card's features are stale when a swipe the scorer decided this long ago (wall "
+        "clock) is still not folded into them.",
+    )
+    fail_open: bool = Field(
+        default=True,
+        description="With no usable model and no rule firing: approve (True) or deny (False).",
+    )
+    max_body_bytes: int = Field(default=16_384, ge=256)
+    publish_swipes: bool = Field(
+        default=True, description="Publish each decided swipe to the swipes topic and its decision record."
+    )
+    deny_threshold: float | None = Field(
+        default=None, ge=0, le=1, description="Deny when score >= this; unset = the model's threshold."
+    )
+    horizons_s: list[int] = Field(default=[600, 3600, 86400], description="Sliding-window horizons, seconds.")
+    session_gap_s: int = Field(default=1800, gt=0)
+    lag_cover_swipes_per_card: int = Field(default=32, ge=1)
+    lag_cover_cards: int = Field(default=200_000, ge=1)
+    reload_check_s: float = Field(default=1.0, ge=0, description="Check rules/model mtimes at most this often.")
+    log_level: str = "INFO"
+
+    @field_validator("horizons_s")
+    @classmethod
+    def _horizons_sorted_unique(cls, value: list[int]) -> list[int]:
+        if not value or any(h <= 0 for h in value):
+            raise ValueError("horizons must be positive seconds, e.g. [600, 3600, 86400]")
+        return sorted(set(value))
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig(horizons_s=tuple(self.horizons_s), session_gap_s=self.session_gap_s)
+
+    @property
+    def resolved_model_path(self) -> Path:
+        return self.model_path or self.state_dir / "models" / "current.json"

@@ -1,0 +1,120 @@
+"""Training: replay labeled swipes exactly as the scorer sees them, fit a logistic regression.
+
+Nothing here knows how traffic was generated; the model and its threshold come from the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+import numpy as np
+
+from scoring.model import ModelArtifact, ModelMetrics, input_names, model_inputs
+from scoring.request_features import request_features
+from streaming.card_state import CardState, FeatureConfig, features, fold
+from streaming.schema import Swipe
+
+
+def labeled_examples(
+    swipes_with_labels: Iterable[tuple[Swipe, bool]], config: FeatureConfig
+) -> Iterator[tuple[dict[str, float], bool]]:
+    """(model inputs, is_fraud) per swipe, in event-time order, with no label or future leakage.
+
+    Each swipe is scored against its card's features folded from the card's earlier swipes only
+    (what a complete stream plus the lag cover gives the scorer), then folded in. Labels never
+    enter the features. Swipes with equal event times keep their input order.
+    """
+    ordered = sorted(swipes_with_labels, key=lambda pair: pair[0].event_time)
+    states: dict[str, CardState] = {}
+    for swipe, is_fraud in ordered:
+        state = states.get(swipe.card_token)
+        card = None
+        if state is not None and state.n > 0:
+            card = features(swipe.card_token, state, config, computed_at=swipe.event_time)
+        rf = request_features(swipe, card, (), config)
+        yield model_inputs(card, rf), is_fraud
+        states[swipe.card_token] = fold(state or CardState(), [swipe], config)
+
+
+def train_logistic(
+    rows: Iterable[tuple[dict[str, float], bool]],
+    version: str,
+    *,
+    config: FeatureConfig | None = None,
+    validation_fraction: float = 0.25,
+    target_precision: float | None = None,
+    regularization_c: float = 1.0,
+    seed: int = 0,
+    training_window: tuple[datetime, datetime] | None = None,
+    created_at: datetime | None = None,
+) -> ModelArtifact:
+    """Fit a standardized logistic regression and choose its deny threshold on a validation split.
+
+    `rows` come in time order (as `labeled_examples` yields them); the last `validation_fraction`
+    of them is the validation split, so the metrics are out-of-time. The threshold maximizes F1 on
+    validation, or is the lowest reaching `target_precision` (most recall at that precision).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+    config = config or FeatureConfig()
+    names = input_names(config)
+    table = list(rows)
+    if not 0 < validation_fraction < 1:
+        raise ValueError("validation_fraction must be strictly between 0 and 1")
+    x = np.array([[inputs.get(n, 0.0) for n in names] for inputs, _ in table], dtype=np.float64)
+    y = np.array([bool(label) for _, label in table], dtype=bool)
+    split = int(len(table) * (1 - validation_fraction))
+    x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
+    if len(x_val) == 0 or y_train.all() or not y_train.any():
+        raise ValueError(
+            f"need both fraud and legitimate swipes in the training split and a non-empty validation "
+            f"split; got {len(table)} rows, {int(y.sum())} fraud. Generate or label more traffic."
+        )
+
+    means = x_train.mean(axis=0)
+    stds = x_train.std(axis=0)
+    stds[stds == 0] = 1.0  # a constant feature carries no signal; keep it harmless
+    clf = LogisticRegression(C=regularization_c, max_iter=2000, random_state=seed)
+    clf.fit((x_train - means) / stds, y_train)
+    val_scores = clf.predict_proba((x_val - means) / stds)[:, 1]
+
+    threshold, auc, ap = 0.5, None, None
+    if y_val.any() and not y_val.all():
+        auc = float(roc_auc_score(y_val, val_scores))
+        ap = float(average_precision_score(y_val, val_scores))
+        precision, recall, thresholds = precision_recall_curve(y_val, val_scores)
+        precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+        if target_precision is not None and (precision >= target_precision).any():
+            threshold = float(thresholds[np.argmax(precision >= target_precision)])
+        else:
+            f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+            threshold = float(thresholds[int(np.argmax(f1))])
+    predicted = val_scores >= threshold
+    tp = int((predicted & y_val).sum())
+    p = tp / max(int(predicted.sum()), 1)
+    r = tp / max(int(y_val.sum()), 1)
+    return ModelArtifact(
+        version=version,
+        created_at=created_at or datetime.now(UTC),
+        features=names,
+        means=[float(v) for v in means],
+        stds=[float(v) for v in stds],
+        coefficients=[float(v) for v in clf.coef_[0]],
+        intercept=float(clf.intercept_[0]),
+        threshold=threshold,
+        horizons_s=list(config.horizons_s),
+        training_window=training_window,
+        metrics=ModelMetrics(
+            roc_auc=auc,
+            average_precision=ap,
+            precision=p,
+            recall=r,
+            f1=2 * p * r / (p + r) if p + r else 0.0,
+            n_train=len(x_train),
+            n_validation=len(x_val),
+            positives_train=int(y_train.sum()),
+            positives_validation=int(y_val.sum()),
+        ),
+    )
