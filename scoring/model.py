@@ -29,7 +29,8 @@ def input_names(config: FeatureConfig) -> list[str]:
     names = ["amount_log", "amount_z"]
     for h in config.horizons_s:
         names += [f"velocity_{h}_count", f"velocity_{h}_amount_log", f"velocity_{h}_denied"]
-    return names + [
+    return [
+        *names,
         "since_last_log",
         "last_unknown",
         "distance_km_log",
@@ -135,7 +136,9 @@ class ModelArtifact(BaseModel):
         # Fold standardization into one weight and offset per feature: w * (x - mean).
         self._terms = tuple(
             (name, mean, coef / std)
-            for name, mean, std, coef in zip(self.features, self.means, self.stds, self.coefficients, strict=True)
+            for name, mean, std, coef in zip(
+                self.features, self.means, self.stds, self.coefficients, strict=True
+            )
         )
 
     def missing_inputs(self, available: set[str]) -> list[str]:

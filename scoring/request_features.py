@@ -181,9 +181,7 @@ def request_features(
     t = swipe.event_time.timestamp()
     as_of = features.as_of.timestamp() if features is not None else None
     extra = [
-        p
-        for p in pending
-        if p.swipe_id != swipe.swipe_id and p.t <= t and (as_of is None or p.t > as_of)
+        p for p in pending if p.swipe_id != swipe.swipe_id and p.t <= t and (as_of is None or p.t > as_of)
     ]
 
     windows = []

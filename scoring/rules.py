@@ -151,14 +151,13 @@ def _clause(raw: Any, lists: dict[str, list[Any]], known: set[str] | None, where
     if not isinstance(name, str) or (known is not None and name not in known):
         raise ValueError(f"{where}: unknown input {name!r}; known inputs: {', '.join(sorted(known or ()))}")
     if op in _MEMBERSHIP:
+        members: Any = raw.get("value")
         if "list" in raw:
             if raw["list"] not in lists:
                 raise ValueError(f"{where}: no list named {raw['list']!r} under [lists]")
             members = lists[raw["list"]]
-        else:
-            members = raw.get("value")
         if not isinstance(members, list):
-            raise ValueError(f"{where}: `{op}` needs `value = [...]` or `list = \"name\"`")
+            raise ValueError(f'{where}: `{op}` needs `value = [...]` or `list = "name"`')
         return Clause(name, op, frozenset(members))
     if op not in _COMPARE:
         raise ValueError(f"{where}: unknown op {op!r}; use one of {[*_COMPARE, *_MEMBERSHIP]}")

@@ -49,7 +49,9 @@ class ScorerSettings(StackSettings):
     session_gap_s: int = Field(default=1800, gt=0)
     lag_cover_swipes_per_card: int = Field(default=32, ge=1)
     lag_cover_cards: int = Field(default=200_000, ge=1)
-    reload_check_s: float = Field(default=1.0, ge=0, description="Check rules/model mtimes at most this often.")
+    reload_check_s: float = Field(
+        default=1.0, ge=0, description="Check rules/model mtimes at most this often."
+    )
     log_level: str = "INFO"
 
     @field_validator("horizons_s")

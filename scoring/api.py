@@ -1,0 +1,170 @@
+"""The scorer's HTTP contract: request and response bodies, the decision record, the body limit."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.tokenize import normalize_pan
+from streaming.schema import CARD_TOKEN_PATTERN, Decision, SwipeDetails
+
+_EXAMPLE: dict[str, Any] = {
+    "swipe_id": "sw-000001",
+    "amount": 42.5,
+    "currency": "EUR",
+    "merchant_id": "m-00042",
+    "mcc": "5411",
+    "country": "FR",
+    "lat": 48.85,
+    "lon": 2.35,
+    "channel": "pos",
+    "event_time": "2026-11-27T09:00:00Z",
+}
+
+
+class ScoreRequest(SwipeDetails):
+    """A swipe to decide, identified by exactly one of `pan` (tokenized on arrival) or `card_token`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {**_EXAMPLE, "pan": "4111 1111 1111 1111"},
+                {**_EXAMPLE, "card_token": "ct_" + "0" * 32},
+            ]
+        }
+    )
+
+    pan: SecretStr | None = Field(
+        default=None,
+        description="Card number; tokenized with the HMAC key on arrival, never stored or echoed.",
+    )
+    card_token: Annotated[str | None, Field(pattern=CARD_TOKEN_PATTERN)] = None
+
+    @field_validator("pan")
+    @classmethod
+    def _pan_is_a_card_number(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        # normalize_pan's message never contains the number.
+        return SecretStr(normalize_pan(value.get_secret_value()))
+
+    @model_validator(mode="after")
+    def _exactly_one_card(self) -> ScoreRequest:
+        if (self.pan is None) == (self.card_token is None):
+            raise ValueError("give exactly one of `pan` or `card_token`")
+        return self
+
+    def details(self) -> dict[str, Any]:
+        """The swipe fields, without the card identity."""
+        return self.model_dump(exclude={"pan", "card_token"})
+
+
+class ReasonOut(BaseModel):
+    code: str = Field(examples=["rule:impossible-travel"])
+    detail: str
+    value: float | str | None = None
+
+
+class ScoreResponse(BaseModel):
+    """The decision on one swipe and why."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "swipe_id": "sw-000001",
+                    "card_token": "ct_" + "0" * 32,
+                    "decision": "deny",
+                    "score": 0.93,
+                    "threshold": 0.41,
+                    "reasons": [
+                        {
+                            "code": "rule:impossible-travel",
+                            "detail": "The card moved faster...",
+                            "value": "deny",
+                        },
+                        {"code": "model_score", "detail": "score 0.930 >= threshold 0.410", "value": 0.93},
+                        {
+                            "code": "feature:velocity_600_count",
+                            "detail": "raises the log-odds by 2.10",
+                            "value": 7,
+                        },
+                    ],
+                    "model_version": "2026-11-27T09-00",
+                    "features_as_of": "2026-11-27T08:59:58Z",
+                    "feature_age_ms": 1250,
+                    "degraded": False,
+                }
+            ]
+        }
+    )
+
+    swipe_id: str
+    card_token: str
+    decision: Decision
+    score: float | None = Field(description="Fraud probability in [0, 1]; null when no model is loaded.")
+    threshold: float | None = Field(default=None, description="Deny at or above this score.")
+    reasons: list[ReasonOut]
+    model_version: str | None
+    features_as_of: datetime | None = Field(
+        description="Event time of the newest swipe in the card features."
+    )
+    feature_age_ms: int | None = Field(description="Scorer clock minus the features' computed_at.")
+    degraded: bool = Field(description="Decided without card features, a model or rules (see reasons).")
+    inputs: dict[str, float] | None = Field(default=None, description="Model inputs, with ?explain=true.")
+
+
+class DecisionRecord(ScoreResponse):
+    """What goes to the `decisions` topic: the response, the model inputs and when it was decided."""
+
+    event_time: datetime
+    decided_at: datetime
+
+
+class BodySizeLimit:
+    """Answer 413 to request bodies over `max_bytes`, declared or streamed, before the app parses them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    async def replayed() -> Message:
+        return messages.pop(0) if messages else await receive()
+
+    return replayed

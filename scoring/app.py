@@ -1,0 +1,166 @@
+"""The FastAPI edge of the scorer: routes, bearer auth, body limit, /metrics; `serve` runs it."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from scoring.api import BodySizeLimit, ScoreRequest, ScoreResponse
+from scoring.metrics import ScorerMetrics
+from scoring.online import FeatureFollower, OnlineFeatureTable
+from scoring.scorer import Follower, Producer, Scorer
+from scoring.settings import ScorerSettings
+from services.tokenize import tokenize_pan
+
+log = logging.getLogger("fraudstream.scoring.app")
+
+_bearer = HTTPBearer(auto_error=False, description="FRAUDSTREAM_API_TOKEN, when the scorer has one.")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: ScorerSettings,
+    *,
+    table: OnlineFeatureTable | None = None,
+    follower: Follower | None = None,
+    producer: Producer | None = None,
+    registry: CollectorRegistry | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The scorer app. Starting and stopping the follower and producer is the caller's job (`serve`)."""
+    table = table if table is not None else OnlineFeatureTable()
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = ScorerMetrics(registry)
+    metrics.watch(
+        table_size=lambda: len(table),
+        consumer_lag=lambda: follower.lag if follower is not None else 0,
+        malformed=lambda: follower.malformed if follower is not None else 0,
+    )
+    scorer = Scorer(settings, table, metrics, clock or _utc_now, follower=follower, producer=producer)
+    token_key = settings.token_key.get_secret_value().encode("utf-8")
+    api_token = settings.api_token.get_secret_value().encode("utf-8") if settings.api_token else None
+
+    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        if api_token is None:
+            return
+        given = credentials.credentials.encode("utf-8") if credentials is not None else b""
+        if not hmac.compare_digest(given, api_token):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or wrong bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    app = FastAPI(
+        title="fraudstream scorer",
+        version="1",
+        description="Approve or deny a card swipe in milliseconds, with the reasons.",
+    )
+    app.state.scorer = scorer
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the offending `input`, which could be a card number: keep loc/msg/type.
+        detail = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=False, tags=["scoring"])
+    async def score(
+        request: ScoreRequest,
+        _: Annotated[None, Depends(authorized)],
+        explain: Annotated[bool, Query(description="Include the model inputs.")] = False,
+    ) -> ScoreResponse:
+        """Decide one swipe. Pure CPU work of well under a millisecond, so it runs on the event loop."""
+        if request.pan is not None:
+            card_token = tokenize_pan(request.pan.get_secret_value(), token_key)
+        else:
+            assert request.card_token is not None  # the model validator guarantees one of the two
+            card_token = request.card_token
+        return scorer.score(request, card_token, explain=explain)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """200 once the feature table caught up with the topic and a model is loaded."""
+        model = scorer.model.current()
+        checks: dict[str, Any] = {
+            "features": "caught up"
+            if follower is None or follower.ready
+            else f"catching up, lag {follower.lag}",
+            "model": model.version if model else (scorer.model.error or "not loaded"),
+            "rules": "loaded" if scorer.rules.current() is not None else scorer.rules.error,
+            "cards": len(table),
+        }
+        ready = (follower is None or follower.ready) and model is not None
+        code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
+        return JSONResponse({"ready": ready, **checks}, status_code=code)
+
+    @app.get("/metrics", tags=["operations"])
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def build_producer(settings: ScorerSettings) -> Any:
+    """An idempotent, lz4-compressed producer. No network call until the first produce/poll."""
+    from confluent_kafka import Producer as KafkaProducer
+
+    return KafkaProducer(
+        {
+            "bootstrap.servers": settings.bootstrap,
+            "client.id": "fraudstream-scorer",
+            "enable.idempotence": True,
+            "compression.type": "lz4",
+            "linger.ms": 5,
+            # Bounded: with Kafka down, produce() fails fast (counted) instead of buffering forever.
+            "queue.buffering.max.messages": 100_000,
+            "message.timeout.ms": 30_000,
+        }
+    )
+
+
+def serve(settings: ScorerSettings) -> None:
+    """Run the scorer: follower thread, producer, one uvicorn worker (see scoring.metrics for why one)."""
+    import uvicorn
+
+    from scoring.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    table = OnlineFeatureTable()
+    follower = FeatureFollower(settings.bootstrap, settings.topic_features, table)
+    producer = build_producer(settings)
+    app = create_app(settings, table=table, follower=follower, producer=producer)
+    follower.start()
+    log.info(
+        "scorer starting",
+        extra={
+            "host": settings.host,
+            "port": settings.port,
+            "kafka": settings.bootstrap,
+            "auth": bool(settings.api_token),
+        },
+    )
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, workers=1, log_config=None)
+    finally:
+        follower.stop()
+        left = producer.flush(5)
+        if left:
+            log.warning("records not delivered at shutdown", extra={"count": left})

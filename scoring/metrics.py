@@ -1,0 +1,104 @@
+"""Prometheus metrics of the scorer, built against a registry that is passed in.
+
+Process model: one scorer process runs one uvicorn worker (one async event loop, about one core),
+and capacity comes from running several replicas behind the load balancer, each with its own
+/metrics that Prometheus scrapes and sums. We do not use uvicorn's multi-worker mode, so
+PROMETHEUS_MULTIPROC_DIR is not supported: every worker would need its own feature follower
+(a full copy of the online table) anyway, which is exactly a replica.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.00075,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+)
+FEATURE_AGE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
+
+
+class ScorerMetrics:
+    """Everything the scorer exports. `table_size` and `consumer_lag` are read at scrape time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.score_latency = Histogram(
+            "fraudstream_score_latency_seconds",
+            "Time to decide one swipe, from parsed request to response (excludes HTTP parsing).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.decisions = Counter(
+            "fraudstream_decisions", "Decisions made, by decision.", ["decision"], registry=registry
+        )
+        self.reasons = Counter(
+            "fraudstream_decision_reasons",
+            "Reasons attached to decisions (rule:<id>, feature:<name>, degraded modes).",
+            ["reason"],
+            registry=registry,
+        )
+        self.feature_age = Histogram(
+            "fraudstream_feature_age_seconds",
+            "Scorer wall clock minus the card features' computed_at, when the card had features.",
+            buckets=FEATURE_AGE_BUCKETS,
+            registry=registry,
+        )
+        self.table_cards = Gauge(
+            "fraudstream_online_table_cards", "Cards in the online feature table.", registry=registry
+        )
+        self.consumer_lag = Gauge(
+            "fraudstream_features_consumer_lag",
+            "Feature records between the follower and the topic's high watermark.",
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "fraudstream_model_info",
+            "The model version being served (value 1).",
+            ["version"],
+            registry=registry,
+        )
+        self.publish_failures = Counter(
+            "fraudstream_publish_failures",
+            "Swipes or decision records that could not be handed to or delivered by Kafka.",
+            ["topic"],
+            registry=registry,
+        )
+        self.malformed_features = Gauge(
+            "fraudstream_malformed_feature_records",
+            "Feature records skipped because they did not parse (since start).",
+            registry=registry,
+        )
+        self._model_version: str | None = None
+
+    def watch(
+        self,
+        table_size: Callable[[], float],
+        consumer_lag: Callable[[], float],
+        malformed: Callable[[], float],
+    ) -> None:
+        self.table_cards.set_function(table_size)
+        self.consumer_lag.set_function(consumer_lag)
+        self.malformed_features.set_function(malformed)
+
+    def serving(self, version: str | None) -> None:
+        if version == self._model_version:
+            return
+        self.model_info.clear()
+        if version is not None:
+            self.model_info.labels(version=version).set(1)
+        self._model_version = version

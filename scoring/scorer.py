@@ -1,0 +1,210 @@
+"""One swipe in, one decision out: wires the table, lag cover, rules, model and publishing together.
+
+No HTTP here; `scoring.app` is the FastAPI edge around `Scorer.score`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from scoring.api import DecisionRecord, ReasonOut, ScoreResponse
+from scoring.decision import Decision, Degraded, decide
+from scoring.metrics import ScorerMetrics
+from scoring.model import ModelArtifact, input_names, model_inputs
+from scoring.online import OnlineFeatureTable
+from scoring.reload import WatchedFile
+from scoring.request_features import DecidedSwipe, LagCover, request_features, stale
+from scoring.rules import RuleSet, context_names, load_rules, rule_context
+from scoring.settings import ScorerSettings
+from streaming.schema import Swipe, SwipeDetails, to_kafka
+
+log = logging.getLogger("fraudstream.scoring")
+
+
+class Producer(Protocol):
+    """The part of confluent_kafka.Producer the scorer uses."""
+
+    def produce(
+        self, topic: str, value: bytes, key: bytes, on_delivery: Callable[[Any, Any], None]
+    ) -> None: ...
+
+    def poll(self, timeout: float) -> int: ...
+
+
+class Follower(Protocol):
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def lag(self) -> int: ...
+
+    malformed: int
+
+
+class Scorer:
+    def __init__(
+        self,
+        settings: ScorerSettings,
+        table: OnlineFeatureTable,
+        metrics: ScorerMetrics,
+        clock: Callable[[], datetime],
+        *,
+        follower: Follower | None = None,
+        producer: Producer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = settings.feature_config
+        self.table = table
+        self.metrics = metrics
+        self.clock = clock
+        self.follower = follower
+        self.producer = producer
+        self.lag_cover = LagCover(settings.lag_cover_swipes_per_card, settings.lag_cover_cards)
+        known = context_names(self.config)
+        self.rules: WatchedFile[RuleSet] = WatchedFile(
+            settings.rules_path,
+            lambda p: load_rules(p, known),
+            check_interval_s=settings.reload_check_s,
+            what="rules",
+        )
+        self.model: WatchedFile[ModelArtifact] = WatchedFile(
+            settings.resolved_model_path,
+            self._load_model,
+            check_interval_s=settings.reload_check_s,
+            what="model",
+        )
+        self.rules.current()
+        metrics.serving(m.version if (m := self.model.current()) else None)
+
+    def _load_model(self, path: Path) -> ModelArtifact:
+        artifact = ModelArtifact.load(path)
+        missing = artifact.missing_inputs(set(input_names(self.config)))
+        if missing:
+            raise ValueError(
+                f"model {artifact.version} needs inputs {missing} that horizons {self.config.horizons_s} do "
+                "not produce; retrain it or set FRAUDSTREAM_HORIZONS_S to the training horizons"
+            )
+        return artifact
+
+    def score(self, swipe: SwipeDetails, card_token: str, *, explain: bool = False) -> ScoreResponse:
+        started = time.perf_counter()
+        now_dt = self.clock()
+        now = now_dt.timestamp()
+        features = self.table.get(card_token)
+        as_of = features.as_of.timestamp() if features is not None else None
+        pending = self.lag_cover.pending(card_token, as_of, self.config.retention_s)
+        is_stale = features is not None and stale(pending, now, self.settings.stale_after_s)
+        usable = None if is_stale else features
+        rf = request_features(swipe, usable, pending, self.config)
+        inputs = model_inputs(usable, rf)
+
+        rules = self.rules.current()
+        model = self.model.current()
+        self.metrics.serving(model.version if model else None)
+        degraded = Degraded(
+            features_missing=features is None,
+            features_stale=is_stale,
+            features_catching_up=self.follower is not None and not self.follower.ready,
+            model_error=self.model.error,
+            rules_error=self.rules.error if rules is None else None,
+        )
+        decision = decide(
+            inputs,
+            rule_context(inputs, rf, swipe, card_token),
+            model,
+            rules,
+            degraded=degraded,
+            fail_open=self.settings.fail_open,
+            threshold=self.settings.deny_threshold,
+        )
+        self.lag_cover.record(
+            card_token, DecidedSwipe.of(swipe, denied=decision.decision == "deny", decided_at=now)
+        )
+
+        age_s = now - features.computed_at.timestamp() if features is not None else None
+        response = ScoreResponse(
+            swipe_id=swipe.swipe_id,
+            card_token=card_token,
+            decision=decision.decision,
+            score=decision.score,
+            threshold=decision.threshold,
+            reasons=[ReasonOut(code=r.code, detail=r.detail, value=r.value) for r in decision.reasons],
+            model_version=model.version if model else None,
+            features_as_of=features.as_of if features is not None else None,
+            feature_age_ms=round(age_s * 1000) if age_s is not None else None,
+            degraded=decision.degraded,
+            inputs=inputs if explain else None,
+        )
+        self._publish(swipe, card_token, response, inputs, now_dt)
+        self._observe(decision, age_s, time.perf_counter() - started)
+        if decision.decision == "deny":
+            log.info(
+                "denied",
+                extra={
+                    "swipe_id": swipe.swipe_id,
+                    "card_token": card_token,
+                    "reasons": [r.code for r in decision.reasons],
+                },
+            )
+        return response
+
+    def _observe(self, decision: Decision, age_s: float | None, elapsed_s: float) -> None:
+        m = self.metrics
+        m.score_latency.observe(elapsed_s)
+        m.decisions.labels(decision=decision.decision).inc()
+        for r in decision.reasons:
+            m.reasons.labels(reason=r.code).inc()
+        if age_s is not None:
+            m.feature_age.observe(max(age_s, 0.0))
+
+    def _publish(
+        self,
+        swipe: SwipeDetails,
+        card_token: str,
+        response: ScoreResponse,
+        inputs: dict[str, float],
+        now: datetime,
+    ) -> None:
+        """Hand the decided swipe and the decision record to the producer; never raise."""
+        if self.producer is None:
+            return
+        key = card_token.encode("ascii")
+        out: list[tuple[str, bytes]] = []
+        try:
+            if self.settings.publish_swipes:
+                fields = {name: getattr(swipe, name) for name in SwipeDetails.model_fields}
+                decided = Swipe(**fields, card_token=card_token, decision=response.decision)
+                out.append((self.settings.topic_swipes, to_kafka(decided)))
+            record = DecisionRecord(
+                **response.model_dump(exclude={"inputs"}),
+                inputs=inputs,
+                event_time=swipe.event_time,
+                decided_at=now,
+            )
+            out.append((self.settings.topic_decisions, to_kafka(record)))
+        except Exception:
+            log.exception("could not build the records to publish", extra={"swipe_id": swipe.swipe_id})
+            return
+        for topic, value in out:
+            try:
+                self.producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+            except Exception as exc:  # BufferError when the queue is full, KafkaException otherwise
+                self.metrics.publish_failures.labels(topic=topic).inc()
+                log.warning(
+                    "could not publish", extra={"topic": topic, "swipe_id": swipe.swipe_id, "error": str(exc)}
+                )
+        try:
+            self.producer.poll(0)
+        except Exception as exc:
+            log.warning("producer poll failed", extra={"error": str(exc)})
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            topic = msg.topic() if msg is not None else "unknown"
+            self.metrics.publish_failures.labels(topic=topic).inc()
+            log.warning("Kafka did not accept a record", extra={"topic": topic, "error": str(err)})
