@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from services.settings import StackSettings
+from streaming.card_state import FeatureConfig
 
 
 class StreamSettings(StackSettings):
@@ -22,6 +23,11 @@ class StreamSettings(StackSettings):
     horizons_s: list[int] = Field(default=[600, 3600, 86400], description="Sliding-window horizons, seconds.")
     session_gap_s: int = Field(default=1800, gt=0)
     watermark_s: int = Field(default=600, ge=0, description="Allowed event-time lateness.")
+    card_idle_ttl_s: int = Field(
+        default=30 * 86400,
+        gt=0,
+        description="Event time without a swipe after which a card's state is evicted.",
+    )
     trigger_s: float = Field(
         default=1.0, ge=0, description="Micro-batch trigger interval; 0 = as fast as possible."
     )
@@ -49,3 +55,10 @@ class StreamSettings(StackSettings):
 
     def table(self, name: str) -> str:
         return f"{self.delta_path.rstrip('/')}/{name}"
+
+    def checkpoint(self, query: str) -> str:
+        return f"{self.checkpoint_path.rstrip('/')}/{query}"
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig(horizons_s=tuple(self.horizons_s), session_gap_s=self.session_gap_s)

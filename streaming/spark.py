@@ -28,18 +28,26 @@ def build_session(
     master: str | None = "local[2]",
     shuffle_partitions: int = 2,
     extra: dict[str, str] | None = None,
+    jars_required: bool = True,
 ) -> SparkSession:
     """A SparkSession with Delta Lake and the Kafka source/sink.
 
     `master=None` leaves the master to `spark-submit --master ...`, so the same code runs on a cluster.
+    `jars_required=False` lets `spark-submit --packages ...` supply the connectors when jars_dir has none.
     """
     # The Python workers must be the same interpreter (and venv) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
+    try:
+        jars = {"spark.jars": ",".join(connector_jars(jars_dir))}
+    except RuntimeError:
+        if jars_required:
+            raise
+        jars = {}
     conf = {
-        "spark.jars": ",".join(connector_jars(jars_dir)),
+        **jars,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.shuffle.partitions": str(shuffle_partitions),

@@ -1,0 +1,288 @@
+"""The feature job's I/O: Kafka `swipes` in; Delta tables and the `card-features` topic out.
+
+Three queries, each reading the swipes topic itself with its own checkpoint (Spark refuses
+session windows in Update mode, and the fold's Update output cannot feed an Append aggregation):
+
+    swipes_raw     every parsed swipe -> Delta `swipes`, invalid ones -> Delta `dead_letters`
+    card_features  per-card fold (update) -> Kafka `card-features` and Delta `card_features`
+    sessions       closed session windows (append) -> Delta `sessions`
+
+Delta writes in foreachBatch carry txnAppId/txnVersion, so a batch replayed after a crash or a
+restart is not written twice. The Kafka feature records are at-least-once: a consumer keeps the
+record with the greatest `as_of`, so a replayed record does no harm.
+
+Run it with `python -m streaming.job` (local[2] by default) or `spark-submit streaming/job.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from streaming.features import (
+    Clock,
+    card_features_batch,
+    card_features_stream,
+    closed_sessions,
+    dead_letters,
+    good_swipes,
+    parse_swipes,
+    utc_now,
+)
+from streaming.job_metrics import DEAD_LETTERS_OBSERVATION, ProgressExporter, StreamMetrics
+from streaming.settings import StreamSettings
+
+QUERY_RAW = "swipes_raw"
+QUERY_FEATURES = "card_features"
+QUERY_SESSIONS = "sessions"
+TABLE_SWIPES = "swipes"
+TABLE_DEAD_LETTERS = "dead_letters"
+TABLE_FEATURES = "card_features"
+TABLE_SESSIONS = "sessions"
+_KAFKA_SCHEMA = (
+    "key binary, value binary, topic string, partition int, offset long, "
+    "timestamp timestamp, timestampType int"
+)
+
+log = logging.getLogger("fraudstream.stream")
+
+
+def read_swipes(spark: SparkSession, settings: StreamSettings) -> DataFrame:
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap)
+        .option("subscribe", settings.topic_swipes)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("failOnDataLoss", "false")
+    )
+    if settings.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+    return reader.load()
+
+
+def _append_once(batch: DataFrame, path: str, app_id: str, batch_id: int) -> None:
+    """Append to a Delta table unless this (app, batch) is already in its log."""
+    (
+        batch.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", str(batch_id))
+        .save(path)
+    )
+
+
+def _app_id(batch: DataFrame, query: str) -> str:
+    # The query id is stable across restarts from one checkpoint and new for a new checkpoint, so a
+    # fresh checkpoint (batch ids from 0 again) cannot be mistaken for a replay and silently skipped.
+    query_id = batch.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
+    return f"fraudstream.{query}.{query_id or 'unknown'}"
+
+
+def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
+    """Create the empty Delta tables, so readers find them before the first swipe arrives."""
+    raw = spark.createDataFrame([], _KAFKA_SCHEMA)
+    parsed = parse_swipes(raw)
+    swipes = good_swipes(parsed)
+    cfg = settings.feature_config
+    tables = {
+        TABLE_SWIPES: swipes,
+        TABLE_DEAD_LETTERS: dead_letters(parsed),
+        TABLE_FEATURES: card_features_batch(swipes, cfg),
+        TABLE_SESSIONS: closed_sessions(swipes, settings.session_gap_s, settings.watermark_s),
+    }
+    for name, empty in tables.items():
+        empty.write.format("delta").mode("ignore").save(settings.table(name))
+
+
+def _writer(frame: DataFrame, settings: StreamSettings, query: str) -> Any:
+    return (
+        frame.writeStream.queryName(query)
+        .option("checkpointLocation", settings.checkpoint(query))
+        .trigger(processingTime=f"{settings.trigger_s} seconds")
+    )
+
+
+def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
+    """Every parsed swipe to Delta `swipes`, late or not; the invalid ones to `dead_letters`."""
+    parsed = parse_swipes(read_swipes(spark, settings)).observe(
+        DEAD_LETTERS_OBSERVATION, F.count_if(F.col("error").isNotNull()).alias("rows")
+    )
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        app_id = _app_id(batch, QUERY_RAW)
+        batch.persist()
+        try:
+            _append_once(good_swipes(batch), settings.table(TABLE_SWIPES), app_id, batch_id)
+            bad = dead_letters(batch)
+            if not bad.isEmpty():
+                _append_once(bad, settings.table(TABLE_DEAD_LETTERS), app_id, batch_id)
+        finally:
+            batch.unpersist()
+
+    return _writer(parsed, settings, QUERY_RAW).foreachBatch(write).start()
+
+
+def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> StreamingQuery:
+    """The per-card fold: records to the compacted features topic and to Delta `card_features`."""
+    swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
+    records = card_features_stream(
+        swipes, settings.feature_config, settings.watermark_s, settings.card_idle_ttl_s, clock
+    )
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        # Persisted: a second evaluation would rerun the fold and stamp another computed_at.
+        batch.persist()
+        try:
+            (
+                batch.select(F.col("card_token").alias("key"), "value")
+                .write.format("kafka")
+                .option("kafka.bootstrap.servers", settings.bootstrap)
+                .option("topic", settings.topic_features)
+                .save()
+            )
+            _append_once(batch, settings.table(TABLE_FEATURES), _app_id(batch, QUERY_FEATURES), batch_id)
+        finally:
+            batch.unpersist()
+
+    return _writer(records, settings, QUERY_FEATURES).outputMode("update").foreachBatch(write).start()
+
+
+def start_sessions(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
+    swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
+    sessions = closed_sessions(swipes, settings.session_gap_s, settings.watermark_s)
+    return (
+        _writer(sessions, settings, QUERY_SESSIONS)
+        .outputMode("append")
+        .format("delta")
+        .start(settings.table(TABLE_SESSIONS))
+    )
+
+
+def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> list[StreamingQuery]:
+    """Create the tables if needed and start the three queries; the caller stops them."""
+    ensure_tables(spark, settings)
+    queries: list[StreamingQuery] = []
+    try:
+        queries.append(start_raw(spark, settings))
+        queries.append(start_features(spark, settings, clock))
+        queries.append(start_sessions(spark, settings))
+    except Exception:
+        stop(queries)
+        raise
+    return queries
+
+
+def stop(queries: list[StreamingQuery]) -> None:
+    for query in queries:
+        if query.isActive:
+            query.stop()
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per log line: time, level, message and the record's `fields`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def _under_spark_submit() -> bool:
+    # spark-submit starts the Python driver with a gateway to its own JVM, whose master it owns.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def main(settings: StreamSettings | None = None, on_started: Callable[[], None] | None = None) -> int:
+    """Run the job until SIGTERM/SIGINT or a query fails; returns the process exit code."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    settings = settings or StreamSettings()
+    from services.topics import ensure_stack_topics
+    from streaming.spark import build_session
+
+    submitted = _under_spark_submit()
+    spark = build_session(
+        "fraudstream-features",
+        settings.jars_dir,
+        master=None if submitted else settings.spark_master,
+        shuffle_partitions=settings.shuffle_partitions,
+        jars_required=not submitted,
+    )
+    spark.sparkContext.setLogLevel("WARN")
+    try:
+        ensure_stack_topics(settings)
+    except Exception as exc:
+        log.error(
+            f"Kafka at {settings.bootstrap} is not reachable ({exc}); start it with `fraudstream up` "
+            "or set FRAUDSTREAM_KAFKA_BOOTSTRAP"
+        )
+        return 2
+    registry = CollectorRegistry()
+    listener = ProgressExporter(StreamMetrics(registry))
+    spark.streams.addListener(listener)
+    server = start_http_server(settings.metrics_port, registry=registry) if settings.metrics_port else None
+
+    stopping = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stop requested", extra={"fields": {"signal": signal.Signals(signum).name}})
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, request_stop)
+    queries = start(spark, settings)
+    log.info(
+        "feature job running",
+        extra={
+            "fields": {
+                "queries": [q.name for q in queries],
+                "bootstrap": settings.bootstrap,
+                "delta": settings.delta_path,
+                "metrics_port": settings.metrics_port,
+            }
+        },
+    )
+    if on_started:
+        on_started()
+    code = 0
+    try:
+        # Short waits, not one blocking call, so the signal handler gets to run between them.
+        while not stopping.is_set():
+            if spark.streams.awaitAnyTermination(timeout=1):
+                break
+    except StreamingQueryException as exc:
+        log.error("a stream query failed; stopping the job", extra={"fields": {"error": str(exc)}})
+        code = 1
+    finally:
+        stop(queries)
+        spark.streams.removeListener(listener)
+        if server:
+            server[0].shutdown()
+        spark.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Streaming query progress -> Prometheus metrics and JSON log lines (a StreamingQueryListener)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from pyspark.sql.streaming import StreamingQueryListener
+
+# The raw query observes its invalid records under this name (DataFrame.observe).
+DEAD_LETTERS_OBSERVATION = "dead_letters"
+
+log = logging.getLogger("fraudstream.stream")
+
+
+class StreamMetrics:
+    """The job's metrics, built against the registry passed in (a fresh one per test)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        q = ["query"]
+        self.input_rows_per_second = Gauge(
+            "fraudstream_stream_input_rows_per_second", "Rows/s arriving at the query.", q, registry=registry
+        )
+        self.processed_rows_per_second = Gauge(
+            "fraudstream_stream_processed_rows_per_second",
+            "Rows/s the query processed.",
+            q,
+            registry=registry,
+        )
+        self.batch_duration_seconds = Gauge(
+            "fraudstream_stream_batch_duration_seconds",
+            "Duration of the last micro-batch.",
+            q,
+            registry=registry,
+        )
+        self.state_rows = Gauge(
+            "fraudstream_stream_state_rows", "Keys held in the query's state store.", q, registry=registry
+        )
+        self.watermark_delay_seconds = Gauge(
+            "fraudstream_stream_watermark_delay_seconds",
+            "Wall clock at the batch start minus the event-time watermark.",
+            q,
+            registry=registry,
+        )
+        self.late_rows = Counter(
+            "fraudstream_stream_late_rows",
+            "Rows dropped by a stateful operator because they were behind the watermark.",
+            q,
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "fraudstream_stream_dead_letters",
+            "Invalid swipes written to the dead_letters table.",
+            registry=registry,
+        )
+        self.batches = Counter("fraudstream_stream_batches", "Micro-batches completed.", q, registry=registry)
+        # Spark repeats the last progress while a query is idle; count each batch once.
+        self._last_batch: dict[str, int] = {}
+
+
+def _iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def record_progress(metrics: StreamMetrics, progress: Mapping[str, Any]) -> None:
+    """Apply one StreamingQueryProgress (as its JSON dict) to the metrics. Pure but for the registry."""
+    query = progress.get("name") or progress["id"]
+    metrics.input_rows_per_second.labels(query).set(float(progress.get("inputRowsPerSecond") or 0.0))
+    metrics.processed_rows_per_second.labels(query).set(float(progress.get("processedRowsPerSecond") or 0.0))
+    metrics.batch_duration_seconds.labels(query).set(float(progress.get("batchDuration") or 0) / 1000.0)
+    operators = progress.get("stateOperators") or []
+    if operators:
+        metrics.state_rows.labels(query).set(sum(int(op.get("numRowsTotal") or 0) for op in operators))
+    watermark = (progress.get("eventTime") or {}).get("watermark")
+    if watermark and _iso(watermark).timestamp() > 0:  # epoch 0: no event seen yet
+        delay = (_iso(progress["timestamp"]) - _iso(watermark)).total_seconds()
+        metrics.watermark_delay_seconds.labels(query).set(delay)
+
+    batch_id = int(progress.get("batchId", -1))
+    if batch_id <= metrics._last_batch.get(query, -1):
+        return
+    metrics._last_batch[query] = batch_id
+    metrics.batches.labels(query).inc()
+    metrics.late_rows.labels(query).inc(
+        sum(int(op.get("numRowsDroppedByWatermark") or 0) for op in operators)
+    )
+    observed = (progress.get("observedMetrics") or {}).get(DEAD_LETTERS_OBSERVATION) or {}
+    metrics.dead_letters.inc(int(observed.get("rows") or 0))
+
+
+def progress_line(progress: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a progress worth a log line: what ran, how much, how late."""
+    operators = progress.get("stateOperators") or []
+    return {
+        "event": "stream_progress",
+        "query": progress.get("name"),
+        "batch": progress.get("batchId"),
+        "rows": progress.get("numInputRows"),
+        "input_rows_per_s": progress.get("inputRowsPerSecond"),
+        "processed_rows_per_s": progress.get("processedRowsPerSecond"),
+        "batch_ms": progress.get("batchDuration"),
+        "watermark": (progress.get("eventTime") or {}).get("watermark"),
+        "state_rows": sum(int(op.get("numRowsTotal") or 0) for op in operators),
+        "late_rows": sum(int(op.get("numRowsDroppedByWatermark") or 0) for op in operators),
+        "observed": progress.get("observedMetrics") or {},
+    }
+
+
+class ProgressExporter(StreamingQueryListener):
+    """Feeds every query progress to `record_progress` and logs it as one JSON line."""
+
+    def __init__(self, metrics: StreamMetrics) -> None:
+        self.metrics = metrics
+
+    def onQueryStarted(self, event: Any) -> None:
+        log.info("stream query started", extra={"fields": {"query": event.name, "id": str(event.id)}})
+
+    def onQueryProgress(self, event: Any) -> None:
+        progress = json.loads(event.progress.json)
+        try:
+            record_progress(self.metrics, progress)
+        except (KeyError, ValueError, TypeError):
+            log.exception(
+                "could not export a query progress", extra={"fields": {"query": progress.get("name")}}
+            )
+        log.info("stream progress", extra={"fields": progress_line(progress)})
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        fields = {"query": str(event.id), "exception": event.exception}
+        if event.exception:
+            log.error("stream query failed", extra={"fields": fields})
+        else:
+            log.info("stream query stopped", extra={"fields": fields})
