@@ -45,13 +45,17 @@ def input_names(config: FeatureConfig) -> list[str]:
         "channel_atm",
         "channel_rarity",
         "history_log",
-        "features_missing",
-        "lag_covered",
+        "card_unknown",
     ]
 
 
 def model_inputs(features: CardFeatures | None, rf: RequestFeatures) -> dict[str, float]:
-    """The named model inputs. Unknown quantities are 0 plus an `*_unknown`/`*_missing` indicator."""
+    """The named model inputs. Unknown quantities are 0 plus an `*_unknown` indicator.
+
+    Everything comes from `rf`, which already merged `features` (the card's streamed features, None
+    when missing or set aside as stale) with the lag cover; `features` is taken for the signature's
+    sake and for inputs that may only exist in the stream later.
+    """
     out: dict[str, float] = {"amount_log": math.log1p(rf.amount), "amount_z": rf.amount_z}
     for w in rf.windows:
         out[f"velocity_{w.horizon_s}_count"] = float(w.count)
@@ -76,8 +80,9 @@ def model_inputs(features: CardFeatures | None, rf: RequestFeatures) -> dict[str
         channel_atm=float(rf.channel == "atm"),
         channel_rarity=rarity,
         history_log=math.log1p(rf.history_swipes),
-        features_missing=float(features is None),
-        lag_covered=float(rf.lag_covered),
+        # Not "features is None": a new card whose earlier swipes sit in the lag cover is known, just
+        # as training (a complete stream) knows it.
+        card_unknown=float(rf.history_swipes == 0),
     )
     return out
 
@@ -130,9 +135,6 @@ class ModelArtifact(BaseModel):
             raise ValueError("duplicate feature names")
         if any(s <= 0 for s in self.stds):
             raise ValueError("standard deviations must be positive")
-        return self
-
-    def model_post_init(self, context: object, /) -> None:
         # Fold standardization into one weight and offset per feature: w * (x - mean).
         self._terms = tuple(
             (name, mean, coef / std)
@@ -140,6 +142,7 @@ class ModelArtifact(BaseModel):
                 self.features, self.means, self.stds, self.coefficients, strict=True
             )
         )
+        return self
 
     def missing_inputs(self, available: set[str]) -> list[str]:
         """The features this model needs that the scorer does not produce (a config mismatch)."""

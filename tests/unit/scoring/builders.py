@@ -1,0 +1,122 @@
+"""Builders for scorer tests: swipes, card features and a small model artifact."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from scoring.model import ModelArtifact, ModelMetrics, input_names
+from streaming.card_state import FeatureConfig
+from streaming.schema import CardFeatures, CardProfile, SessionFeatures, SwipeDetails, WindowFeatures
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+TOKEN = "ct_" + "ab" * 16
+CFG = FeatureConfig(horizons_s=(600, 3600), session_gap_s=1800)
+PARIS = (48.8566, 2.3522)
+NEW_YORK = (40.7128, -74.0060)
+
+
+def swipe(
+    i: int = 1,
+    seconds: float = 0.0,
+    amount: float = 20.0,
+    country: str = "FR",
+    where: tuple[float, float] | None = PARIS,
+    merchant: str = "m1",
+    mcc: str = "5411",
+    **kw: Any,
+) -> SwipeDetails:
+    return SwipeDetails(
+        swipe_id=f"s{i}",
+        amount=amount,
+        currency="EUR",
+        merchant_id=merchant,
+        mcc=mcc,
+        country=country,
+        lat=where[0] if where else None,
+        lon=where[1] if where else None,
+        event_time=T0 + timedelta(seconds=seconds),
+        **kw,
+    )
+
+
+def card_features(
+    as_of_s: float = 0.0,
+    windows: dict[int, tuple[int, float, int]] | None = None,
+    where: tuple[float, float] | None = PARIS,
+    countries: tuple[str, ...] = ("FR",),
+    merchants: tuple[str, ...] = ("m1",),
+    mccs: tuple[str, ...] = ("5411",),
+    swipes: int = 10,
+    log_mean: float = 3.0,
+    log_std: float = 0.5,
+    hours: list[int] | None = None,
+    computed_at_s: float | None = None,
+    token: str = TOKEN,
+) -> CardFeatures:
+    """Card features as of T0 + as_of_s; windows map horizon -> (count, amount_sum, denied)."""
+    windows = windows if windows is not None else {600: (1, 20.0, 0), 3600: (3, 60.0, 0)}
+    as_of = T0 + timedelta(seconds=as_of_s)
+    return CardFeatures(
+        card_token=token,
+        as_of=as_of,
+        computed_at=T0 + timedelta(seconds=computed_at_s if computed_at_s is not None else as_of_s),
+        last_swipe_id="s0",
+        last_country=countries[-1],
+        last_lat=where[0] if where else None,
+        last_lon=where[1] if where else None,
+        windows=[
+            WindowFeatures(
+                horizon_s=h,
+                count=c,
+                amount_sum=s,
+                amount_max=s,
+                amount_mean=s / max(c, 1),
+                merchants=1,
+                countries=1,
+                denied=d,
+            )
+            for h, (c, s, d) in windows.items()
+        ],
+        session=SessionFeatures(start=as_of, swipes=1, amount=20.0, duration_s=0.0, merchants=1, countries=1),
+        profile=CardProfile(
+            swipes=swipes,
+            log_amount_mean=log_mean,
+            log_amount_std=log_std,
+            ecom_share=0.0,
+            hour_histogram=hours if hours is not None else [0] * 24,
+            countries=list(countries),
+            merchants=list(merchants),
+            mccs=list(mccs),
+        ),
+    )
+
+
+def artifact(
+    weights: dict[str, float] | None = None, threshold: float = 0.5, intercept: float = -4.0
+) -> ModelArtifact:
+    """A hand-made model: standardization is identity, so a weight is log-odds per unit of input."""
+    names = input_names(CFG)
+    weights = weights or {"velocity_600_count": 1.0}
+    return ModelArtifact(
+        version="test-1",
+        created_at=T0,
+        features=names,
+        means=[0.0] * len(names),
+        stds=[1.0] * len(names),
+        coefficients=[weights.get(n, 0.0) for n in names],
+        intercept=intercept,
+        threshold=threshold,
+        horizons_s=list(CFG.horizons_s),
+        metrics=ModelMetrics(
+            roc_auc=None,
+            average_precision=None,
+            precision=0,
+            recall=0,
+            f1=0,
+            n_train=0,
+            n_validation=0,
+            positives_train=0,
+            positives_validation=0,
+        ),
+    )
