@@ -15,7 +15,7 @@ import numpy as np
 
 from services.population import SETTLEMENT_CURRENCY, Population
 from services.traffic import background
-from streaming.schema import Swipe
+from streaming.schema import Label, Swipe
 
 HIGH_RISK_MCCS = ("5732", "5944", "5947")  # electronics, jewellery, gift cards: resold for cash
 STORY_THEFT_TIME = time(9, 0, 0)  # the demo's first fraudulent purchase, right after a 30-minute boundary
@@ -257,18 +257,28 @@ def account_takeover(
     return _merge("account_takeover", history, fraud)
 
 
-ScenarioRun = Callable[[Population, datetime, np.random.Generator, float | None], list[LabeledSwipe]]
+ScenarioRun = Callable[
+    [Population, datetime, np.random.Generator, float | None, timedelta | None], list[LabeledSwipe]
+]
 
 
 def _run_stolen(
-    pop: Population, at: datetime, rng: np.random.Generator, history_days: float | None
+    pop: Population,
+    at: datetime,
+    rng: np.random.Generator,
+    history_days: float | None,
+    room: timedelta | None,
 ) -> list[LabeledSwipe]:
     p = StolenCardParams() if history_days is None else replace(StolenCardParams(), history_days=history_days)
     return stolen_card(pop, int(rng.integers(pop.cards)), at, rng, p)
 
 
 def _run_testing(
-    pop: Population, at: datetime, rng: np.random.Generator, history_days: float | None
+    pop: Population,
+    at: datetime,
+    rng: np.random.Generator,
+    history_days: float | None,
+    room: timedelta | None,
 ) -> list[LabeledSwipe]:
     p = (
         CardTestingParams()
@@ -279,26 +289,85 @@ def _run_testing(
 
 
 def _run_skimmer(
-    pop: Population, at: datetime, rng: np.random.Generator, history_days: float | None
+    pop: Population,
+    at: datetime,
+    rng: np.random.Generator,
+    history_days: float | None,
+    room: timedelta | None,
 ) -> list[LabeledSwipe]:
     p = SkimmerParams() if history_days is None else replace(SkimmerParams(), history_days=history_days)
-    # a shop in a city where enough cards live, so the skimmer finds its victims
-    card = int(rng.integers(pop.cards))
-    merchant = int(pop.usual_merchants(card)[0])
-    return compromised_merchant(pop, merchant, at, rng, p)
+    length_days = p.compromise_days + p.misuse_after_days[1] + p.misuse_hours / 24
+    if room is not None and room < timedelta(days=length_days):
+        # a short run: shrink the calendar (not the counts) so the misuse happens before the end
+        f = room / timedelta(days=length_days)
+        p = replace(
+            p,
+            compromise_days=p.compromise_days * f,
+            misuse_after_days=(p.misuse_after_days[0] * f, p.misuse_after_days[1] * f),
+            misuse_hours=p.misuse_hours * f,
+        )
+    card = int(rng.integers(pop.cards))  # the skimmer sits in a shop a random card uses: one with locals
+    return compromised_merchant(pop, int(pop.usual_merchants(card)[0]), at, rng, p)
 
 
 def _run_takeover(
-    pop: Population, at: datetime, rng: np.random.Generator, history_days: float | None
+    pop: Population,
+    at: datetime,
+    rng: np.random.Generator,
+    history_days: float | None,
+    room: timedelta | None,
 ) -> list[LabeledSwipe]:
     p = TakeoverParams() if history_days is None else replace(TakeoverParams(), history_days=history_days)
     return account_takeover(pop, int(rng.integers(pop.cards)), at, rng, p)
 
 
-# name -> run(population, anchor time, rng, history_days or None for the default) with default params
+# name -> run(population, anchor, rng, history_days (None: default), room (time left in the run, or None))
 SCENARIOS: dict[str, ScenarioRun] = {
     "stolen_card": _run_stolen,
     "card_testing": _run_testing,
     "compromised_merchant": _run_skimmer,
     "account_takeover": _run_takeover,
 }
+
+
+@dataclass(frozen=True)
+class LabelDelay:
+    """When ground truth arrives: chargebacks days after the swipe, lognormal.
+
+    `compression` divides every delay, for replays that run days of event time in minutes.
+    Legit swipes get no label (no chargeback means genuine) unless `legit_share` asks for some.
+    """
+
+    median_days: float = 5.0
+    sigma: float = 0.6
+    compression: float = 1.0
+    legit_share: float = 0.0
+
+
+def labels_for(
+    labeled: list[LabeledSwipe], rng: np.random.Generator, delay: LabelDelay = LabelDelay()
+) -> list[tuple[Label, datetime]]:
+    """A label per fraud swipe (and per `legit_share` of the others) with when to publish it, by time.
+
+    `publish_at` is on the event-time clock of the swipes: event time + delay / compression; the
+    label's `reported_at` is the same instant.
+    """
+    if delay.compression <= 0:
+        raise ValueError(f"label delay compression must be > 0, got {delay.compression}")
+    out = []
+    for ls in labeled:
+        # draw for every swipe, so adding legit labels does not shift the fraud labels' delays
+        days = delay.median_days * float(np.exp(delay.sigma * rng.normal()))
+        if not ls.is_fraud and rng.random() >= delay.legit_share:
+            continue
+        publish_at = ls.swipe.event_time + timedelta(days=days / delay.compression)
+        label = Label(
+            swipe_id=ls.swipe.swipe_id,
+            card_token=ls.swipe.card_token,
+            is_fraud=ls.is_fraud,
+            scenario=ls.scenario,
+            event_time=ls.swipe.event_time,
+            reported_at=publish_at,
+        )
+        out.append((label, publish_at))
+    return sorted(out, key=lambda lp: (lp[1], lp[0].swipe_id))
