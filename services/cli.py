@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 
 from services import stack
 from services.settings import DEV_TOKEN_KEY, StackSettings
+
+if TYPE_CHECKING:
+    from services.replay import ReplayReport
 
 app = typer.Typer(
     name="fraudstream",
@@ -99,6 +102,251 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         typer.echo(json.dumps(st, indent=2))
     else:
         _print_status(st)
+
+
+@app.command()
+def stream() -> None:
+    """Run the Spark feature job in the foreground (FRAUDSTREAM_SPARK_MASTER, default local[2])."""
+    from streaming.job import main
+
+    raise typer.Exit(main())
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="HTTP port.", envvar="FRAUDSTREAM_PORT")] = 8000,
+    host: Annotated[str, typer.Option(help="Listen address.", envvar="FRAUDSTREAM_HOST")] = "127.0.0.1",
+) -> None:
+    """Run the scorer in the foreground."""
+    from scoring.app import serve as run
+    from scoring.settings import ScorerSettings
+
+    run(ScorerSettings(port=port, host=host))
+
+
+@app.command()
+def generate(
+    rate: Annotated[float, typer.Option(help="Swipes per second; 0 = as fast as possible.")] = 0.0,
+    count: Annotated[int | None, typer.Option(help="Stop after this many swipes.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds of event time.")
+    ] = None,
+    cards: Annotated[int, typer.Option(help="Size of the card population.")] = 10_000,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Fraud scenario to mix in (repeatable): stolen_card, card_testing, "
+            "compromised_merchant, account_takeover."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same traffic.")] = 0,
+    wallclock: Annotated[bool, typer.Option(help="Event times follow the wall clock.")] = False,
+) -> None:
+    """Publish a realistic card population's swipes (and late labels) to Kafka."""
+    from services.publish import run_generate
+
+    if count is None and duration is None:
+        raise typer.BadParameter("give --count or --duration")
+    run_generate(
+        _settings(), rate, count, duration, cards, scenario or (), seed, wallclock=wallclock, console=console
+    )
+
+
+def _print_replay(report: ReplayReport) -> None:
+    table = Table(title="stolen card: every swipe from the theft on")
+    for col in (
+        "#",
+        "time (UTC)",
+        "merchant",
+        "country",
+        "amount",
+        "decision",
+        "score",
+        "top reasons",
+        "feat. age",
+    ):
+        table.add_column(col, justify="right" if col in ("#", "amount", "score", "feat. age") else "left")
+    for r in report.rows:
+        if not r.is_fraud:
+            continue
+        colour = "green" if r.decision == "deny" else "red"
+        table.add_row(
+            str(r.index),
+            f"{r.event_time:%H:%M:%S}",
+            r.merchant_id,
+            r.country,
+            f"{r.amount:,.2f}",
+            f"[{colour}]{r.decision}[/]",
+            "-" if r.score is None else f"{r.score:.3f}",
+            ", ".join(c for c in r.reasons if c.startswith(("rule:", "feature:")))[:60] or "-",
+            "-" if r.feature_age_ms is None else f"{r.feature_age_ms / 1000:.1f}s",
+        )
+    console.print(table)
+    first = "never" if report.first_denied_index is None else f"#{report.first_denied_index}"
+    console.print(
+        f"[bold]{report.fraud_approved} of {report.fraud_swipes} fraudulent swipes approved; "
+        f"first denied at {first}.[/]"
+    )
+    console.print(
+        f"Other cards' legitimate swipes in the same half hour: {report.legit_swipes}, "
+        f"denied: {report.legit_denied}."
+    )
+    console.print(
+        f"A batch job every 30 minutes would have approved [bold]{report.batch_baseline_approved}[/] "
+        f"of the {report.fraud_swipes}."
+    )
+    console.print(
+        f"Scorer latency seen by the card network: p50 {report.p50_ms:.1f} ms, p99 {report.p99_ms:.1f} ms."
+    )
+
+
+@app.command()
+def replay(
+    story: Annotated[str | None, typer.Argument(help="The story to replay: stolen-card.")] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", help="Replay a labeled CSV or Parquet history instead.")
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option("--map", help="card=COL,amount=COL,time=COL[,merchant=,label=,id=,country=,mcc=]"),
+    ] = None,
+    json_path: Annotated[str | None, typer.Option("--json", help="Write the outcome as JSON here.")] = None,
+    speed: Annotated[float, typer.Option(help="Event-time compression of the theft; 0 = no pauses.")] = 60.0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the story; default: new each run.")] = None,
+    scorer_url: Annotated[
+        str | None, typer.Option(help="Scorer URL; default: from `fraudstream status`.")
+    ] = None,
+) -> None:
+    """Replay the stolen-card story through the running stack, or a labeled file into Kafka."""
+    settings = _settings()
+    if file is not None:
+        from services.file_replay import run_file_replay
+
+        if mapping is None:
+            raise typer.BadParameter("--file needs --map card=COL,amount=COL,time=COL[,...]")
+        run_file_replay(settings, file, mapping, console=console)
+        return
+    if story != "stolen-card":
+        raise typer.BadParameter("replay `stolen-card`, or give --file F --map ...")
+    report = _replay_stolen_card(settings, speed, seed, scorer_url)
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump(report.summary(), fh, indent=2, default=str)
+        console.print(f"wrote {json_path}")
+
+
+def _replay_stolen_card(
+    settings: StackSettings, speed: float, seed: int | None, scorer_url: str | None
+) -> ReplayReport:
+    from scoring.settings import ScorerSettings
+    from services.replay import run_stolen_card
+
+    st = stack.status(settings)
+    scorer = st.get("scorer")
+    url = scorer_url or (scorer.get("url") if isinstance(scorer, dict) else None) or "http://127.0.0.1:8000"
+    kafka = st.get("kafka")
+    bootstrap = (
+        kafka.get("bootstrap") if isinstance(kafka, dict) and st.get("running") else settings.bootstrap
+    )
+    scorer_settings = ScorerSettings()
+    token = scorer_settings.api_token.get_secret_value() if scorer_settings.api_token else None
+    with console.status("replaying the stolen card...") as spinner:
+        report = run_stolen_card(
+            str(bootstrap),
+            str(url),
+            scorer_settings,
+            seed=seed if seed is not None else int(time.time()) % 100_000,
+            speed=speed,
+            api_token=token,
+            progress=lambda msg: spinner.update(msg),
+        )
+    _print_replay(report)
+    return report
+
+
+@app.command()
+def train(
+    seed: Annotated[int, typer.Option(help="Seed of the generated history.")] = 1,
+    cards: Annotated[int, typer.Option(help="Cards in the generated history.")] = 2000,
+    days: Annotated[float, typer.Option(help="Days of generated history.")] = 10.0,
+) -> None:
+    """Train the baseline model on generated labeled history and publish it to the scorer's model path."""
+    from scoring.settings import ScorerSettings
+    from services.trainer import train_on_generated
+
+    settings = ScorerSettings()
+    with console.status("training") as spinner:
+        report = train_on_generated(
+            settings.resolved_model_path.parent,
+            settings.token_key.get_secret_value().encode(),
+            settings.feature_config,
+            seed=seed,
+            cards=cards,
+            days=days,
+            progress=lambda m: spinner.update(m),
+        )
+    m = report.artifact.metrics
+    console.print(
+        f"model [bold]{report.artifact.version}[/] from {report.swipes:,} swipes ({report.fraud} fraud): "
+        f"validation AUC {m.roc_auc or 0:.3f}, average precision {m.average_precision or 0:.3f}, "
+        f"precision {m.precision:.2f}, recall {m.recall:.2f} at threshold {report.artifact.threshold:.3f}"
+    )
+    console.print(f"published to {report.path}; a running scorer picks it up without a restart")
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the story.")] = 7,
+    speed: Annotated[float, typer.Option(help="Event-time compression of the theft.")] = 60.0,
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Also write the outcome as JSON here.")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="Leave the stack running afterwards.")] = False,
+) -> None:
+    """The whole story once: train a baseline, start the stack, replay a stolen card, stop everything.
+
+    It runs in its own state folder (<state_dir>/demo), emptied first, so it never touches the data
+    of a stack started with `fraudstream up`.
+    """
+    import os
+    import shutil
+
+    from scoring.settings import ScorerSettings
+    from services.trainer import train_on_generated
+
+    base = StackSettings()
+    demo_dir = base.state_dir / "demo"
+    existing = stack.StackInfo.load(stack.stack_file(base.model_copy(update={"state_dir": demo_dir})))
+    if existing is not None:
+        stack.down(base.model_copy(update={"state_dir": demo_dir}))
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    os.environ["FRAUDSTREAM_STATE_DIR"] = str(demo_dir)
+    settings = _settings()
+    scorer_settings = ScorerSettings()
+    started = time.monotonic()
+    with console.status("training the baseline model on generated history") as spinner:
+        report = train_on_generated(
+            scorer_settings.resolved_model_path.parent,
+            settings.token_key.get_secret_value().encode(),
+            scorer_settings.feature_config,
+            progress=lambda m: spinner.update(m),
+        )
+    console.print(
+        f"model {report.artifact.version}: validation AUC {report.artifact.metrics.roc_auc or 0:.3f}"
+    )
+    with console.status("starting Kafka, the feature job and the scorer (Spark takes ~30 s)..."):
+        stack.up(settings)
+    _print_status(stack.status(settings))
+    try:
+        outcome = _replay_stolen_card(settings, speed, seed, None)
+        path = json_path or str(demo_dir / "replay.json")
+        with open(path, "w") as fh:
+            json.dump(outcome.summary(), fh, indent=2, default=str)
+        console.print(f"outcome written to {path}; demo took {time.monotonic() - started:.0f} s")
+    finally:
+        if not keep:
+            with console.status("stopping the stack"):
+                stack.down(settings)
 
 
 if __name__ == "__main__":
