@@ -77,10 +77,9 @@ def create_app(
         detail = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
         return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
-    @app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=False, tags=["scoring"])
+    @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"], dependencies=[Depends(authorized)])
     async def score(
         request: ScoreRequest,
-        _: Annotated[None, Depends(authorized)],
         explain: Annotated[bool, Query(description="Include the model inputs.")] = False,
     ) -> ScoreResponse:
         """Decide one swipe. Pure CPU work of well under a millisecond, so it runs on the event loop."""

@@ -49,7 +49,12 @@ def run(
     threshold: float | None = None,
 ) -> tuple[str, list[str], bool]:
     inputs = dict.fromkeys(input_names(CFG), 0.0) | {"velocity_600_count": float(velocity)}
-    context = {**inputs, "card_token": card, "merchant_id": merchant, "amount": amount}
+    context: dict[str, float | str | None] = {
+        **inputs,
+        "card_token": card,
+        "merchant_id": merchant,
+        "amount": amount,
+    }
     d = decide(inputs, context, model, RULES, degraded=degraded, fail_open=fail_open, threshold=threshold)
     return d.decision, [r.code for r in d.reasons], d.degraded
 
