@@ -36,7 +36,7 @@ def labeled_history(
         run = SCENARIOS[name]
         for i in range(per_scenario):
             at = start + timedelta(days=history_days, seconds=float(rng.uniform(0, span_s)))
-            for ls in run(pop, at, rng, history_days):
+            for ls in run(pop, at, rng, history_days, end - at):
                 if ls.swipe.event_time < end:
                     swipe = ls.swipe.model_copy(update={"swipe_id": f"{name[:3]}{i}-{ls.swipe.swipe_id}"})
                     out.append(LabeledSwipe(swipe, ls.is_fraud, ls.scenario))
