@@ -140,8 +140,10 @@ def _consume_until(
 
     def check() -> None:
         msg = consumer.poll(1.0)
-        if msg is not None and msg.error() is None and match(json.loads(msg.value())):
-            found.append((msg.key(), msg.value()))
+        if msg is not None and msg.error() is None:
+            key, value = msg.key() or b"", msg.value() or b"{}"
+            if match(json.loads(value)):
+                found.append((key, value))
         assert found
 
     try:
