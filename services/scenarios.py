@@ -18,6 +18,7 @@ from services.traffic import background
 from streaming.schema import Label, Swipe
 
 HIGH_RISK_MCCS = ("5732", "5944", "5947")  # electronics, jewellery, gift cards: resold for cash
+FAR_KM = 250.0  # a thief's city, when not abroad, is at least this far from the card's home
 STORY_THEFT_TIME = time(9, 0, 0)  # the demo's first fraudulent purchase, right after a 30-minute boundary
 
 
@@ -124,15 +125,17 @@ def _merchants(
 
 
 def _far_city(pop: Population, card: int, foreign_share: float, rng: np.random.Generator) -> int:
-    geo, home = pop.geo, pop.home_city[card]
-    home_country = geo.city_country[home]
-    if rng.random() < foreign_share:
-        candidates = np.flatnonzero(geo.city_country != home_country)
-    else:
-        candidates = np.flatnonzero(
-            (geo.city_country == home_country) & (np.arange(len(geo.city_name)) != home)
-        )
-    return int(rng.choice(candidates))
+    """A city abroad (with probability `foreign_share`) or at least FAR_KM from home in the home country."""
+    geo = pop.geo
+    abroad = geo.city_country != geo.city_country[pop.home_city[card]]
+    lat1, lon1 = np.radians(pop.home_lat[card]), np.radians(pop.home_lon[card])
+    lat2, lon2 = np.radians(geo.city_lat), np.radians(geo.city_lon)
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    far = 2 * 6371.0 * np.arcsin(np.sqrt(h)) > FAR_KM
+    domestic = np.flatnonzero(~abroad & far)
+    if rng.random() < foreign_share or len(domestic) == 0:  # no far city at home: the Netherlands
+        return int(rng.choice(np.flatnonzero(abroad)))
+    return int(rng.choice(domestic))
 
 
 def _minutes(at: datetime, minutes: np.ndarray) -> list[datetime]:
