@@ -143,10 +143,7 @@ def map_rows(frame: pd.DataFrame, cmap: ColumnMap, key: bytes, first_row: int, s
     amounts = pd.to_numeric(frame[cmap.amount], errors="coerce").tolist()
     times = _times(frame[cmap.time])
     geo = {k: pd.to_numeric(frame[cols[k]], errors="coerce").tolist() for k in ("lat", "lon") if k in cols}
-    raw_amount, raw_time = (
-        frame[cmap.amount].astype("string").tolist(),
-        frame[cmap.time].astype("string").tolist(),
-    )
+    raw_amount, raw_time = (frame[c].astype("string").fillna("").tolist() for c in (cmap.amount, cmap.time))
     out = MappedChunk()
     tokens: dict[str, str] = {}
     for i in range(n):
@@ -157,9 +154,9 @@ def map_rows(frame: pd.DataFrame, cmap: ColumnMap, key: bytes, first_row: int, s
         if not card:
             out.bad.append(BadRow(row, "card", "card is empty"))
         elif amount != amount or amount is None:  # NaN
-            out.bad.append(BadRow(row, "amount", f"amount {raw_amount[i]!r} is not a number"))
+            out.bad.append(BadRow(row, "amount", _unparsed("amount", raw_amount[i], "a number")))
         elif pd.isna(at):
-            out.bad.append(BadRow(row, "time", f"time {raw_time[i]!r} is not a date"))
+            out.bad.append(BadRow(row, "time", _unparsed("time", raw_time[i], "a date")))
         elif "label" in text and is_fraud is None:
             out.bad.append(
                 BadRow(row, "label", f"label {text['label'][i]!r} is not one of 1/0, true/false, fraud/legit")
@@ -191,6 +188,10 @@ def map_rows(frame: pd.DataFrame, cmap: ColumnMap, key: bytes, first_row: int, s
             out.swipes.append(swipe)
             out.labels.append(is_fraud)
     return out
+
+
+def _unparsed(key: str, raw: str, kind: str) -> str:
+    return f"{key} {raw!r} is not {kind}" if raw else f"{key} is empty"
 
 
 def _number(value: float) -> float | None:

@@ -216,15 +216,15 @@ def generate(
     stream = _mixed(background(pop, start, traffic_rng), planned)
     t0 = clock()
     for planned_swipe, scenario_swipe in stream:
-        elapsed = clock() - t0
-        if (count is not None and report.swipes >= count) or (
-            duration_s is not None and elapsed >= duration_s
-        ):
+        if count is not None and report.swipes >= count:
             break
         if rate > 0:
-            ahead = report.swipes / rate - elapsed
+            ahead = report.swipes / rate - (clock() - t0)
             if ahead > 0.002:
                 sleep(ahead)
+        elapsed = clock() - t0
+        if duration_s is not None and elapsed >= duration_s:
+            break
         swipe = replace_time(planned_swipe, now()) if wallclock else planned_swipe
         release(swipe.event_time)
         swipes.publish(swipe)
