@@ -111,7 +111,7 @@ def _swipes_from_pandas(pdfs: Iterable[pd.DataFrame]) -> list[Swipe]:
             fields = {
                 k: (None if isinstance(v, float) and math.isnan(v) else v)
                 for k, v in row.items()
-                if k != "event_us"
+                if k not in ("event_us", "event_time")
             }
             # Epoch microseconds, not pandas timestamps: no session-timezone conversion to undo.
             fields["event_time"] = _EPOCH + timedelta(microseconds=int(row["event_us"]))
@@ -122,9 +122,8 @@ def _swipes_from_pandas(pdfs: Iterable[pd.DataFrame]) -> list[Swipe]:
 
 
 def _fold_input(swipes: DataFrame) -> DataFrame:
-    return swipes.select(
-        *[c for c in SWIPE_COLUMNS if c != "event_time"], F.unix_micros("event_time").alias("event_us")
-    )
+    # event_time stays: the watermark is attached to it. The fold reads event_us instead.
+    return swipes.select(*SWIPE_COLUMNS, F.unix_micros("event_time").alias("event_us"))
 
 
 def _record(card_token: str, state: CardState, cfg: FeatureConfig, clock: Clock) -> dict[str, Any]:
