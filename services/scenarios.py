@@ -124,6 +124,14 @@ def _merchants(
     return idx
 
 
+def _shops_in(pop: Population, city: int, mccs: tuple[str, ...]) -> np.ndarray:
+    """Shops of `city` with one of `mccs`; if it has none, such shops elsewhere in its country."""
+    shops = _merchants(pop, online=False, mccs=mccs, countries=np.array([pop.geo.city_country[city]]))
+    first, count = pop.city_first_merchant[city], pop.city_merchant_count[city]
+    in_city = shops[(shops >= first) & (shops < first + count)]
+    return in_city if len(in_city) else shops
+
+
 def _far_city(pop: Population, card: int, foreign_share: float, rng: np.random.Generator) -> int:
     """A city abroad (with probability `foreign_share`) or at least FAR_KM from home in the home country."""
     geo = pop.geo
@@ -158,14 +166,12 @@ def stolen_card(
     b = _Builder(pop, "stolen", rng)
     history = b.history([card], theft_at, params.history_days, rng)
     city = _far_city(pop, card, params.foreign_share, rng)
-    shops = _merchants(pop, online=False, mccs=params.mccs, countries=np.array([pop.geo.city_country[city]]))
-    first, count = pop.city_first_merchant[city], pop.city_merchant_count[city]
-    in_city = shops[(shops >= first) & (shops < first + count)]
+    shops = _shops_in(pop, city, params.mccs)
     n = params.burst_swipes
     offsets = np.concatenate([[0.0], np.sort(rng.uniform(0, params.burst_minutes, n - 1))])
     ratio = (params.last_amount / params.first_amount) ** (1 / max(n - 1, 1))
     amounts = np.sort(params.first_amount * ratio ** np.arange(n) * rng.lognormal(0, 0.15, n))
-    merchants = rng.choice(in_city if len(in_city) else shops, size=n)
+    merchants = rng.choice(shops, size=n)
     fraud = [
         b.swipe(card, int(m), a, t)
         for m, a, t in zip(merchants, amounts, _minutes(theft_at, offsets), strict=True)
@@ -215,9 +221,7 @@ def compromised_merchant(
     visits = [start + timedelta(days=float(d)) for d in rng.uniform(0, params.compromise_days, len(victims))]
     history = b.history(victims, start, params.history_days, rng)
     ring_city = _far_city(pop, victims[0], 1.0, rng)
-    shops = _merchants(
-        pop, online=False, mccs=params.mccs, countries=np.array([pop.geo.city_country[ring_city]])
-    )
+    shops = _shops_in(pop, ring_city, params.mccs)
     fraud: list[Swipe] = []
     for card, visit in zip(victims, visits, strict=True):
         spend = np.exp(

@@ -37,7 +37,9 @@ def read_all(bootstrap: str, topic: str, expected: int) -> list[tuple[bytes, byt
     def arrived() -> list[tuple[bytes, bytes]]:
         for msg in consumer.consume(num_messages=10_000, timeout=1.0):
             assert msg.error() is None, msg.error()
-            seen.append((msg.key(), msg.value()))
+            key, value = msg.key(), msg.value()
+            assert key is not None and value is not None
+            seen.append((key, value))
         assert len(seen) >= expected, f"{len(seen)} of {expected} messages on {topic}"
         return seen
 

@@ -126,6 +126,7 @@ def test_skimmer_victims_visit_the_shop_then_are_misused_days_later_elsewhere(po
     fraud = frauds(out)
     assert {ls.swipe.card_token for ls in fraud} == set(visits)
     shop_country = pop.geo.countries[pop.merchant_country[shop]]
+    assert len({ls.swipe.country for ls in fraud}) == 1  # one ring, one place
     for ls in fraud:
         assert ls.swipe.country != shop_country
         assert ls.swipe.merchant_id != shop_id
