@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -38,8 +39,13 @@ def create_app(
     producer: Producer | None = None,
     registry: CollectorRegistry | None = None,
     clock: Callable[[], datetime] | None = None,
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> FastAPI:
-    """The scorer app. Starting and stopping the follower and producer is the caller's job (`serve`)."""
+    """The scorer app. Starting the follower and producer is the caller's job (`serve`).
+
+    `on_shutdown` runs in the app's lifespan: uvicorn re-raises SIGTERM after its shutdown, so code
+    after `uvicorn.run` may never run; this is where the follower stops and the producer flushes.
+    """
     table = table if table is not None else OnlineFeatureTable()
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ScorerMetrics(registry)
@@ -63,7 +69,17 @@ def create_app(
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        for hook in on_shutdown:
+            try:
+                hook()
+            except Exception:
+                log.exception("shutdown step failed", extra={"step": getattr(hook, "__name__", str(hook))})
+
     app = FastAPI(
+        lifespan=lifespan,
         title="fraudstream scorer",
         version="1",
         description="Approve or deny a card swipe in milliseconds, with the reasons.",
@@ -117,6 +133,13 @@ def create_app(
     return app
 
 
+def _features_status(follower: Follower | None) -> str:
+    if follower is None or follower.ready:
+        return "caught up"
+    error = getattr(follower, "error", None)
+    return f"catching up, lag {follower.lag}" + (f"; {error}" if error else "")
+
+
 def build_producer(settings: ScorerSettings) -> Any:
     """An idempotent, lz4-compressed producer. No network call until the first produce/poll."""
     from confluent_kafka import Producer as KafkaProducer
@@ -131,6 +154,7 @@ def build_producer(settings: ScorerSettings) -> Any:
             # Bounded: with Kafka down, produce() fails fast (counted) instead of buffering forever.
             "queue.buffering.max.messages": 100_000,
             "message.timeout.ms": 30_000,
+            "logger": logging.getLogger("fraudstream.scoring.kafka"),
         }
     )
 
@@ -145,7 +169,19 @@ def serve(settings: ScorerSettings) -> None:
     table = OnlineFeatureTable()
     follower = FeatureFollower(settings.bootstrap, settings.topic_features, table)
     producer = build_producer(settings)
-    app = create_app(settings, table=table, follower=follower, producer=producer)
+
+    def flush_producer() -> None:
+        left = producer.flush(5)
+        if left:
+            log.warning("records not delivered at shutdown", extra={"count": left})
+
+    app = create_app(
+        settings,
+        table=table,
+        follower=follower,
+        producer=producer,
+        on_shutdown=(follower.stop, flush_producer),
+    )
     follower.start()
     log.info(
         "scorer starting",
@@ -156,10 +192,4 @@ def serve(settings: ScorerSettings) -> None:
             "auth": bool(settings.api_token),
         },
     )
-    try:
-        uvicorn.run(app, host=settings.host, port=settings.port, workers=1, log_config=None)
-    finally:
-        follower.stop()
-        left = producer.flush(5)
-        if left:
-            log.warning("records not delivered at shutdown", extra={"count": left})
+    uvicorn.run(app, host=settings.host, port=settings.port, workers=1, log_config=None)

@@ -90,6 +90,8 @@ class FeatureFollower:
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 100,
+            # librdkafka's own log lines go through Python logging (JSON), not raw to stderr.
+            "logger": logging.getLogger("fraudstream.scoring.kafka"),
             **(config or {}),
         }
         self._stop = threading.Event()
@@ -181,7 +183,7 @@ class FeatureFollower:
         """Partitions and their high watermarks at start; retries until Kafka answers or stop()."""
         while not self._stop.is_set():
             try:
-                meta = consumer.list_topics(self.topic, timeout=5)
+                meta = consumer.list_topics(self.topic, timeout=2)
                 topic = meta.topics.get(self.topic)
                 if topic is None or topic.error is not None or not topic.partitions:
                     raise RuntimeError(
