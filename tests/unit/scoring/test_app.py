@@ -271,3 +271,12 @@ def test_openapi_documents_the_examples(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()["components"]["schemas"]
     assert schema["ScoreRequest"]["examples"][0]["pan"]
     assert "reasons" in schema["ScoreResponse"]["properties"]
+
+
+def test_shutdown_hooks_run_when_the_app_stops(h: Harness) -> None:
+    calls: list[str] = []
+    app = create_app(h.settings, registry=CollectorRegistry(), on_shutdown=(lambda: calls.append("stop"),))
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 200
+        assert calls == []
+    assert calls == ["stop"]

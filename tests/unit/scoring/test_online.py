@@ -32,6 +32,16 @@ def test_newest_record_by_as_of_wins_and_replays_do_no_harm() -> None:
     assert table.get(TOKEN) is None
 
 
+def test_a_tombstone_removes_the_card_and_garbage_is_counted() -> None:
+    table = OnlineFeatureTable()
+    follower = FeatureFollower("127.0.0.1:1", "features", table)
+    follower.apply(to_kafka(card_features()), TOKEN.encode())
+    follower.apply(b'{"card_token": "ct_x"}', b"ct_x")
+    follower.apply(None, TOKEN.encode())
+    assert table.get(TOKEN) is None
+    assert (follower.applied, follower.malformed) == (1, 1)
+
+
 def full_profile_record(token: str) -> bytes:
     """A card with a full profile: 16 countries, 32 merchants, 16 MCCs (the fold's limits)."""
     countries = [f"{chr(65 + i)}{chr(65 + i)}" for i in range(20)]
