@@ -20,6 +20,7 @@ from streaming.schema import Swipe, to_kafka
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SLICE_S = 3600
+MATERIALIZE = 10_000  # swipes turned into objects at a time
 
 
 @dataclass(frozen=True)
@@ -192,9 +193,13 @@ def background(
         batch = draw_slice(pop, t, t1, rng, cards, config)
         if count is not None and emitted + len(batch) > count:
             keep = count - emitted
-            batch = SwipeBatch(
-                *(a[:keep] for a in (batch.card, batch.t, batch.merchant, batch.amount, batch.ecom))
-            )
-        yield from to_swipes(pop, batch, prefix, emitted)
+            batch = SwipeBatch(*(a[:keep] for a in _columns(batch)))
+        for lo in range(0, len(batch), MATERIALIZE):  # bounded memory: a million cards' hour is ~100k swipes
+            part = SwipeBatch(*(a[lo : lo + MATERIALIZE] for a in _columns(batch)))
+            yield from to_swipes(pop, part, prefix, emitted + lo)
         emitted += len(batch)
         t = t1
+
+
+def _columns(batch: SwipeBatch) -> tuple[np.ndarray, ...]:
+    return (batch.card, batch.t, batch.merchant, batch.amount, batch.ecom)
