@@ -222,11 +222,13 @@ def replay(
     """Replay the stolen-card story through the running stack, or a labeled file into Kafka."""
     settings = _settings()
     if file is not None:
-        from services.file_replay import run_file_replay
+        from pathlib import Path
+
+        from services.file_replay import run_replay as run_file_replay
 
         if mapping is None:
             raise typer.BadParameter("--file needs --map card=COL,amount=COL,time=COL[,...]")
-        run_file_replay(settings, file, mapping, console=console)
+        run_file_replay(settings, Path(file), mapping, console=console)
         return
     if story != "stolen-card":
         raise typer.BadParameter("replay `stolen-card`, or give --file F --map ...")
