@@ -124,10 +124,13 @@ def _times(raw: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(raw):
         return pd.to_datetime(raw, utc=True)
     num = pd.to_numeric(raw, errors="coerce")
-    out = pd.to_datetime(raw.where(num.isna()), utc=True, errors="coerce", format="ISO8601")
+    is_num = num.notna()
+    out = pd.to_datetime(raw.where(~is_num), utc=True, errors="coerce", format="ISO8601")
     seconds = num.where(num < 1e11, num / 1000.0)
-    epoch = pd.to_datetime(seconds, unit="s", utc=True, errors="coerce")
-    return out.where(num.isna(), epoch)
+    plausible = is_num & seconds.between(0, 4e9)  # 1970 to 2096; anything else is not an epoch time
+    if plausible.any():
+        out[plausible] = pd.to_datetime(seconds[plausible], unit="s", utc=True)
+    return out.where(~is_num | plausible)
 
 
 def _label(raw: str) -> bool | None:
@@ -135,27 +138,39 @@ def _label(raw: str) -> bool | None:
     return True if v in TRUE_LABELS else False if v in FALSE_LABELS else None
 
 
-def map_rows(frame: pd.DataFrame, cmap: ColumnMap, key: bytes, first_row: int, source: str) -> MappedChunk:
-    """Turn one chunk of the file into swipes (plus label values) and bad rows with reasons."""
+def map_rows(
+    frame: pd.DataFrame,
+    cmap: ColumnMap,
+    key: bytes,
+    first_row: int,
+    source: str,
+    tokens: dict[str, str] | None = None,
+) -> MappedChunk:
+    """Turn one chunk of the file into swipes (plus label values) and bad rows with reasons.
+
+    `tokens` caches card value -> token across chunks (a file repeats its cards).
+    """
     n = len(frame)
     cols = cmap.columns()
     text = {k: _text(frame, c).tolist() for k, c in cols.items() if k not in ("amount", "time", "lat", "lon")}
     amounts = pd.to_numeric(frame[cmap.amount], errors="coerce").tolist()
-    times = _times(frame[cmap.time])
+    parsed = _times(frame[cmap.time]).dt.floor("us")  # Swipe times carry microseconds
+    missing_time = parsed.isna().tolist()
+    times = list(pd.DatetimeIndex(parsed).to_pydatetime())
     geo = {k: pd.to_numeric(frame[cols[k]], errors="coerce").tolist() for k in ("lat", "lon") if k in cols}
     raw_amount, raw_time = (frame[c].astype("string").fillna("").tolist() for c in (cmap.amount, cmap.time))
     out = MappedChunk()
-    tokens: dict[str, str] = {}
+    tokens = {} if tokens is None else tokens
     for i in range(n):
         row = first_row + i
         card = text["card"][i]
-        amount, at = amounts[i], times.iat[i]
+        amount, at = amounts[i], times[i]
         is_fraud = _label(text["label"][i]) if "label" in text else None
         if not card:
             out.bad.append(BadRow(row, "card", "card is empty"))
         elif amount != amount or amount is None:  # NaN
             out.bad.append(BadRow(row, "amount", _unparsed("amount", raw_amount[i], "a number")))
-        elif pd.isna(at):
+        elif missing_time[i]:
             out.bad.append(BadRow(row, "time", _unparsed("time", raw_time[i], "a date")))
         elif "label" in text and is_fraud is None:
             out.bad.append(
@@ -178,7 +193,7 @@ def map_rows(frame: pd.DataFrame, cmap: ColumnMap, key: bytes, first_row: int, s
                     channel=values["channel"].lower(),  # type: ignore[arg-type]
                     lat=_number(geo["lat"][i]) if "lat" in geo else None,
                     lon=_number(geo["lon"][i]) if "lon" in geo else None,
-                    event_time=at.to_pydatetime(),
+                    event_time=at,
                 )
             except ValidationError as exc:
                 first = exc.errors()[0]
@@ -270,9 +285,10 @@ def replay_file(
     swipes = swipe_publisher or SwipePublisher(settings.bootstrap, settings.topic_swipes)
     labels = label_publisher or LabelPublisher(settings.bootstrap, settings.topic_labels)
     report = ReplayReport(file=str(path))
+    tokens: dict[str, str] = {}
     t0 = clock()
     for chunk in read_chunks(path, columns, chunk_rows):
-        mapped = map_rows(chunk, cmap, key, report.rows + 1, source)
+        mapped = map_rows(chunk, cmap, key, report.rows + 1, source, tokens)
         report.rows += len(chunk)
         for swipe, is_fraud in zip(mapped.swipes, mapped.labels, strict=True):
             swipes.publish(swipe)

@@ -100,6 +100,26 @@ def test_fixture_rows_map_to_swipes_and_reasoned_bad_rows() -> None:
         assert from_kafka(Swipe, s.model_dump_json()) == s
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1795654800", datetime.fromtimestamp(1795654800, UTC)),
+        ("1795654800250", datetime.fromtimestamp(1795654800.25, UTC)),  # milliseconds
+        ("2026-11-21T07:55:00.123456+01:00", datetime(2026, 11, 21, 6, 55, 0, 123456, tzinfo=UTC)),
+        ("99999999999999999999", None),
+        ("-5", None),
+        ("21/11/2026", None),
+    ],
+)
+def test_time_column_formats(raw: str, expected: datetime | None) -> None:
+    frame = pd.DataFrame({"c": ["4111111111111111"], "a": ["1.0"], "t": [raw]})
+    mapped = map_rows(frame, parse_mapping("card=c,amount=a,time=t"), KEY, 1, "f")
+    if expected is None:
+        assert [b.key for b in mapped.bad] == ["time"]
+    else:
+        assert mapped.swipes[0].event_time == expected
+
+
 def test_only_required_columns_fill_the_rest_with_defaults() -> None:
     mapped = map_rows(fixture_frame(), parse_mapping("card=pan,amount=amt,time=ts"), KEY, 1, "replay_small")
     assert {b.key for b in mapped.bad} == {"amount", "time", "card"}
