@@ -353,5 +353,11 @@ def demo(
                 stack.down(settings)
 
 
+# Benchmarks (bench/): `fraudstream bench scorer|stream|replay|all`.
+from bench.cli import bench_app  # noqa: E402
+
+app.add_typer(bench_app, name="bench")
+
+
 if __name__ == "__main__":
     app()

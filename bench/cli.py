@@ -1,0 +1,77 @@
+"""`fraudstream bench ...`: each benchmark is one command that prints ratios against its own baseline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+bench_app = typer.Typer(
+    help="Benchmarks; each prints ratios against a baseline measured in the same run.",
+    no_args_is_help=True,
+)
+# Tables are wide; when output is piped (CI logs, tee), do not squeeze them into 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+JsonOption = Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON here.")]
+
+
+@bench_app.command("scorer")
+def scorer(
+    json_path: JsonOption = None,
+    cards: Annotated[int, typer.Option(help="Cards in the scorer's online feature table.")] = 100_000,
+    duration: Annotated[float, typer.Option(help="Seconds of each wrk run.")] = 10.0,
+    kafka: Annotated[
+        bool, typer.Option(help="Also run the scorer publishing to a real embedded Kafka broker.")
+    ] = True,
+) -> None:
+    """POST /v1/score (1 uvicorn worker, 100k cards, trained model, default rules) vs a bare FastAPI endpoint."""
+    from bench.scorer import run
+
+    run(cards=cards, duration_s=duration, kafka=kafka, json_path=json_path, console=console)
+
+
+@bench_app.command("stream")
+def stream(
+    json_path: JsonOption = None,
+    fresh_rate: Annotated[float, typer.Option(help="Swipes/s of the freshness phase.")] = 500.0,
+    step: Annotated[float, typer.Option(help="Seconds of each step of the rate ladder.")] = 20.0,
+    max_rate: Annotated[float, typer.Option(help="Stop the ladder above this many swipes/s.")] = 20_000.0,
+) -> None:
+    """The Spark feature job on local[2] with a real broker: max rate kept up with, freshness, raw read rate."""
+    from bench.stream import run
+
+    run(fresh_rate=fresh_rate, step_s=step, max_rate=max_rate, json_path=json_path, console=console)
+
+
+@bench_app.command("replay")
+def replay(
+    json_path: JsonOption = None,
+    rows: Annotated[int, typer.Option(help="Rows of the generated CSV.")] = 200_000,
+) -> None:
+    """`fraudstream replay --file` throughput vs raw confluent-kafka produce of the same records."""
+    from bench.replay import run
+
+    run(rows=rows, json_path=json_path, console=console)
+
+
+@bench_app.command("all")
+def run_all(
+    json_dir: Annotated[
+        Path | None, typer.Option(help="Write scorer.json, stream.json and replay.json here.")
+    ] = None,
+) -> None:
+    """Every benchmark with its defaults, one after the other."""
+    from bench import replay as replay_bench
+    from bench import scorer as scorer_bench
+    from bench import stream as stream_bench
+
+    def path(name: str) -> Path | None:
+        return json_dir / f"{name}.json" if json_dir else None
+
+    scorer_bench.run(json_path=path("scorer"), console=console)
+    stream_bench.run(json_path=path("stream"), console=console)
+    replay_bench.run(json_path=path("replay"), console=console)

@@ -1,0 +1,251 @@
+"""`fraudstream bench scorer`: POST /v1/score against a bare FastAPI endpoint, same server, same wrk.
+
+Servers run one at a time (the machine has few cores): the scorer without Kafka, the bare
+endpoint, the scorer publishing to a real embedded broker, the bare endpoint again. The bare
+figure used in the ratios is the mean of its two runs, which brackets the scorer runs in time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from bench import machine, output
+from bench.kafka import embedded_broker, free_port, fresh_name
+from bench.measure import WrkResult, ratio
+from bench.scorer_data import build_inputs
+from bench.wrk import command_line, run_wrk, write_script
+from scoring.settings import ScorerSettings
+from services.topics import ensure_topics
+from services.trainer import train_on_generated
+
+SATURATION_CONNECTIONS = 32
+LATENCY_CONNECTIONS = 4
+WARMUP_S = 3.0
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    kind: str  # "scorer" or "bare"
+    kafka: bool = False
+
+
+@dataclass
+class VariantResult:
+    variant: Variant
+    saturation: WrkResult
+    latency: WrkResult
+
+
+class Server:
+    """One `python -m bench.server` child; stderr (its JSON log) goes to a file, never a full pipe."""
+
+    def __init__(self, args: list[str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        with log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bench.server", *args, "--port", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bench server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"bench server not ready within {timeout_s:.0f} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _load(server: Server, script: Path, bodies: Path, duration_s: float) -> tuple[WrkResult, WrkResult]:
+    url = f"{server.url}/v1/score"
+    run_wrk(url, script, bodies, connections=LATENCY_CONNECTIONS, duration_s=WARMUP_S)
+    sat = run_wrk(url, script, bodies, connections=SATURATION_CONNECTIONS, duration_s=duration_s)
+    lat = run_wrk(url, script, bodies, connections=LATENCY_CONNECTIONS, duration_s=duration_s)
+    return sat, lat
+
+
+def _probe_response(url: str, bodies: Path, count: int = 200) -> bytes:
+    """The median-sized real scorer response over the first `count` bodies: the bare endpoint's body."""
+    answers = []
+    with bodies.open() as fh, httpx.Client(timeout=10) as client:
+        for _, line in zip(range(count), fh, strict=False):
+            resp = client.post(
+                f"{url}/v1/score", content=line.strip(), headers={"content-type": "application/json"}
+            )
+            if resp.status_code != 200:
+                raise RuntimeError(f"scorer answered {resp.status_code} to a bench body: {resp.text[:500]}")
+            answers.append(resp.content)
+    answers.sort(key=len)
+    return answers[len(answers) // 2]
+
+
+def run(
+    *,
+    cards: int = 100_000,
+    duration_s: float = 10.0,
+    kafka: bool = True,
+    json_path: Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    console = console or Console()
+    info = machine.describe()
+    console.print(f"[bold]scorer bench[/] on {machine.summary(info)}")
+    settings = ScorerSettings()
+    key = settings.token_key.get_secret_value().encode()
+    with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        with console.status("training a small model (1,000 cards, 5 days)"):
+            model = train_on_generated(
+                tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10
+            ).path
+        with console.status(f"folding generated history into {cards:,} cards' features"):
+            inputs = build_inputs(tmp / "inputs", key, settings.feature_config, cards=cards)
+        console.print(
+            f"table: {inputs.cards:,} cards, {inputs.mean_record_bytes:,.0f} B per record; "
+            f"{inputs.bodies:,} request bodies of {inputs.mean_body_bytes:,.0f} B (half card_token, half pan)"
+        )
+        script = write_script(tmp)
+        logs = tmp / "servers.log"
+        scorer_args = ["scorer", "--features", str(inputs.features_path), "--model-path", str(model)]
+        results: list[VariantResult] = []
+        bare_body = tmp / "bare_body.json"
+
+        def measure(variant: Variant, args: list[str]) -> None:
+            with console.status(
+                f"{variant.name}: starting, then wrk {duration_s:g} s @{SATURATION_CONNECTIONS} "
+                f"and {duration_s:g} s @{LATENCY_CONNECTIONS} connections"
+            ):
+                server = Server(args, logs)
+                try:
+                    server.wait_ready()
+                    if variant.kind == "scorer" and not bare_body.exists():
+                        bare_body.write_bytes(_probe_response(server.url, inputs.bodies_path))
+                    sat, lat = _load(server, script, inputs.bodies_path, duration_s)
+                finally:
+                    server.stop()
+            results.append(VariantResult(variant, sat, lat))
+            console.print(
+                f"  {variant.name}: {sat.requests_per_s:,.0f} req/s @{SATURATION_CONNECTIONS}, "
+                f"p99 {lat.p(99):.2f} ms @{LATENCY_CONNECTIONS}"
+            )
+
+        measure(Variant("scorer, producer off", "scorer"), scorer_args)
+        measure(Variant("bare FastAPI (1st)", "bare"), ["bare", "--body", str(bare_body)])
+        if kafka:
+            swipes, decisions = fresh_name("swipes"), fresh_name("decisions")
+            with (
+                console.status("starting an embedded Kafka broker"),
+                embedded_broker(tmp / "kafka", settings.jars_dir) as bootstrap,
+            ):
+                ensure_topics(bootstrap, [swipes, decisions], partitions=settings.topic_partitions)
+                measure(
+                    Variant("scorer, publishing to Kafka", "scorer", kafka=True),
+                    [
+                        *scorer_args,
+                        "--bootstrap",
+                        bootstrap,
+                        "--topic-swipes",
+                        swipes,
+                        "--topic-decisions",
+                        decisions,
+                    ],
+                )
+        measure(Variant("bare FastAPI (2nd)", "bare"), ["bare", "--body", str(bare_body)])
+        bare_body_bytes = len(bare_body.read_bytes())
+    result = summarize(results, info, duration_s, cards, inputs, bare_body_bytes)
+    console.print(render(result))
+    console.print(f"bare: mean of its two runs ({', '.join(result['bare_runs_rps'])} req/s)")
+    output.finish(console, result, json_path)
+    return result
+
+
+def summarize(
+    results: list[VariantResult], info: dict[str, Any], duration_s: float, cards: int, inputs: Any, body: int
+) -> dict[str, Any]:
+    bares = [r for r in results if r.variant.kind == "bare"]
+    bare_rps = statistics.fmean(r.saturation.requests_per_s for r in bares)
+    rows = []
+    for r in results:
+        rows.append(
+            {
+                "name": r.variant.name,
+                "kind": r.variant.kind,
+                "kafka": r.variant.kafka,
+                "saturation": r.saturation.as_dict(),
+                "latency": r.latency.as_dict(),
+                "ratio_vs_bare": round(ratio(r.saturation.requests_per_s, bare_rps), 3),
+            }
+        )
+    return {
+        "bench": "scorer",
+        "machine": info,
+        "cards": cards,
+        "table_cards": inputs.cards,
+        "request_bodies": inputs.bodies,
+        "response_bytes": body,
+        "duration_s": duration_s,
+        "bare_requests_per_s": round(bare_rps, 1),
+        "bare_runs_rps": [f"{r.saturation.requests_per_s:,.0f}" for r in bares],
+        "variants": rows,
+        "commands": {
+            "saturation": command_line("http://127.0.0.1:PORT/v1/score", SATURATION_CONNECTIONS, duration_s),
+            "latency": command_line("http://127.0.0.1:PORT/v1/score", LATENCY_CONNECTIONS, duration_s),
+        },
+    }
+
+
+def render(result: dict[str, Any]) -> Any:
+    rows = []
+    for v in result["variants"]:
+        sat, lat = v["saturation"], v["latency"]
+        rows.append(
+            [
+                v["name"],
+                output.fmt(sat["requests_per_s"]),
+                output.fmt(lat["requests_per_s"]),
+                output.fmt(lat["latency_ms"].get("p50", float("nan")), 2),
+                output.fmt(lat["latency_ms"].get("p99", float("nan")), 2),
+                f"{v['ratio_vs_bare']:.2f}",
+                str(sat["non_2xx"] + lat["non_2xx"] + sat["socket_errors"] + lat["socket_errors"]),
+            ]
+        )
+    return output.table(
+        f"POST /v1/score, {result['table_cards']:,} cards in the table, 1 uvicorn worker, wrk -t2",
+        [
+            "server",
+            f"req/s @{SATURATION_CONNECTIONS}",
+            f"req/s @{LATENCY_CONNECTIONS}",
+            f"p50 ms @{LATENCY_CONNECTIONS}",
+            f"p99 ms @{LATENCY_CONNECTIONS}",
+            "ratio_vs_bare",
+            "errors",
+        ],
+        rows,
+    )
