@@ -28,7 +28,7 @@ def scorer(
         bool, typer.Option(help="Also run the scorer publishing to a real embedded Kafka broker.")
     ] = True,
 ) -> None:
-    """POST /v1/score (1 uvicorn worker, 100k cards, trained model, default rules) vs a bare FastAPI endpoint."""
+    """POST /v1/score (1 uvicorn worker, 100k cards, trained model, default rules) vs a bare endpoint."""
     from bench.scorer import run
 
     run(cards=cards, duration_s=duration, kafka=kafka, json_path=json_path, console=console)
@@ -41,7 +41,7 @@ def stream(
     step: Annotated[float, typer.Option(help="Seconds of each step of the rate ladder.")] = 20.0,
     max_rate: Annotated[float, typer.Option(help="Stop the ladder above this many swipes/s.")] = 20_000.0,
 ) -> None:
-    """The Spark feature job on local[2] with a real broker: max rate kept up with, freshness, raw read rate."""
+    """The Spark feature job on local[2] with a real broker: max rate, freshness, raw read rate."""
     from bench.stream import run
 
     run(fresh_rate=fresh_rate, step_s=step, max_rate=max_rate, json_path=json_path, console=console)

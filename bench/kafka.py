@@ -72,9 +72,10 @@ def raw_consume_rate(bootstrap: str, topic: str) -> tuple[int, float]:
     try:
         while any(positions[p] < targets[p] for p in targets):
             for msg in consumer.consume(10_000, 1.0):
-                if msg.error() is None:
+                partition, offset = msg.partition(), msg.offset()
+                if msg.error() is None and partition is not None and offset is not None:
                     read += 1
-                    positions[msg.partition()] = msg.offset() + 1
+                    positions[partition] = offset + 1
             if time.perf_counter() - started > 300:
                 raise RuntimeError(f"read {read} of {wanted} records of {topic} in 300 s; is the broker up?")
         return read, time.perf_counter() - started
