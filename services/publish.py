@@ -31,6 +31,7 @@ from streaming.schema import Label, Swipe, to_kafka
 
 Progress = Callable[[int, float], None]  # (swipes sent so far, seconds since start)
 CHARGEBACKS = LabelDelay()
+END = datetime.max.replace(tzinfo=UTC)
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
@@ -213,9 +214,20 @@ def generate(
             labels.publish(heapq.heappop(pending)[2])
             report.labels += 1
 
+    # A stolen card's owner no longer has it: drop their own background swipes from the theft on.
+    stolen: dict[str, datetime] = {}
+    for ls in planned:
+        if ls.is_fraud and ls.scenario == "stolen_card":
+            stolen.setdefault(ls.swipe.card_token, ls.swipe.event_time)
     stream = _mixed(background(pop, start, traffic_rng), planned)
     t0 = clock()
     for planned_swipe, scenario_swipe in stream:
+        if (
+            stolen
+            and scenario_swipe is None
+            and planned_swipe.event_time >= stolen.get(planned_swipe.card_token, END)
+        ):
+            continue
         if count is not None and report.swipes >= count:
             break
         if rate > 0:

@@ -83,12 +83,17 @@ def test_generate_mixes_every_scenario_into_the_background_in_time_order() -> No
 
 
 def test_stolen_card_theft_lands_on_a_half_hour_boundary() -> None:
-    _, _, labels = run(count=5_000, cards=1_000, scenarios=["stolen_card"], seed=1)
+    _, swipes, labels = run(count=20_000, cards=200, scenarios=["stolen_card"], seed=1)
     stolen = sorted((lab for lab in labels if lab.scenario == "stolen_card"), key=lambda lab: lab.event_time)
     assert len(stolen) == 12
     first = stolen[0].event_time
     assert first.minute % 30 == 0 and first.second == 0 and first.microsecond == 0
     assert stolen[-1].event_time < first + timedelta(minutes=30)
+    # the owner lost the card: from the theft on, only the thief uses it
+    fraud_ids = {lab.swipe_id for lab in stolen}
+    token = stolen[0].card_token
+    after = [s for s in swipes if s.card_token == token and s.event_time >= first]
+    assert {s.swipe_id for s in after} == fraud_ids
 
 
 def test_same_seed_same_stream() -> None:
