@@ -85,7 +85,7 @@ def decide(
     cut = None
     model_deny = False
     if model is not None:
-        score, contributions = model.predict(inputs)
+        score, contributions = model.predict(inputs, context)
         cut = model.threshold if threshold is None else threshold
         model_deny = score >= cut
         relation = ">=" if model_deny else "<"

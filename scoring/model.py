@@ -1,8 +1,10 @@
-"""The model's input vector and the logistic-regression artifact the scorer runs per request.
+"""The model's input vector and the artifact the scorer runs per request.
 
-`model_inputs` turns features into named floats; `ModelArtifact.predict` is a standardized dot
-product in plain Python (a few microseconds), so no scikit-learn runs at request time. Training
-lives in `scoring.training`.
+`model_inputs` turns features into named floats. `ModelArtifact.predict` runs in plain Python, so
+neither scikit-learn nor LightGBM runs at request time: a logistic regression is a standardized dot
+product (a few microseconds), a boosted tree ensemble (`scoring.trees`) a walk down each tree. An
+artifact may also carry category fraud priors (`scoring.priors`), looked up from the request's
+category values. Training lives in `scoring.training`.
 
 Artifact path convention: `<state_dir>/models/<version>.json`, with `current.json` the one the
 scorer serves (`publish_artifact` writes both; the scorer reloads `current.json` when it changes).
@@ -16,10 +18,13 @@ import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from scoring.priors import CategoryPrior
 from scoring.request_features import RequestFeatures
+from scoring.trees import TreeEnsemble
 from streaming.card_state import FeatureConfig
 from streaming.schema import CardFeatures
 
@@ -37,6 +42,9 @@ def input_names(config: FeatureConfig) -> list[str]:
         "travel_kmh_log",
         "location_unknown",
         "impossible_travel",
+        "home_distance_km_log",
+        "home_spread_km_log",
+        "home_unknown",
         "new_country",
         "new_merchant",
         "new_mcc",
@@ -72,6 +80,9 @@ def model_inputs(features: CardFeatures | None, rf: RequestFeatures) -> dict[str
         travel_kmh_log=_log1p_or_zero(rf.travel_kmh),
         location_unknown=float(rf.distance_km is None),
         impossible_travel=float(rf.impossible_travel),
+        home_distance_km_log=_log1p_or_zero(rf.home_distance_km),
+        home_spread_km_log=_log1p_or_zero(rf.home_spread_km),
+        home_unknown=float(rf.home_distance_km is None),
         new_country=float(rf.new_country),
         new_merchant=float(rf.new_merchant),
         new_mcc=float(rf.new_mcc),
@@ -108,17 +119,26 @@ class ModelMetrics(BaseModel):
 
 
 class ModelArtifact(BaseModel):
-    """A standardized logistic regression, stored as JSON."""
+    """A trained model as JSON: a standardized logistic regression or a boosted tree ensemble.
+
+    `features` are the model's inputs in order: names `model_inputs` produces, plus one
+    `<category>_prior` per entry of `priors`, computed from the request's category values.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: str = Field(min_length=1, max_length=64)
+    kind: Literal["logistic", "gbm"] = "logistic"
     created_at: datetime
     features: list[str]
-    means: list[float]
-    stds: list[float]
-    coefficients: list[float]
-    intercept: float
+    # kind "logistic"
+    means: list[float] = Field(default_factory=list)
+    stds: list[float] = Field(default_factory=list)
+    coefficients: list[float] = Field(default_factory=list)
+    intercept: float = 0.0
+    # kind "gbm"
+    trees: TreeEnsemble | None = None
+    priors: list[CategoryPrior] = Field(default_factory=list)
     threshold: float = Field(ge=0, le=1)
     horizons_s: list[int]
     training_window: tuple[datetime, datetime] | None = None
@@ -127,12 +147,22 @@ class ModelArtifact(BaseModel):
     _terms: tuple[tuple[str, float, float], ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
-    def _lengths_match(self) -> ModelArtifact:
+    def _consistent(self) -> ModelArtifact:
         n = len(self.features)
-        if not (len(self.means) == len(self.stds) == len(self.coefficients) == n):
-            raise ValueError("features, means, stds and coefficients must have the same length")
         if len(set(self.features)) != n:
             raise ValueError("duplicate feature names")
+        missing_priors = [p.input_name for p in self.priors if p.input_name not in self.features]
+        if missing_priors:
+            raise ValueError(f"priors {missing_priors} are not among the features")
+        if self.kind == "gbm":
+            if self.trees is None:
+                raise ValueError("a gbm artifact needs its trees")
+            used = max((node.feature for tree in self.trees.trees for node in tree), default=-1)
+            if used >= n:
+                raise ValueError(f"a tree splits on feature {used}, but there are only {n} features")
+            return self
+        if not (len(self.means) == len(self.stds) == len(self.coefficients) == n):
+            raise ValueError("features, means, stds and coefficients must have the same length")
         if any(s <= 0 for s in self.stds):
             raise ValueError("standard deviations must be positive")
         # Fold standardization into one weight and offset per feature: w * (x - mean).
@@ -146,19 +176,33 @@ class ModelArtifact(BaseModel):
 
     def missing_inputs(self, available: set[str]) -> list[str]:
         """The features this model needs that the scorer does not produce (a config mismatch)."""
-        return [f for f in self.features if f not in available]
+        derived = {p.input_name for p in self.priors}
+        return [f for f in self.features if f not in available and f not in derived]
 
-    def predict(self, inputs: Mapping[str, float]) -> tuple[float, dict[str, float]]:
-        """Fraud score in [0, 1] and each feature's contribution to the log-odds (vs. the mean card)."""
+    def predict(
+        self, inputs: Mapping[str, float], categories: Mapping[str, object] | None = None
+    ) -> tuple[float, dict[str, float]]:
+        """Fraud score in [0, 1] and each feature's contribution to the log-odds.
+
+        `categories` holds the request's category values (mcc, country, ...) the priors read; a
+        missing one counts as never seen. Logistic contributions are against the mean card; tree
+        contributions against the ensemble's mean output, credited along each tree's path.
+        """
+        if self.priors:
+            categories = categories or {}
+            inputs = {**inputs, **{p.input_name: p.value(categories.get(p.category)) for p in self.priors}}
+        if self.trees is not None:
+            x = [inputs.get(name, 0.0) for name in self.features]
+            moves = [0.0] * len(x)
+            raw = self.trees.raw(x, moves)
+            return self.trees.probability(raw), dict(zip(self.features, moves, strict=True))
         contributions = {}
         z = self.intercept
         for name, mean, weight in self._terms:
             c = weight * (inputs.get(name, mean) - mean)
             contributions[name] = c
             z += c
-        # Numerically safe logistic: exp of a large positive number would overflow.
-        score = 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-        return score, contributions
+        return _logistic(z), contributions
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
@@ -166,6 +210,11 @@ class ModelArtifact(BaseModel):
     @classmethod
     def load(cls, path: Path) -> ModelArtifact:
         return cls.model_validate_json(path.read_bytes())
+
+
+def _logistic(z: float) -> float:
+    # Numerically safe: exp of a large positive number would overflow.
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 def publish_artifact(artifact: ModelArtifact, models_dir: Path) -> Path:

@@ -22,10 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
-from streaming.card_state import FeatureConfig
+from streaming.card_state import EARTH_RADIUS_KM, FeatureConfig, home_of, home_vector, move_home
 from streaming.schema import CardFeatures, SwipeDetails
 
-EARTH_RADIUS_KM = 6371.0088
 # Log-amount spread floor: a card that always spends the same amount would otherwise turn any other
 # amount into an enormous z-score.
 MIN_LOG_STD = 0.25
@@ -146,6 +145,9 @@ class RequestFeatures:
     distance_km: float | None
     travel_kmh: float | None
     impossible_travel: bool
+    home_distance_km: float | None  # from the card's in-person home; None if either place is unknown
+    home_spread_km: float | None
+    located_swipes: int
     new_country: bool
     new_merchant: bool
     new_mcc: bool
@@ -220,7 +222,14 @@ def request_features(
     mean = profile.log_amount_mean if profile else 0.0
     m2 = (profile.log_amount_std**2) * (n - 1) if profile and n > 1 else 0.0
     ecom = profile.ecom_share * n if profile else 0.0
+    located = profile.located_swipes if profile else 0
+    home: tuple[float, float, float] | None = None
+    if profile and located and profile.home_lat is not None and profile.home_lon is not None:
+        home = home_vector(profile.home_lat, profile.home_lon, profile.home_spread_km or 0.0)
     for p in extra:
+        if p.lat is not None and p.lon is not None:
+            located += 1
+            home = move_home(home or (0.0, 0.0, 0.0), located, p.lat, p.lon)
         countries.add(p.country)
         merchants.add(p.merchant_id)
         mccs.add(p.mcc)
@@ -237,6 +246,10 @@ def request_features(
         std = max(math.sqrt(m2 / (n - 1)), MIN_LOG_STD)
         amount_z = max(-AMOUNT_Z_CLIP, min(AMOUNT_Z_CLIP, (math.log1p(swipe.amount) - mean) / std))
     known = n > 0
+    home_place = home_of(*home) if home is not None else None
+    home_distance = None
+    if home_place is not None and swipe.lat is not None and swipe.lon is not None:
+        home_distance = haversine_km(home_place[0], home_place[1], swipe.lat, swipe.lon)
     return RequestFeatures(
         amount=swipe.amount,
         amount_z=amount_z,
@@ -246,6 +259,9 @@ def request_features(
         distance_km=distance,
         travel_kmh=travel,
         impossible_travel=impossible,
+        home_distance_km=home_distance,
+        home_spread_km=home_place[2] if home_place is not None else None,
+        located_swipes=located,
         new_country=known and swipe.country not in countries,
         new_merchant=known and swipe.merchant_id not in merchants,
         new_mcc=known and swipe.mcc not in mccs,

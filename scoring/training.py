@@ -1,11 +1,15 @@
-"""Training: replay labeled swipes exactly as the scorer sees them, fit a logistic regression.
+"""Training: replay labeled swipes exactly as the scorer sees them, fit a model, pick its threshold.
 
-Nothing here knows how traffic was generated; the model and its threshold come from the data.
+Nothing here knows how traffic was generated; the model and its threshold come from the data. Two
+kinds: a logistic regression (`train_logistic`) and gradient-boosted trees with category fraud
+priors (`train_gbm`, in `scoring.training_gbm`). Both hold out the latest swipes as an out-of-time
+validation split, on which the deny threshold is chosen and the metrics are measured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -16,10 +20,20 @@ from streaming.card_state import CardState, FeatureConfig, features, fold
 from streaming.schema import Swipe
 
 
-def labeled_examples(
+@dataclass(frozen=True)
+class LabeledRow:
+    """One swipe as the scorer saw it: numeric inputs, the category values priors read, the label."""
+
+    t: datetime
+    inputs: dict[str, float]
+    categories: Mapping[str, str]
+    is_fraud: bool
+
+
+def labeled_rows(
     swipes_with_labels: Iterable[tuple[Swipe, bool]], config: FeatureConfig
-) -> Iterator[tuple[dict[str, float], bool]]:
-    """(model inputs, is_fraud) per swipe, in event-time order, with no label or future leakage.
+) -> Iterator[LabeledRow]:
+    """One row per swipe, in event-time order, with no label or future leakage.
 
     Each swipe is scored against its card's features folded from the card's earlier swipes only
     (what a complete stream plus the lag cover gives the scorer), then folded in. Labels never
@@ -33,8 +47,78 @@ def labeled_examples(
         if state is not None and state.n > 0:
             card = features(swipe.card_token, state, config, computed_at=swipe.event_time)
         rf = request_features(swipe, card, (), config)
-        yield model_inputs(card, rf), is_fraud
+        categories = {"mcc": swipe.mcc, "country": swipe.country, "channel": swipe.channel}
+        yield LabeledRow(swipe.event_time, model_inputs(card, rf), categories, is_fraud)
         states[swipe.card_token] = fold(state or CardState(), [swipe], config)
+
+
+def labeled_examples(
+    swipes_with_labels: Iterable[tuple[Swipe, bool]], config: FeatureConfig
+) -> Iterator[tuple[dict[str, float], bool]]:
+    """(model inputs, is_fraud) per swipe: `labeled_rows` without the categories."""
+    for row in labeled_rows(swipes_with_labels, config):
+        yield row.inputs, row.is_fraud
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    threshold: float
+    metrics: ModelMetrics
+
+
+def operating_point(
+    y_train: np.ndarray, y_val: np.ndarray, val_scores: np.ndarray, target_precision: float | None
+) -> OperatingPoint:
+    """The deny threshold on the validation split and the metrics there.
+
+    The threshold maximizes F1, or is the lowest reaching `target_precision` (most recall at that
+    precision); without both classes in validation it stays at 0.5.
+    """
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+    threshold, auc, ap = 0.5, None, None
+    if y_val.any() and not y_val.all():
+        auc = float(roc_auc_score(y_val, val_scores))
+        ap = float(average_precision_score(y_val, val_scores))
+        precision, recall, thresholds = precision_recall_curve(y_val, val_scores)
+        precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+        if target_precision is not None and (precision >= target_precision).any():
+            threshold = float(thresholds[np.argmax(precision >= target_precision)])
+        else:
+            f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+            threshold = float(thresholds[int(np.argmax(f1))])
+    predicted = val_scores >= threshold
+    tp = int((predicted & y_val).sum())
+    p = tp / max(int(predicted.sum()), 1)
+    r = tp / max(int(y_val.sum()), 1)
+    return OperatingPoint(
+        threshold,
+        ModelMetrics(
+            roc_auc=auc,
+            average_precision=ap,
+            precision=p,
+            recall=r,
+            f1=2 * p * r / (p + r) if p + r else 0.0,
+            n_train=len(y_train),
+            n_validation=len(y_val),
+            positives_train=int(y_train.sum()),
+            positives_validation=int(y_val.sum()),
+        ),
+    )
+
+
+def split_index(n: int, validation_fraction: float) -> int:
+    if not 0 < validation_fraction < 1:
+        raise ValueError("validation_fraction must be strictly between 0 and 1")
+    return int(n * (1 - validation_fraction))
+
+
+def check_split(n: int, y_train: np.ndarray, y_val: np.ndarray) -> None:
+    if len(y_val) == 0 or y_train.all() or not y_train.any():
+        raise ValueError(
+            f"need both fraud and legitimate swipes in the training split and a non-empty validation "
+            f"split; got {n} rows, {int(y_train.sum() + y_val.sum())} fraud. Generate or label more traffic."
+        )
 
 
 def train_logistic(
@@ -56,22 +140,15 @@ def train_logistic(
     validation, or is the lowest reaching `target_precision` (most recall at that precision).
     """
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
     config = config or FeatureConfig()
     names = input_names(config)
     table = list(rows)
-    if not 0 < validation_fraction < 1:
-        raise ValueError("validation_fraction must be strictly between 0 and 1")
+    split = split_index(len(table), validation_fraction)
     x = np.array([[inputs.get(n, 0.0) for n in names] for inputs, _ in table], dtype=np.float64)
     y = np.array([bool(label) for _, label in table], dtype=bool)
-    split = int(len(table) * (1 - validation_fraction))
     x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
-    if len(x_val) == 0 or y_train.all() or not y_train.any():
-        raise ValueError(
-            f"need both fraud and legitimate swipes in the training split and a non-empty validation "
-            f"split; got {len(table)} rows, {int(y.sum())} fraud. Generate or label more traffic."
-        )
+    check_split(len(table), y_train, y_val)
 
     means = x_train.mean(axis=0)
     stds = x_train.std(axis=0)
@@ -79,42 +156,18 @@ def train_logistic(
     clf = LogisticRegression(C=regularization_c, max_iter=2000, random_state=seed)
     clf.fit((x_train - means) / stds, y_train)
     val_scores = clf.predict_proba((x_val - means) / stds)[:, 1]
-
-    threshold, auc, ap = 0.5, None, None
-    if y_val.any() and not y_val.all():
-        auc = float(roc_auc_score(y_val, val_scores))
-        ap = float(average_precision_score(y_val, val_scores))
-        precision, recall, thresholds = precision_recall_curve(y_val, val_scores)
-        precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
-        if target_precision is not None and (precision >= target_precision).any():
-            threshold = float(thresholds[np.argmax(precision >= target_precision)])
-        else:
-            f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-            threshold = float(thresholds[int(np.argmax(f1))])
-    predicted = val_scores >= threshold
-    tp = int((predicted & y_val).sum())
-    p = tp / max(int(predicted.sum()), 1)
-    r = tp / max(int(y_val.sum()), 1)
+    point = operating_point(y_train, y_val, val_scores, target_precision)
     return ModelArtifact(
         version=version,
+        kind="logistic",
         created_at=created_at or datetime.now(UTC),
         features=names,
         means=[float(v) for v in means],
         stds=[float(v) for v in stds],
         coefficients=[float(v) for v in clf.coef_[0]],
         intercept=float(clf.intercept_[0]),
-        threshold=threshold,
+        threshold=point.threshold,
         horizons_s=list(config.horizons_s),
         training_window=training_window,
-        metrics=ModelMetrics(
-            roc_auc=auc,
-            average_precision=ap,
-            precision=p,
-            recall=r,
-            f1=2 * p * r / (p + r) if p + r else 0.0,
-            n_train=len(x_train),
-            n_validation=len(x_val),
-            positives_train=int(y_train.sum()),
-            positives_validation=int(y_val.sum()),
-        ),
+        metrics=point.metrics,
     )

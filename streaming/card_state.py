@@ -14,6 +14,12 @@ Sliding windows are trailing windows ending at the card's newest swipe (`as_of`)
 
 A session is a run of swipes no more than `session_gap_s` apart; the live session is the one the
 newest swipe belongs to.
+
+The card's home is the mean position of its card-present swipes (online swipes have none), kept as
+a running mean of unit vectors on the sphere so it has no trouble at the antimeridian or the poles:
+
+    located swipes   Paris  Paris  (online)  Lyon  Paris
+    home             Paris  Paris   Paris    ~Paris-Lyon, pulled 1/3 of the way, then 1/4 back
 """
 
 from __future__ import annotations
@@ -76,6 +82,10 @@ class CardState:
     last_country: str = ""
     last_lat: float | None = None
     last_lon: float | None = None
+    located: int = 0  # card-present swipes with a position
+    home_x: float = 0.0  # running mean of their positions as unit vectors
+    home_y: float = 0.0
+    home_z: float = 0.0
 
 
 def _touch(items: list[str], value: str, limit: int) -> None:
@@ -117,6 +127,10 @@ def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> Ca
         _touch(state.countries, s.country, MAX_PROFILE_COUNTRIES)
         _touch(state.merchants, s.merchant_id, MAX_PROFILE_MERCHANTS)
         _touch(state.mccs, s.mcc, MAX_PROFILE_MCCS)
+        if s.lat is not None and s.lon is not None:
+            state.located += 1
+            home = move_home((state.home_x, state.home_y, state.home_z), state.located, s.lat, s.lon)
+            state.home_x, state.home_y, state.home_z = home
         if t < state.last_t:
             continue  # late: counted above, but it is not the card's newest position or session
         if state.session_swipes == 0 or t - state.session_last > config.session_gap_s:
@@ -133,6 +147,41 @@ def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> Ca
     horizon_start = state.last_t - config.retention_s
     state.recent = [r for r in state.recent if r.t > horizon_start]
     return state
+
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
+    p, lam = math.radians(lat), math.radians(lon)
+    return math.cos(p) * math.cos(lam), math.cos(p) * math.sin(lam), math.sin(p)
+
+
+def home_of(x: float, y: float, z: float) -> tuple[float, float, float] | None:
+    """(lat, lon, spread_km) of a mean of unit vectors; None for a zero vector.
+
+    The mean's length r is 1 - (mean squared chord) / 2 between the points and their mean
+    direction, so the spread (the root-mean-square chord, in km) keeps what the direction drops.
+    """
+    r = math.sqrt(x * x + y * y + z * z)
+    if r < 1e-9:
+        return None
+    lat = math.degrees(math.atan2(z, math.hypot(x, y)))
+    spread = EARTH_RADIUS_KM * math.sqrt(max(0.0, 2.0 * (1.0 - r)))
+    return lat, math.degrees(math.atan2(y, x)), spread
+
+
+def home_vector(lat: float, lon: float, spread_km: float) -> tuple[float, float, float]:
+    """The inverse of `home_of`: the mean vector back from its direction and spread."""
+    r = 1.0 - (spread_km / EARTH_RADIUS_KM) ** 2 / 2.0
+    x, y, z = unit_vector(lat, lon)
+    return r * x, r * y, r * z
+
+
+def move_home(mean: tuple[float, float, float], k: int, lat: float, lon: float) -> tuple[float, float, float]:
+    """The running mean of `k - 1` positions (as unit vectors) after adding the k-th."""
+    x, y, z = unit_vector(lat, lon)
+    return mean[0] + (x - mean[0]) / k, mean[1] + (y - mean[1]) / k, mean[2] + (z - mean[2]) / k
 
 
 def windows(recent: Sequence[RecentSwipe], as_of: float, horizons_s: Sequence[int]) -> list[WindowFeatures]:
@@ -161,6 +210,7 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
     if state.n == 0:
         raise ValueError("no swipe folded yet: a card without swipes has no features")
     std = math.sqrt(state.log_m2 / (state.n - 1)) if state.n > 1 else 0.0
+    home = home_of(state.home_x, state.home_y, state.home_z) if state.located else None
     return CardFeatures(
         card_token=card_token,
         as_of=datetime.fromtimestamp(state.last_t, UTC),
@@ -187,5 +237,9 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
             countries=list(state.countries),
             merchants=list(state.merchants),
             mccs=list(state.mccs),
+            home_lat=round(home[0], 6) if home else None,
+            home_lon=round(home[1], 6) if home else None,
+            home_spread_km=round(home[2], 6) if home else None,
+            located_swipes=state.located,
         ),
     )

@@ -114,6 +114,12 @@ class CardProfile(_Record):
     countries: list[str]
     merchants: list[str]
     mccs: list[str]
+    # Where the card is used in person: the mean position of its card-present swipes (None until one),
+    # and how far they spread around it (root-mean-square straight-line distance).
+    home_lat: float | None = None
+    home_lon: float | None = None
+    home_spread_km: float | None = None
+    located_swipes: int = 0
 
 
 class CardFeatures(_Record):
