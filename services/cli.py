@@ -131,7 +131,7 @@ def generate(
     rate: Annotated[float, typer.Option(help="Swipes per second; 0 = as fast as possible.")] = 0.0,
     count: Annotated[int | None, typer.Option(help="Stop after this many swipes.")] = None,
     duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds of event time.")
+        float | None, typer.Option(help="Stop after this many seconds of wall-clock run time.")
     ] = None,
     cards: Annotated[int, typer.Option(help="Size of the card population.")] = 10_000,
     scenario: Annotated[

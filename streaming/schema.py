@@ -11,7 +11,7 @@ import types
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
@@ -26,15 +26,19 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _iso_utc(value: datetime) -> str:
+    # One timestamp spelling everywhere (microseconds, trailing Z) keeps Spark's parser exact.
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# A serializer on the datetime fields only: the other fields keep pydantic's compiled path.
+_AS_ISO = PlainSerializer(_iso_utc, return_type=str, when_used="json")
+EventTime = Annotated[AwareDatetime, AfterValidator(_utc), _AS_ISO]
+Timestamp = Annotated[datetime, _AS_ISO]
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_serializer("*", when_used="json")
-    def _datetimes_as_utc_iso(self, value: Any) -> Any:
-        # One timestamp spelling everywhere (microseconds, trailing Z) keeps Spark's parser exact.
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return value
 
 
 class SwipeDetails(_Record):
@@ -49,12 +53,7 @@ class SwipeDetails(_Record):
     lat: Annotated[float | None, Field(ge=-90, le=90, examples=[48.85])] = None
     lon: Annotated[float | None, Field(ge=-180, le=180, examples=[2.35])] = None
     channel: Channel = "pos"
-    event_time: AwareDatetime
-
-    @field_validator("event_time")
-    @classmethod
-    def _event_time_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+    event_time: EventTime
 
 
 class Swipe(SwipeDetails):
@@ -75,8 +74,8 @@ class Label(_Record):
     card_token: Annotated[str, Field(pattern=CARD_TOKEN_PATTERN)]
     is_fraud: bool
     scenario: str
-    event_time: AwareDatetime
-    reported_at: AwareDatetime
+    event_time: EventTime
+    reported_at: EventTime
 
 
 class WindowFeatures(_Record):
@@ -95,7 +94,7 @@ class WindowFeatures(_Record):
 class SessionFeatures(_Record):
     """The card's live session: swipes no more than the session gap apart, up to `as_of`."""
 
-    start: datetime
+    start: Timestamp
     swipes: int
     amount: float
     duration_s: float
@@ -120,6 +119,9 @@ class CardProfile(_Record):
     home_lon: float | None = None
     home_spread_km: float | None = None
     located_swipes: int = 0
+    # Grid cells ("<lat index>:<lon index>", see streaming.card_state.place_of) of its recent
+    # card-present swipes, most recent last: unlike the home, a few far swipes do not move them.
+    places: list[str] = []
 
 
 class CardFeatures(_Record):
@@ -131,8 +133,8 @@ class CardFeatures(_Record):
     """
 
     card_token: Annotated[str, Field(pattern=CARD_TOKEN_PATTERN)]
-    as_of: datetime
-    computed_at: datetime
+    as_of: Timestamp
+    computed_at: Timestamp
     last_swipe_id: str
     last_country: str
     last_lat: float | None = None
