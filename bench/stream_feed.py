@@ -1,0 +1,139 @@
+"""The stream bench's two Kafka ends: a paced swipe feed, and a watcher of the features topic.
+
+The feed sends generated swipes stamped with the wall clock at send time (a live stream), each
+with a fresh id so the fold never drops one as a duplicate. The watcher reads `card-features`
+the way the scorer's follower does and times each swipe from its send to the first feature record
+of its card whose `as_of` covers the swipe's event time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from bench.kafka import fresh_name
+from services.population import PopulationConfig, build_population
+from services.publish import producer_config
+from services.traffic import background
+
+
+def swipe_pool(
+    token_key: bytes, *, cards: int = 20_000, size: int = 50_000, seed: int = 3
+) -> list[dict[str, Any]]:
+    """`size` generated swipes of `cards` cards, as JSON-ready dicts, in event-time order."""
+    rng = np.random.default_rng(seed)
+    pop = build_population(rng, token_key, PopulationConfig(cards=cards))
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    return [s.model_dump(mode="json") for s in background(pop, start, rng, count=size)]
+
+
+class SwipeFeed:
+    """Sends the pool's swipes round and round at a given rate; remembers send times when asked."""
+
+    def __init__(self, bootstrap: str, topic: str, pool: list[dict[str, Any]]) -> None:
+        self.topic = topic
+        self.pool = pool
+        self.producer = Producer(producer_config(bootstrap))
+        self.sent = 0
+        self.track: SendLog | None = None
+        self._run = fresh_name("sw")
+
+    def send_one(self) -> None:
+        swipe = dict(self.pool[self.sent % len(self.pool)])
+        now = datetime.now(UTC)
+        swipe["swipe_id"] = f"{self._run}-{self.sent}"
+        swipe["event_time"] = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        token = swipe["card_token"]
+        while True:
+            try:
+                self.producer.produce(self.topic, value=json.dumps(swipe, separators=(",", ":")), key=token)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        if self.track is not None:
+            self.track.sent(token, now.timestamp(), time.time())
+        self.sent += 1
+        if self.sent % 500 == 0:
+            self.producer.poll(0)
+
+    def catch_up(self, rate: float, since: float, already: int) -> None:
+        """Send what `rate` swipes/s since `since` (perf_counter) owes, beyond the `already` sent then."""
+        due = already + int(rate * (time.perf_counter() - since))
+        while self.sent < due:
+            self.send_one()
+
+    def flush(self) -> None:
+        self.producer.flush(30)
+
+
+class SendLog:
+    """Per card, the (event time, send time) of tracked swipes whose features have not been seen yet."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, deque[tuple[float, float]]] = defaultdict(deque)
+        self.latencies_s: list[float] = []
+        self.tracked = 0
+
+    def sent(self, token: str, event_t: float, wall: float) -> None:
+        with self._lock:
+            self._pending[token].append((event_t, wall))
+            self.tracked += 1
+
+    def covered(self, token: str, as_of: float, wall: float) -> None:
+        """A feature record of `token` as of `as_of` became visible at `wall`."""
+        with self._lock:
+            queue = self._pending.get(token)
+            while queue and queue[0][0] <= as_of:
+                self.latencies_s.append(wall - queue.popleft()[1])
+
+    @property
+    def unseen(self) -> int:
+        with self._lock:
+            return sum(len(q) for q in self._pending.values())
+
+
+class FeatureWatcher(threading.Thread):
+    """Reads the features topic from the beginning, with the follower's fetch settings."""
+
+    def __init__(self, bootstrap: str, topic: str, log: SendLog) -> None:
+        super().__init__(name="bench-feature-watcher", daemon=True)
+        self.bootstrap, self.topic, self.log = bootstrap, topic, log
+        self.records = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": fresh_name("watch"),
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 100,  # as scoring.online.FeatureFollower
+            }
+        )
+        try:
+            partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+            while not self._stop_event.is_set():
+                for msg in consumer.consume(500, 0.1):
+                    value = msg.value()
+                    if msg.error() is not None or value is None:
+                        continue
+                    wall = time.time()
+                    record = json.loads(value)
+                    as_of = datetime.fromisoformat(record["as_of"]).timestamp()
+                    self.log.covered(record["card_token"], as_of, wall)
+                    self.records += 1
+        finally:
+            consumer.close()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
