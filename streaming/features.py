@@ -98,8 +98,11 @@ def state_to_json(state: CardState) -> str:
 
 
 def state_from_json(text: str) -> CardState:
-    fields = json.loads(text)
-    fields["recent"] = [RecentSwipe(**r) for r in fields["recent"]]
+    """The state back from the store. Fields CardState no longer has are dropped and new ones take
+    their defaults, so a redeploy that changes CardState can resume from the old checkpoint."""
+    known = {f.name for f in dataclasses.fields(CardState)}
+    fields = {k: v for k, v in json.loads(text).items() if k in known}
+    fields["recent"] = [RecentSwipe(**r) for r in fields.get("recent", [])]
     return CardState(**fields)
 
 

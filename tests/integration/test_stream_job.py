@@ -1,0 +1,203 @@
+"""The feature job end to end: Kafka swipes in; Delta tables and the features topic out; restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from streaming import job
+from streaming.features import card_features_batch
+from streaming.job_metrics import ProgressExporter, StreamMetrics
+from streaming.schema import CardFeatures, from_kafka
+from streaming.settings import StreamSettings
+from tests.eventually import assert_eventually
+from tests.integration._stream_support import TopicReader, card, produce, swipe
+
+pytestmark = pytest.mark.integration
+
+A, B, C, D = card(0xA), card(0xB), card(0xC), card(0xD)
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path) -> StreamSettings:
+    return StreamSettings(
+        kafka_bootstrap=kafka_bootstrap,
+        topic_swipes=topic_factory("swipes"),
+        topic_features=topic_factory("features", compacted=True),
+        delta_root=str(tmp_path / "delta"),
+        checkpoint_root=str(tmp_path / "checkpoints"),
+        horizons_s=[600, 3600],
+        session_gap_s=300,
+        watermark_s=60,
+        trigger_s=0.5,
+        metrics_port=0,
+    )
+
+
+@pytest.fixture
+def registry(spark: SparkSession) -> Iterator[CollectorRegistry]:
+    registry = CollectorRegistry()
+    listener = ProgressExporter(StreamMetrics(registry))
+    spark.streams.addListener(listener)
+    try:
+        yield registry
+    finally:
+        spark.streams.removeListener(listener)
+
+
+def table(spark: SparkSession, settings: StreamSettings, name: str) -> DataFrame:
+    return spark.read.format("delta").load(settings.table(name))
+
+
+def latest_features(reader: TopicReader) -> dict[str, CardFeatures]:
+    latest: dict[str, CardFeatures] = {}
+    for _, value in reader.poll_all():
+        record = from_kafka(CardFeatures, value)
+        if record.card_token not in latest or record.as_of > latest[record.card_token].as_of:
+            latest[record.card_token] = record
+    return latest
+
+
+def assert_each_swipe_once(
+    spark: SparkSession, settings: StreamSettings, expected_ids: set[str], queries: list[Any] = ()
+) -> None:
+    for q in queries:
+        assert q.exception() is None, f"{q.name} failed: {q.exception()}"
+    rows = table(spark, settings, job.TABLE_SWIPES).select("swipe_id", "partition", "offset").collect()
+    assert sorted(r.swipe_id for r in rows) == sorted(expected_ids), "every swipe once, none lost"
+    assert len({(r.partition, r.offset) for r in rows}) == len(rows), "a Kafka record was written twice"
+
+
+def test_job_publishes_features_and_fills_delta(
+    spark: SparkSession, settings: StreamSettings, registry: CollectorRegistry
+) -> None:
+    produce(
+        settings.bootstrap,
+        settings.topic_swipes,
+        [swipe("s1", A, 0), swipe("s2", A, 2), swipe("s3", A, 5, 40.0), swipe("s4", B, 1), b"not json"],
+    )
+    reader = TopicReader(settings.bootstrap, settings.topic_features)
+    queries = job.start(spark, settings)
+    try:
+
+        def features_published() -> dict[str, CardFeatures]:
+            latest = latest_features(reader)
+            assert set(latest) == {A, B}
+            window = latest[A].window(600)
+            assert window is not None and window.count == 3 and window.amount_sum == 60.0
+            assert latest[A].last_swipe_id == "s3"
+            return latest
+
+        assert_eventually(features_published, timeout=90)
+        assert all(key == value.card_token.encode() for key, value in zip_records(reader))
+        assert_eventually(lambda: assert_each_swipe_once(spark, settings, {"s1", "s2", "s3", "s4"}, queries))
+        dead = table(spark, settings, job.TABLE_DEAD_LETTERS).collect()
+        assert [(d.value, d.error) for d in dead] == [
+            (b"not json", "malformed JSON: the value is not a JSON object")
+        ]
+
+        # C at 60 min moves the watermark past both sessions (A ends 5 + 5 min, B ends 1 + 5).
+        produce(settings.bootstrap, settings.topic_swipes, [swipe("s5", C, 60)])
+
+        def sessions_closed() -> None:
+            got = {
+                (r.card_token, r.swipes, r.amount)
+                for r in table(spark, settings, job.TABLE_SESSIONS).collect()
+            }
+            assert got == {(A, 3, 60.0), (B, 1, 10.0)}
+
+        assert_eventually(sessions_closed, timeout=90)
+
+        # Behind the watermark now: the fold drops it (and counts it), the raw table still keeps it.
+        produce(settings.bootstrap, settings.topic_swipes, [swipe("late", A, 3)])
+
+        def late_swipe_kept_and_counted() -> None:
+            assert_each_swipe_once(spark, settings, {"s1", "s2", "s3", "s4", "s5", "late"})
+            late = registry.get_sample_value(
+                "fraudstream_stream_late_rows_total", {"query": job.QUERY_FEATURES}
+            )
+            assert late is not None and late >= 1
+
+        assert_eventually(late_swipe_kept_and_counted, timeout=90)
+        assert registry.get_sample_value("fraudstream_stream_dead_letters_total") == 1
+        batches = registry.get_sample_value("fraudstream_stream_batches_total", {"query": job.QUERY_RAW})
+        assert batches is not None and batches >= 2
+        delta_features = table(spark, settings, job.TABLE_FEATURES).where(F.col("card_token") == A)
+        assert max(r.features.windows[0]["count"] for r in delta_features.collect()) == 3
+    finally:
+        job.stop(queries)
+        reader.close()
+
+
+def zip_records(reader: TopicReader) -> list[tuple[bytes | None, CardFeatures]]:
+    return [(key, from_kafka(CardFeatures, value)) for key, value in reader.messages]
+
+
+def forget_last_commit(checkpoint: Path) -> None:
+    """Simulate a crash after the sink wrote a batch but before Spark recorded it as done."""
+    commits = sorted(
+        (p for p in (checkpoint / "commits").iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
+    )
+    last = commits[-1]
+    last.unlink()
+    (last.parent / f".{last.name}.crc").unlink(missing_ok=True)
+
+
+def without_clock(records: list[Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for r in records:
+        out[r.card_token] = from_kafka(CardFeatures, r.value).model_dump(exclude={"computed_at"})
+    return out
+
+
+def test_restart_resumes_without_duplicates_or_loss(spark: SparkSession, settings: StreamSettings) -> None:
+    produce(
+        settings.bootstrap, settings.topic_swipes, [swipe("s1", A, 0), swipe("s2", A, 2), swipe("s3", B, 1)]
+    )
+    queries = job.start(spark, settings)
+    try:
+        assert_eventually(lambda: assert_each_swipe_once(spark, settings, {"s1", "s2", "s3"}), timeout=90)
+        assert_eventually(
+            lambda: assert_has_features(spark, settings, {A: "s2", B: "s3"}),
+            timeout=90,
+        )
+    finally:
+        job.stop(queries)
+    checkpoints = Path(settings.checkpoint_path)
+    forget_last_commit(checkpoints / job.QUERY_RAW)
+    forget_last_commit(checkpoints / job.QUERY_FEATURES)
+
+    produce(settings.bootstrap, settings.topic_swipes, [swipe("s4", A, 4, 25.0), swipe("s5", D, 6)])
+    queries = job.start(spark, settings)
+    try:
+        assert_eventually(
+            lambda: assert_has_features(spark, settings, {A: "s4", B: "s3", D: "s5"}),
+            timeout=90,
+        )
+        assert_each_swipe_once(spark, settings, {"s1", "s2", "s3", "s4", "s5"})
+    finally:
+        job.stop(queries)
+
+    # The stream's newest record per card is what a batch recomputation from Delta gives.
+    streamed = latest_rows(table(spark, settings, job.TABLE_FEATURES))
+    recomputed = card_features_batch(table(spark, settings, job.TABLE_SWIPES), settings.feature_config)
+    assert without_clock(streamed) == without_clock(recomputed.collect())
+
+
+def latest_rows(features: DataFrame) -> list[Any]:
+    latest: dict[str, Any] = {}
+    for r in features.collect():
+        if r.card_token not in latest or r.as_of > latest[r.card_token].as_of:
+            latest[r.card_token] = r
+    return list(latest.values())
+
+
+def assert_has_features(spark: SparkSession, settings: StreamSettings, last_swipe: dict[str, str]) -> None:
+    rows = latest_rows(table(spark, settings, job.TABLE_FEATURES))
+    assert {r.card_token: r.features.last_swipe_id for r in rows} == last_swipe
