@@ -22,7 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
-from streaming.card_state import EARTH_RADIUS_KM, FeatureConfig, home_of, home_vector, move_home
+from streaming.card_state import (
+    EARTH_RADIUS_KM,
+    FeatureConfig,
+    home_of,
+    home_vector,
+    move_home,
+    place_center,
+    place_of,
+)
 from streaming.schema import CardFeatures, SwipeDetails
 
 # Log-amount spread floor: a card that always spends the same amount would otherwise turn any other
@@ -148,6 +156,7 @@ class RequestFeatures:
     home_distance_km: float | None  # from the card's in-person home; None if either place is unknown
     home_spread_km: float | None
     located_swipes: int
+    place_distance_km: float | None  # to the nearest of the card's recent places (grid-cell centers)
     new_country: bool
     new_merchant: bool
     new_mcc: bool
@@ -223,12 +232,14 @@ def request_features(
     m2 = (profile.log_amount_std**2) * (n - 1) if profile and n > 1 else 0.0
     ecom = profile.ecom_share * n if profile else 0.0
     located = profile.located_swipes if profile else 0
+    places = set(profile.places) if profile else set()
     home: tuple[float, float, float] | None = None
     if profile and located and profile.home_lat is not None and profile.home_lon is not None:
         home = home_vector(profile.home_lat, profile.home_lon, profile.home_spread_km or 0.0)
     for p in extra:
         if p.lat is not None and p.lon is not None:
             located += 1
+            places.add(place_of(p.lat, p.lon))
             home = move_home(home or (0.0, 0.0, 0.0), located, p.lat, p.lon)
         countries.add(p.country)
         merchants.add(p.merchant_id)
@@ -250,6 +261,10 @@ def request_features(
     home_distance = None
     if home_place is not None and swipe.lat is not None and swipe.lon is not None:
         home_distance = haversine_km(home_place[0], home_place[1], swipe.lat, swipe.lon)
+    place_distance = None
+    if places and swipe.lat is not None and swipe.lon is not None:
+        lat, lon = swipe.lat, swipe.lon
+        place_distance = min(haversine_km(*place_center(c), lat, lon) for c in places)
     return RequestFeatures(
         amount=swipe.amount,
         amount_z=amount_z,
@@ -262,6 +277,7 @@ def request_features(
         home_distance_km=home_distance,
         home_spread_km=home_place[2] if home_place is not None else None,
         located_swipes=located,
+        place_distance_km=place_distance,
         new_country=known and swipe.country not in countries,
         new_merchant=known and swipe.merchant_id not in merchants,
         new_mcc=known and swipe.mcc not in mccs,

@@ -273,8 +273,13 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of the generated history.")] = 1,
     cards: Annotated[int, typer.Option(help="Cards in the generated history.")] = 2000,
     days: Annotated[float, typer.Option(help="Days of generated history.")] = 10.0,
+    kind: Annotated[
+        str, typer.Option(help="Model kind: gbm (boosted trees) or logistic (regression baseline).")
+    ] = "gbm",
 ) -> None:
     """Train the baseline model on generated labeled history and publish it to the scorer's model path."""
+    if kind not in ("gbm", "logistic"):
+        raise typer.BadParameter(f"--kind must be gbm or logistic, not {kind!r}")
     from scoring.settings import ScorerSettings
     from services.trainer import train_on_generated
 
@@ -287,6 +292,7 @@ def train(
             seed=seed,
             cards=cards,
             days=days,
+            kind="gbm" if kind == "gbm" else "logistic",
             progress=lambda m: spinner.update(m),
         )
     m = report.artifact.metrics

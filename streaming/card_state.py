@@ -20,6 +20,9 @@ a running mean of unit vectors on the sphere so it has no trouble at the antimer
 
     located swipes   Paris  Paris  (online)  Lyon  Paris
     home             Paris  Paris   Paris    ~Paris-Lyon, pulled 1/3 of the way, then 1/4 back
+
+A burst of swipes far away drags the mean along, so the card also keeps its recent places: the grid
+cells of its last card-present swipes, which a few far swipes add to without moving the others.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from streaming.schema import CardFeatures, CardProfile, SessionFeatures, Swipe, 
 MAX_PROFILE_COUNTRIES = 16
 MAX_PROFILE_MERCHANTS = 32
 MAX_PROFILE_MCCS = 16
+MAX_PROFILE_PLACES = 16
+PLACE_CELL_DEG = 0.25  # about 28 km north-south: a city is a handful of cells
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class CardState:
     last_country: str = ""
     last_lat: float | None = None
     last_lon: float | None = None
+    places: list[str] = field(default_factory=list)  # grid cells, most recent last
     located: int = 0  # card-present swipes with a position
     home_x: float = 0.0  # running mean of their positions as unit vectors
     home_y: float = 0.0
@@ -128,6 +134,7 @@ def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> Ca
         _touch(state.merchants, s.merchant_id, MAX_PROFILE_MERCHANTS)
         _touch(state.mccs, s.mcc, MAX_PROFILE_MCCS)
         if s.lat is not None and s.lon is not None:
+            _touch(state.places, place_of(s.lat, s.lon), MAX_PROFILE_PLACES)
             state.located += 1
             home = move_home((state.home_x, state.home_y, state.home_z), state.located, s.lat, s.lon)
             state.home_x, state.home_y, state.home_z = home
@@ -176,6 +183,16 @@ def home_vector(lat: float, lon: float, spread_km: float) -> tuple[float, float,
     r = 1.0 - (spread_km / EARTH_RADIUS_KM) ** 2 / 2.0
     x, y, z = unit_vector(lat, lon)
     return r * x, r * y, r * z
+
+
+def place_of(lat: float, lon: float) -> str:
+    """The grid cell of a position, as "<lat index>:<lon index>" of PLACE_CELL_DEG cells."""
+    return f"{math.floor(lat / PLACE_CELL_DEG)}:{math.floor(lon / PLACE_CELL_DEG)}"
+
+
+def place_center(place: str) -> tuple[float, float]:
+    i, j = place.split(":")
+    return (int(i) + 0.5) * PLACE_CELL_DEG, (int(j) + 0.5) * PLACE_CELL_DEG
 
 
 def move_home(mean: tuple[float, float, float], k: int, lat: float, lon: float) -> tuple[float, float, float]:
@@ -241,5 +258,6 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
             home_lon=round(home[1], 6) if home else None,
             home_spread_km=round(home[2], 6) if home else None,
             located_swipes=state.located,
+            places=list(state.places),
         ),
     )

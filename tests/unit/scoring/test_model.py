@@ -11,7 +11,8 @@ import pytest
 
 from scoring.model import ModelArtifact, input_names, model_inputs, publish_artifact
 from scoring.request_features import DecidedSwipe, LagCover, request_features
-from scoring.training import labeled_examples, train_logistic
+from scoring.training import LabeledRow, labeled_examples, labeled_rows, train_logistic
+from scoring.training_gbm import GbmParams, train_gbm
 from streaming.card_state import CardState, features, fold
 from streaming.schema import Swipe
 from tests.unit.scoring.builders import CFG, NEW_YORK, PARIS, T0, TOKEN, artifact
@@ -147,3 +148,58 @@ def test_training_inputs_match_what_the_lagging_scorer_sees(stream_has: int) -> 
         got = model_inputs(stream, rf)
         assert got == pytest.approx(expected[i], abs=1e-6), f"swipe {i}"
         cover.record(TOKEN, DecidedSwipe.of(s, denied=False, decided_at=0.0))
+
+
+def synthetic_labeled_rows(n: int, seed: int) -> list[LabeledRow]:
+    """`synthetic_rows` with times and an MCC; fraud favours one category."""
+    rng = random.Random(seed)
+    out = []
+    for i, (inputs, fraud) in enumerate(synthetic_rows(n, seed)):
+        mcc = "5732" if rng.random() < (0.5 if fraud else 0.05) else "5411"
+        out.append(LabeledRow(T0 + timedelta(seconds=i), inputs, {"mcc": mcc}, fraud))
+    return out
+
+
+def test_gbm_learns_deterministically_and_round_trips(tmp_path: Path) -> None:
+    rows = synthetic_labeled_rows(3000, seed=11)
+    model = train_gbm(rows, "gbm-1", config=CFG, params=GbmParams(trees=30), created_at=T0)
+    assert model == train_gbm(rows, "gbm-1", config=CFG, params=GbmParams(trees=30), created_at=T0)
+    assert model.kind == "gbm" and model.features[-1] == "mcc_prior"
+    assert model.metrics.roc_auc is not None and model.metrics.roc_auc > 0.9
+    assert model.metrics.n_train == 2250 and 0.0 < model.threshold < 1.0
+
+    loaded = ModelArtifact.load(publish_artifact(model, tmp_path))
+    assert loaded == model
+    fraudish = dict.fromkeys(model.features, 0.0) | {"velocity_600_count": 8.0, "new_country": 1.0}
+    usual = dict.fromkeys(model.features, 0.0) | {"velocity_600_count": 1.0}
+    for inputs in (fraudish, usual):
+        assert loaded.predict(inputs, {"mcc": "5732"}) == model.predict(inputs, {"mcc": "5732"})
+    assert model.predict(fraudish, {"mcc": "5732"})[0] >= model.threshold > model.predict(usual)[0]
+    # the category reaches the score through the learned prior
+    assert model.predict(fraudish, {"mcc": "5732"})[0] > model.predict(fraudish, {"mcc": "5411"})[0]
+    assert model.missing_inputs(set(input_names(CFG))) == []
+
+
+def test_gbm_contributions_explain_the_score() -> None:
+    model = train_gbm(synthetic_labeled_rows(2000, seed=5), "gbm-2", config=CFG, params=GbmParams(trees=20))
+    assert model.trees is not None
+    inputs = dict.fromkeys(model.features, 0.0) | {"velocity_600_count": 8.0}
+    score, contributions = model.predict(inputs, {"mcc": "5411"})
+    raw = model.trees.expected_raw + sum(contributions.values())
+    assert score == pytest.approx(1 / (1 + math.exp(-raw)))
+    assert max(contributions, key=lambda n: contributions[n]) == "velocity_600_count"
+
+
+def test_a_gbm_artifact_needs_trees_that_fit_its_features() -> None:
+    model = train_gbm(synthetic_labeled_rows(1000, seed=2), "gbm-3", config=CFG, params=GbmParams(trees=5))
+    with pytest.raises(ValueError, match="needs its trees"):
+        ModelArtifact.model_validate(model.model_dump() | {"trees": None})
+    with pytest.raises(ValueError, match="only"):
+        ModelArtifact.model_validate(model.model_dump() | {"features": model.features[:1], "priors": []})
+
+
+def test_labeled_rows_carry_the_categories_priors_read() -> None:
+    swipes = card_swipes()
+    rows = list(labeled_rows([(s, False) for s in swipes], CFG))
+    assert [r.inputs for r in rows] == [x for x, _ in labeled_examples([(s, False) for s in swipes], CFG)]
+    assert rows[0].categories == {"mcc": swipes[0].mcc, "country": swipes[0].country, "channel": "pos"}

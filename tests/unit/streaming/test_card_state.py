@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streaming.card_state import CardState, FeatureConfig, features, fold
+from scoring.request_features import haversine_km
+from streaming.card_state import CardState, FeatureConfig, features, fold, home_of, home_vector
 from streaming.schema import Swipe
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -118,3 +119,62 @@ def test_state_is_trimmed_to_the_longest_horizon() -> None:
 def test_no_swipes_no_features() -> None:
     with pytest.raises(ValueError, match="no swipe"):
         features(TOKEN, CardState(), CFG, T0)
+
+
+PARIS, LYON, SYDNEY = (48.857, 2.352), (45.764, 4.836), (-33.869, 151.209)
+FIJI_EAST, FIJI_WEST = (-17.8, 179.9), (-17.8, -179.9)
+
+
+def at(i: int, where: tuple[float, float] | None) -> Swipe:
+    """A swipe at a place, or online (no position) when `where` is None."""
+    if where is None:
+        return sw(i, i, channel="ecom")
+    return sw(i, i, lat=where[0], lon=where[1])
+
+
+# Timeline of positions, oldest first; the home is the running mean, the spread the RMS distance to it:
+#
+#   Paris  Paris  (online)  Lyon   ->  home pulled 1/3 of the way to Lyon (~130 km of ~390 km)
+#   Fiji east | Fiji west          ->  across the antimeridian: home between them, not at longitude 0
+@pytest.mark.parametrize(
+    ("places", "home", "spread_km", "located"),
+    [
+        ([None], None, None, 0),
+        ([PARIS], PARIS, 0.0, 1),
+        ([PARIS, PARIS, None], PARIS, 0.0, 2),
+        ([PARIS, PARIS, None, LYON], (47.83, 3.22), 185.0, 3),
+        ([FIJI_EAST, FIJI_WEST], (-17.8, 180.0), 10.6, 2),
+    ],
+)
+def test_home_is_the_mean_card_present_position(
+    places: list[tuple[float, float] | None],
+    home: tuple[float, float] | None,
+    spread_km: float | None,
+    located: int,
+) -> None:
+    state = fold(CardState(), [at(i, w) for i, w in enumerate(places)], CFG)
+    p = features(TOKEN, state, CFG, T0).profile
+    assert p.located_swipes == located
+    if home is None:
+        assert (p.home_lat, p.home_lon, p.home_spread_km) == (None, None, None)
+        return
+    assert p.home_lat == pytest.approx(home[0], abs=0.01)
+    assert abs((p.home_lon or 0.0) - home[1]) % 360 == pytest.approx(0.0, abs=0.01)
+    assert p.home_spread_km == pytest.approx(spread_km, abs=1.0)
+
+
+def test_home_vector_round_trips_through_the_published_profile() -> None:
+    state = fold(CardState(), [at(1, PARIS), at(2, LYON), at(3, SYDNEY)], CFG)
+    lat, lon, spread = home_of(state.home_x, state.home_y, state.home_z) or (0.0, 0.0, 0.0)
+    assert home_vector(lat, lon, spread) == pytest.approx(
+        (state.home_x, state.home_y, state.home_z), abs=1e-12
+    )
+
+
+def test_places_keep_home_cells_when_a_burst_happens_far_away() -> None:
+    swipes = [at(i, PARIS) for i in range(5)] + [at(5 + i, SYDNEY) for i in range(5)]
+    p = features(TOKEN, fold(CardState(), swipes, CFG), CFG, T0).profile
+    assert p.places == ["195:9", "-136:604"]  # Paris's cell is still known; the burst added one cell
+    # whereas the mean moved thousands of km away from both
+    assert p.home_lat is not None and p.home_lon is not None
+    assert haversine_km(p.home_lat, p.home_lon, *PARIS) > 5000
