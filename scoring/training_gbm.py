@@ -31,6 +31,9 @@ class GbmParams:
     subsample: float = 0.8
     colsample: float = 0.8
     l2: float = 1.0
+    # Inputs whose growth may only raise the score: domain knowledge that keeps sparse corners of the
+    # data (a small purchase far from home, say) from learning a dip that is only noise.
+    monotone_increasing: tuple[str, ...] = ()
 
 
 def train_gbm(
@@ -77,6 +80,8 @@ def train_gbm(
         subsample_freq=1,
         colsample_bytree=params.colsample,
         reg_lambda=params.l2,
+        monotone_constraints=[int(n in params.monotone_increasing) for n in names],
+        monotone_constraints_method="advanced",
         random_state=seed,
         deterministic=True,
         force_row_wise=True,

@@ -274,8 +274,8 @@ def train(
     cards: Annotated[int, typer.Option(help="Cards in the generated history.")] = 2000,
     days: Annotated[float, typer.Option(help="Days of generated history.")] = 10.0,
     kind: Annotated[
-        str, typer.Option(help="Model kind: gbm (boosted trees) or logistic (regression baseline).")
-    ] = "gbm",
+        str, typer.Option(help="Model kind: logistic (regression) or gbm (boosted trees, MCC prior).")
+    ] = "logistic",
 ) -> None:
     """Train the baseline model on generated labeled history and publish it to the scorer's model path."""
     if kind not in ("gbm", "logistic"):
