@@ -37,8 +37,8 @@ def scorer(
 @bench_app.command("stream")
 def stream(
     json_path: JsonOption = None,
-    fresh_rate: Annotated[float, typer.Option(help="Swipes/s of the freshness phase.")] = 500.0,
-    step: Annotated[float, typer.Option(help="Seconds of each step of the rate ladder.")] = 20.0,
+    fresh_rate: Annotated[float, typer.Option(help="Swipes/s of the freshness phase.")] = 100.0,
+    step: Annotated[float, typer.Option(help="Seconds of each step of the rate ladder.")] = 30.0,
     max_rate: Annotated[float, typer.Option(help="Stop the ladder above this many swipes/s.")] = 20_000.0,
 ) -> None:
     """The Spark feature job on local[2] with a real broker: max rate, freshness, raw read rate."""

@@ -122,9 +122,12 @@ def run(
     with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as tmp_name:
         tmp = Path(tmp_name)
         with console.status("training a small model (1,000 cards, 5 days)"):
-            model = train_on_generated(
+            trained = train_on_generated(
                 tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10
-            ).path
+            )
+        model = trained.path
+        model_kind = getattr(trained.artifact, "kind", "logistic")
+        console.print(f"model: {trained.artifact.version} ({model_kind}, the trainer's default kind)")
         with console.status(f"folding generated history into {cards:,} cards' features"):
             inputs = build_inputs(tmp / "inputs", key, settings.feature_config, cards=cards)
         console.print(
@@ -180,6 +183,7 @@ def run(
         measure(Variant("bare FastAPI (2nd)", "bare"), ["bare", "--body", str(bare_body)])
         bare_body_bytes = len(bare_body.read_bytes())
     result = summarize(results, info, duration_s, cards, inputs, bare_body_bytes)
+    result["model"] = {"version": trained.artifact.version, "kind": model_kind}
     console.print(render(result))
     console.print(f"bare: mean of its two runs ({', '.join(result['bare_runs_rps'])} req/s)")
     output.finish(console, result, json_path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,93 +17,21 @@ from rich.console import Console
 
 from bench import machine, output
 from bench.kafka import embedded_broker, fresh_name, raw_consume_rate
-from bench.measure import kept_up, offsets_total, percentile, ratio
+from bench.measure import percentile, ratio
 from bench.stream_feed import FeatureWatcher, SendLog, SwipeFeed, swipe_pool
+from bench.stream_lag import Lag, Step
 from streaming.settings import StreamSettings
 
 WARMUP_RATE, WARMUP_S = 200.0, 20.0
 FRESH_S = 30.0
-SAMPLE_EVERY_S = 0.5
-
-
-@dataclass
-class Step:
-    rate: float
-    sent: int
-    seconds: float
-    kept_up: bool
-    limiting_query: str
-    lag_start: int
-    lag_end: int
-    processed_per_s: float  # mean processedRowsPerSecond of the slowest query's batches in the step
-
-
-class Lag:
-    """Samples each query's backlog: swipes sent minus the end offset of its last finished batch."""
-
-    def __init__(self, queries: list[Any], topic: str, feed: SwipeFeed) -> None:
-        self.queries, self.topic, self.feed = queries, topic, feed
-        self.samples: dict[str, list[tuple[float, int]]] = {q.name: [] for q in queries}
-        self.batch_rates: dict[str, list[tuple[float, float]]] = {q.name: [] for q in queries}
-        self._seen_batches: dict[str, int] = {}
-
-    def sample(self) -> dict[str, int]:
-        now, lags = time.perf_counter(), {}
-        for q in self.queries:
-            progress = q.lastProgress
-            done = offsets_total(progress["sources"][0]["endOffset"], self.topic) if progress else 0
-            lags[q.name] = self.feed.sent - done
-            self.samples[q.name].append((now, lags[q.name]))
-            if progress and self._seen_batches.get(q.name) != progress["batchId"]:
-                self._seen_batches[q.name] = progress["batchId"]
-                if progress["numInputRows"]:
-                    self.batch_rates[q.name].append((now, float(progress["processedRowsPerSecond"])))
-        return lags
-
-    def pace(self, rate: float, seconds: float) -> tuple[float, float]:
-        """Feed `rate` swipes/s for `seconds`, sampling lag; returns the (start, end) perf_counter times."""
-        start, already, next_sample = time.perf_counter(), self.feed.sent, 0.0
-        while (elapsed := time.perf_counter() - start) < seconds:
-            self.feed.catch_up(rate, start, already)
-            if elapsed >= next_sample:
-                self.sample()
-                next_sample += SAMPLE_EVERY_S
-            time.sleep(0.002)
-        return start, time.perf_counter()
-
-    def drain(self, timeout_s: float, below: int) -> bool:
-        """Wait without sending until every query's backlog is under `below` swipes."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if max(self.sample().values()) <= below:
-                return True
-            time.sleep(SAMPLE_EVERY_S)
-        return False
-
-    def judge(self, rate: float, start: float, end: float, sent: int) -> Step:
-        verdicts = {}
-        for name, samples in self.samples.items():
-            verdicts[name] = kept_up(samples, start, end, rate)
-        worst = max(verdicts, key=lambda n: verdicts[n][2] - verdicts[n][1])
-        ok = all(v[0] for v in verdicts.values())
-        rates = [r for t, r in self.batch_rates[worst] if start <= t <= end]
-        return Step(
-            rate=rate,
-            sent=sent,
-            seconds=round(end - start, 2),
-            kept_up=ok,
-            limiting_query=worst,
-            lag_start=verdicts[worst][1],
-            lag_end=verdicts[worst][2],
-            processed_per_s=round(sum(rates) / len(rates), 1) if rates else 0.0,
-        )
+RAW_READ_RECORDS = 200_000
 
 
 def run(
     *,
-    fresh_rate: float = 500.0,
-    step_s: float = 20.0,
-    start_rate: float = 500.0,
+    fresh_rate: float = 100.0,
+    step_s: float = 30.0,
+    start_rate: float = 50.0,
     max_rate: float = 20_000.0,
     json_path: Path | None = None,
     console: Console | None = None,
@@ -177,60 +105,93 @@ def _measure(
     watcher.start()
     lag = Lag(queries, settings.topic_swipes, feed)
     try:
-        with console.status(f"warm-up: {WARMUP_RATE:g} swipes/s for {WARMUP_S:g} s, then draining"):
+        console.print(f"  warm-up: {WARMUP_RATE:g} swipes/s for {WARMUP_S:g} s, then draining")
+        with console.status("warm-up"):
             lag.pace(WARMUP_RATE, WARMUP_S)
-            lag.drain(120, below=int(WARMUP_RATE * 2))
-        with console.status(f"freshness: {fresh_rate:g} swipes/s for {FRESH_S:g} s"):
-            feed.track = log
-            lag.pace(fresh_rate, FRESH_S)
-            feed.track = None
-            feed.flush()
-            deadline = time.monotonic() + 30
-            while log.unseen and time.monotonic() < deadline:
-                time.sleep(0.2)
-        lat_ms = [s * 1000 for s in log.latencies_s]
-        fresh = {
-            "rate": fresh_rate,
-            "tracked": log.tracked,
-            "seen": len(lat_ms),
-            "p50_ms": round(percentile(lat_ms, 50), 1),
-            "p99_ms": round(percentile(lat_ms, 99), 1),
-            "max_ms": round(max(lat_ms, default=float("nan")), 1),
-        }
-        console.print(
-            f"  freshness at {fresh_rate:g}/s: p50 {fresh['p50_ms']} ms, p99 {fresh['p99_ms']} ms "
-            f"({fresh['seen']:,} of {fresh['tracked']:,} swipes seen)"
-        )
-        lag.drain(60, below=int(fresh_rate * 2))
-        steps: list[Step] = []
-        rate = start_rate
-        while rate <= max_rate:
-            with console.status(f"ladder: {rate:,.0f} swipes/s for {step_s:g} s"):
-                before = feed.sent
-                t0, t1 = lag.pace(rate, step_s)
-                step = lag.judge(rate, t0, t1, feed.sent - before)
-            steps.append(step)
-            console.print(
-                f"  {rate:,.0f}/s: {'kept up' if step.kept_up else 'fell behind'} "
-                f"(backlog of {step.limiting_query} {step.lag_start:,} -> {step.lag_end:,})"
-            )
-            if not step.kept_up:
-                break
-            rate = round(rate * 1.5, -1)
+            drained = lag.drain(180, below=int(WARMUP_RATE * 2))
+        console.print(f"  warm-up done; backlog {'drained' if drained else 'NOT drained in 180 s'}")
+        fresh = _freshness(lag, feed, log, fresh_rate, console)
+        lag.drain(120, below=int(fresh_rate * 2))
+        steps = _ladder(lag, feed, start_rate, max_rate, step_s, console)
     finally:
         watcher.stop()
         feed.flush()
         stop(queries)
         spark.stop()
+    with console.status(f"topping the swipes topic up to {RAW_READ_RECORDS:,} records for the raw read"):
+        while feed.sent < RAW_READ_RECORDS:
+            feed.send_one()
+        feed.flush()
     sustained = [s.rate for s in steps if s.kept_up]
     return {
         "bench": "stream",
         "freshness": fresh,
         "steps": [asdict(s) for s in steps],
         "max_sustained_rate": max(sustained, default=0.0),
-        "first_failed_rate": next((s.rate for s in steps if not s.kept_up), None),
-        "swipes_sent": feed.sent,
+        "first_failed_rate": min((s.rate for s in steps if not s.kept_up), default=None),
+        "swipes_sent_to_job": sum(s.sent for s in steps),
     }
+
+
+def _freshness(lag: Lag, feed: SwipeFeed, log: SendLog, rate: float, console: Console) -> dict[str, Any]:
+    """Send at `rate` for FRESH_S seconds, timing each swipe until its card's features cover it."""
+    with console.status(f"freshness: {rate:g} swipes/s for {FRESH_S:g} s"):
+        feed.track = log
+        t0, t1 = lag.pace(rate, FRESH_S)
+        feed.track = None
+        feed.flush()
+        deadline = time.monotonic() + 60
+        while log.unseen and time.monotonic() < deadline:
+            lag.sample()
+            time.sleep(0.5)
+    lat_ms = [s * 1000 for s in log.latencies_s]
+    batches = {name: [b for b in runs if t0 <= b["t"] <= t1 + 60] for name, runs in lag.batches.items()}
+    fresh = {
+        "rate": rate,
+        "tracked": log.tracked,
+        "seen": len(lat_ms),
+        "p50_ms": round(percentile(lat_ms, 50), 1),
+        "p99_ms": round(percentile(lat_ms, 99), 1),
+        "max_ms": round(max(lat_ms, default=float("nan")), 1),
+        "mean_batch_s": {
+            name: round(sum(b["duration_ms"] for b in runs) / len(runs) / 1000, 2) if runs else None
+            for name, runs in batches.items()
+        },
+    }
+    console.print(
+        f"  freshness at {rate:g}/s: p50 {fresh['p50_ms']} ms, p99 {fresh['p99_ms']} ms "
+        f"({fresh['seen']:,} of {fresh['tracked']:,} swipes seen); mean batch s {fresh['mean_batch_s']}"
+    )
+    return fresh
+
+
+def _ladder(
+    lag: Lag, feed: SwipeFeed, start_rate: float, max_rate: float, step_s: float, console: Console
+) -> list[Step]:
+    """Double the rate until the job falls behind, then try once between the last two rates."""
+    steps: list[Step] = []
+
+    def attempt(rate: float) -> Step:
+        with console.status(f"ladder: {rate:,.0f} swipes/s for {step_s:g} s"):
+            before = feed.sent
+            t0, t1 = lag.pace(rate, step_s)
+            step = lag.judge(rate, t0, t1, feed.sent - before)
+        steps.append(step)
+        console.print(
+            f"  {rate:,.0f}/s: {'kept up' if step.kept_up else 'fell behind'} "
+            f"(slowest {step.limiting_query}: "
+            f"backlog {step.lag_mid} -> {step.lag_end}, {step.batches} batches of {step.mean_batch_s} s)"
+        )
+        return step
+
+    rate = start_rate
+    while rate <= max_rate and attempt(rate).kept_up:
+        rate *= 2
+    failed = [s.rate for s in steps if not s.kept_up]
+    if failed and failed[0] > start_rate:
+        lag.drain(120, below=int(failed[0]))
+        attempt(round((failed[0] * failed[0] / 2) ** 0.5, -1))
+    return steps
 
 
 def render(result: dict[str, Any]) -> Any:
@@ -239,15 +200,24 @@ def render(result: dict[str, Any]) -> Any:
             f"{s['rate']:,.0f}",
             "yes" if s["kept_up"] else "no",
             s["limiting_query"],
-            f"{s['lag_start']:,}",
-            f"{s['lag_end']:,}",
+            "-" if s["lag_mid"] is None else f"{s['lag_mid']:,}",
+            "-" if s["lag_end"] is None else f"{s['lag_end']:,}",
+            f"{s['batches']} x {s['mean_batch_s']} s",
             output.fmt(s["processed_per_s"]),
         ]
         for s in result["steps"]
     ]
     ladder = output.table(
         f"feature job on {result['spark_master']}, trigger {result['trigger_s']:g} s: rate ladder",
-        ["swipes/s", "kept up", "slowest query", "backlog start", "backlog end", "its processed rows/s"],
+        [
+            "swipes/s",
+            "kept up",
+            "slowest query",
+            "backlog mid",
+            "backlog end",
+            "its batches",
+            "its rows/s busy",
+        ],
         rows,
     )
     raw = result["raw_consume"]["records_per_s"]

@@ -112,39 +112,46 @@ def test_offsets_total_accepts_spark_json_or_dict() -> None:
     assert offsets_total(None, "swipes") == 0
 
 
-# Backlog sampled once a second while a job runs 1 s micro-batches (saw-tooth), at 1000 swipes/s:
+# Backlog right after each commit of a job running 2 s micro-batches over a 30 s step at 1000/s:
 #
-#   t      0    1    2    3    4    5    6    7    8    9   10 ... 20
-#   ok    900  100  900  100  900  100 ...                            backlog stays ~100 after commits
-#   short 900  100 1400  600 1900 1100 ...                            +500 per 2 s: capacity ~75 %
-def _sawtooth(growth_per_s: float) -> list[tuple[float, int]]:
-    return [(float(t), int((900 if t % 2 == 0 else 100) + growth_per_s * t)) for t in range(21)]
+#   t (s)      0 ... 10 ...... 20 ...... 30
+#   thirds     |transient|  mid   |  late  |
+#   ok         2000 at every commit             settled backlog flat: kept up
+#   short      2000 + 250 per s                 grows 2500 per third: capacity ~75 %
+def _commits(growth_per_s: float, every_s: float = 2.0) -> list[tuple[float, int]]:
+    return [(t, int(2000 + growth_per_s * t)) for t in (i * every_s for i in range(1, 16))]
 
 
-def test_settled_lag_is_the_minimum_in_the_window() -> None:
-    samples = _sawtooth(0)
+def test_settled_lag_is_the_minimum_at_commits_in_the_window() -> None:
+    commits = [(1.0, 900), (2.0, 100), (3.0, 700)]
 
-    assert settled_lag(samples, 0, 5) == 100
-    assert settled_lag(samples, 30, 40) == 0  # no samples: no backlog seen
+    assert settled_lag(commits, 0, 5) == 100
+    assert settled_lag(commits, 30, 40) is None
 
 
 def test_kept_up_when_the_settled_backlog_does_not_grow() -> None:
-    ok, start, end = kept_up(_sawtooth(0), 0, 20, rate=1000)
+    ok, mid, late = kept_up(_commits(0), 0, 30, rate=1000)
 
     assert ok
-    assert (start, end) == (100, 100)
+    assert (mid, late) == (2000, 2000)
 
 
 def test_falling_behind_is_caught() -> None:
-    ok, start, end = kept_up(_sawtooth(250), 0, 20, rate=1000)
+    ok, mid, late = kept_up(_commits(250), 0, 30, rate=1000)
 
     assert not ok
-    assert end - start > 3000
+    assert (mid, late) == (4500, 7000)  # 2500 more in 10 s: more than 2 s of swipes
 
 
 def test_a_huge_but_steady_backlog_is_not_keeping_up() -> None:
-    steady_but_20s_behind = [(float(t), 20_000) for t in range(21)]
+    steady_but_20s_behind = [(float(t), 20_000) for t in range(1, 31)]
 
-    ok, _, _ = kept_up(steady_but_20s_behind, 0, 20, rate=1000)
+    ok, _, _ = kept_up(steady_but_20s_behind, 0, 30, rate=1000)
 
     assert not ok
+
+
+def test_no_commit_in_a_third_is_not_keeping_up() -> None:
+    one_slow_batch = [(25.0, 500)]
+
+    assert kept_up(one_slow_batch, 0, 30, rate=1000) == (False, None, 500)

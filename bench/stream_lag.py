@@ -1,0 +1,100 @@
+"""The stream bench's view of the job: each query's backlog at its commits, and the verdict per step."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bench.measure import kept_up, offsets_total
+from bench.stream_feed import SwipeFeed
+
+SAMPLE_EVERY_S = 0.5
+
+
+@dataclass
+class Step:
+    rate: float
+    sent: int
+    seconds: float
+    kept_up: bool
+    limiting_query: str
+    lag_mid: int | None  # settled backlog of that query in the step's middle third, swipes
+    lag_end: int | None  # ... and in its last third
+    batches: int  # that query's micro-batches that finished in the step
+    mean_batch_s: float | None
+    processed_per_s: float  # that query's rows / seconds spent in its batches during the step
+
+
+class Lag:
+    """Each query's backlog (swipes sent minus the end offset of its last finished batch) at commits."""
+
+    def __init__(self, queries: list[Any], topic: str, feed: SwipeFeed) -> None:
+        self.queries, self.topic, self.feed = queries, topic, feed
+        self.commits: dict[str, list[tuple[float, int]]] = {q.name: [] for q in queries}
+        self.batches: dict[str, list[dict[str, Any]]] = {q.name: [] for q in queries}
+        self._seen: dict[str, int] = {}
+
+    def sample(self) -> dict[str, int]:
+        """Poll every query's last progress; a new batch id is a commit, recorded with its backlog."""
+        now, lags = time.perf_counter(), {}
+        for q in self.queries:
+            progress = q.lastProgress
+            done = offsets_total(progress["sources"][0]["endOffset"], self.topic) if progress else 0
+            lags[q.name] = self.feed.sent - done
+            if progress and self._seen.get(q.name) != progress["batchId"]:
+                self._seen[q.name] = progress["batchId"]
+                self.commits[q.name].append((now, lags[q.name]))
+                self.batches[q.name].append(
+                    {
+                        "t": now,
+                        "rows": int(progress["numInputRows"]),
+                        "duration_ms": int(progress["durationMs"].get("triggerExecution", 0)),
+                        "add_batch_ms": int(progress["durationMs"].get("addBatch", 0)),
+                    }
+                )
+        return lags
+
+    def pace(self, rate: float, seconds: float) -> tuple[float, float]:
+        """Feed `rate` swipes/s for `seconds`, sampling lag; returns the (start, end) perf_counter times."""
+        start, already, next_sample = time.perf_counter(), self.feed.sent, 0.0
+        while (elapsed := time.perf_counter() - start) < seconds:
+            self.feed.catch_up(rate, start, already)
+            if elapsed >= next_sample:
+                self.sample()
+                next_sample += SAMPLE_EVERY_S
+            time.sleep(0.002)
+        return start, time.perf_counter()
+
+    def drain(self, timeout_s: float, below: int) -> bool:
+        """Wait without sending until every query's backlog is under `below` swipes."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if max(self.sample().values()) <= below:
+                return True
+            time.sleep(SAMPLE_EVERY_S)
+        return False
+
+    def judge(self, rate: float, start: float, end: float, sent: int) -> Step:
+        verdicts = {name: kept_up(commits, start, end, rate) for name, commits in self.commits.items()}
+
+        def badness(name: str) -> float:
+            ok, mid, late = verdicts[name]
+            return (0 if ok else 1e12) + (late if late is not None else 1e11) - (mid or 0)
+
+        worst = max(verdicts, key=badness)
+        inside = [b for b in self.batches[worst] if start <= b["t"] <= end]
+        rows = sum(b["rows"] for b in inside)
+        busy_s = sum(b["duration_ms"] for b in inside) / 1000
+        return Step(
+            rate=rate,
+            sent=sent,
+            seconds=round(end - start, 2),
+            kept_up=all(v[0] for v in verdicts.values()),
+            limiting_query=worst,
+            lag_mid=verdicts[worst][1],
+            lag_end=verdicts[worst][2],
+            batches=len(inside),
+            mean_batch_s=round(busy_s / len(inside), 2) if inside else None,
+            processed_per_s=round(rows / busy_s, 1) if busy_s > 0 else 0.0,
+        )
