@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from delta.tables import DeltaTable
 from prometheus_client import CollectorRegistry, start_http_server
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
@@ -105,10 +106,14 @@ def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
         TABLE_SESSIONS: closed_sessions(swipes, settings.session_gap_s, settings.watermark_s),
     }
     for name, empty in tables.items():
-        empty.write.format("delta").mode("ignore").save(settings.table(name))
+        # A metadata-only commit: no Spark job runs, so a restart costs nothing here.
+        DeltaTable.createIfNotExists(spark).location(settings.table(name)).addColumns(empty.schema).execute()
 
 
 def _writer(frame: DataFrame, settings: StreamSettings, query: str) -> Any:
+    # Each query gets its own scheduler pool (used when spark.scheduler.mode=FAIR, as in main), so a
+    # long Delta commit of one query does not hold the cores the feature query needs.
+    frame.sparkSession.sparkContext.setLocalProperty("spark.scheduler.pool", query)
     return (
         frame.writeStream.queryName(query)
         .option("checkpointLocation", settings.checkpoint(query))
@@ -147,6 +152,8 @@ def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock =
         # Persisted: a second evaluation would rerun the fold and stamp another computed_at.
         batch.persist()
         try:
+            if batch.isEmpty():  # a batch that only moved the watermark or evicted idle cards
+                return
             (
                 batch.select(F.col("card_token").alias("key"), "value")
                 .write.format("kafka")
@@ -183,6 +190,8 @@ def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now)
     except Exception:
         stop(queries)
         raise
+    finally:
+        spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
     return queries
 
 
@@ -218,6 +227,7 @@ def main(settings: StreamSettings | None = None, on_started: Callable[[], None] 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     settings = settings or StreamSettings()
     from services.topics import ensure_stack_topics
     from streaming.spark import build_session
@@ -228,6 +238,7 @@ def main(settings: StreamSettings | None = None, on_started: Callable[[], None] 
         settings.jars_dir,
         master=None if submitted else settings.spark_master,
         shuffle_partitions=settings.shuffle_partitions,
+        extra={"spark.scheduler.mode": "FAIR"},
         jars_required=not submitted,
     )
     spark.sparkContext.setLogLevel("WARN")

@@ -103,6 +103,7 @@ def progress_line(progress: Mapping[str, Any]) -> dict[str, Any]:
         "input_rows_per_s": progress.get("inputRowsPerSecond"),
         "processed_rows_per_s": progress.get("processedRowsPerSecond"),
         "batch_ms": progress.get("batchDuration"),
+        "phases_ms": progress.get("durationMs") or {},
         "watermark": (progress.get("eventTime") or {}).get("watermark"),
         "state_rows": sum(int(op.get("numRowsTotal") or 0) for op in operators),
         "late_rows": sum(int(op.get("numRowsDroppedByWatermark") or 0) for op in operators),

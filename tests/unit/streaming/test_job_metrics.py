@@ -1,0 +1,81 @@
+"""Query progress -> Prometheus metrics, against a fresh registry per test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streaming.job_metrics import StreamMetrics, progress_line, record_progress
+
+
+def progress(batch: int, **override: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": "q-1",
+        "name": "card_features",
+        "timestamp": "2026-11-27T09:10:00.000Z",
+        "batchId": batch,
+        "batchDuration": 1500,
+        "numInputRows": 40,
+        "inputRowsPerSecond": 20.0,
+        "processedRowsPerSecond": 26.5,
+        "durationMs": {"addBatch": 1200, "triggerExecution": 1500},
+        "eventTime": {"watermark": "2026-11-27T09:08:30.000Z"},
+        "stateOperators": [{"numRowsTotal": 7, "numRowsDroppedByWatermark": 2}],
+        "observedMetrics": {},
+    }
+    base.update(override)
+    return base
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+def value(registry: CollectorRegistry, name: str, query: str | None = "card_features") -> float | None:
+    return registry.get_sample_value(name, {"query": query} if query else {})
+
+
+def test_progress_sets_rates_duration_state_and_watermark_delay(registry: CollectorRegistry) -> None:
+    record_progress(StreamMetrics(registry), progress(0))
+    assert value(registry, "fraudstream_stream_input_rows_per_second") == 20.0
+    assert value(registry, "fraudstream_stream_processed_rows_per_second") == 26.5
+    assert value(registry, "fraudstream_stream_batch_duration_seconds") == 1.5
+    assert value(registry, "fraudstream_stream_state_rows") == 7
+    # batch started 09:10:00, watermark at 09:08:30
+    assert value(registry, "fraudstream_stream_watermark_delay_seconds") == 90.0
+    assert value(registry, "fraudstream_stream_batches_total") == 1
+    assert value(registry, "fraudstream_stream_late_rows_total") == 2
+
+
+def test_a_repeated_progress_of_the_same_batch_counts_once(registry: CollectorRegistry) -> None:
+    metrics = StreamMetrics(registry)
+    for p in (progress(3), progress(3), progress(4, stateOperators=[{"numRowsTotal": 5}])):
+        record_progress(metrics, p)
+    assert value(registry, "fraudstream_stream_batches_total") == 2
+    assert value(registry, "fraudstream_stream_late_rows_total") == 2
+    assert value(registry, "fraudstream_stream_state_rows") == 5
+
+
+def test_dead_letters_come_from_the_raw_query_observation(registry: CollectorRegistry) -> None:
+    metrics = StreamMetrics(registry)
+    raw = {"name": "swipes_raw", "stateOperators": [], "eventTime": {}}
+    record_progress(metrics, progress(0, **raw, observedMetrics={"dead_letters": {"rows": 3}}))
+    record_progress(metrics, progress(1, **raw, observedMetrics={"dead_letters": {"rows": 2}}))
+    assert value(registry, "fraudstream_stream_dead_letters_total", None) == 5
+    # A stateless query has no state and no watermark: those series are not invented.
+    assert value(registry, "fraudstream_stream_state_rows", "swipes_raw") is None
+    assert value(registry, "fraudstream_stream_watermark_delay_seconds", "swipes_raw") is None
+
+
+def test_no_watermark_delay_before_the_first_event(registry: CollectorRegistry) -> None:
+    record_progress(StreamMetrics(registry), progress(0, eventTime={"watermark": "1970-01-01T00:00:00.000Z"}))
+    assert value(registry, "fraudstream_stream_watermark_delay_seconds") is None
+
+
+def test_progress_line_is_a_flat_summary() -> None:
+    line = progress_line(progress(9))
+    assert line["query"] == "card_features"
+    assert (line["batch"], line["rows"], line["state_rows"], line["late_rows"]) == (9, 40, 7, 2)
