@@ -38,13 +38,12 @@ def scorer(
 def stream(
     json_path: JsonOption = None,
     fresh_rate: Annotated[float, typer.Option(help="Swipes/s of the freshness phase.")] = 100.0,
-    step: Annotated[float, typer.Option(help="Seconds of each step of the rate ladder.")] = 30.0,
-    max_rate: Annotated[float, typer.Option(help="Stop the ladder above this many swipes/s.")] = 20_000.0,
+    backlog: Annotated[int, typer.Option(help="Swipes dumped at once to measure the drain rate.")] = 60_000,
 ) -> None:
     """The Spark feature job on local[2] with a real broker: max rate, freshness, raw read rate."""
     from bench.stream import run
 
-    run(fresh_rate=fresh_rate, step_s=step, max_rate=max_rate, json_path=json_path, console=console)
+    run(fresh_rate=fresh_rate, backlog=backlog, json_path=json_path, console=console)
 
 
 @bench_app.command("replay")

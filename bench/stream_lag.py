@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -76,7 +77,11 @@ class Lag:
         return False
 
     def judge(self, rate: float, start: float, end: float, sent: int) -> Step:
-        verdicts = {name: kept_up(commits, start, end, rate) for name, commits in self.commits.items()}
+        # Only growth counts here: how stale the features get is the freshness phase's question.
+        verdicts = {
+            name: kept_up(commits, start, end, rate, max_lag_s=math.inf)
+            for name, commits in self.commits.items()
+        }
 
         def badness(name: str) -> float:
             ok, mid, late = verdicts[name]
