@@ -306,7 +306,7 @@ def train(
 
 @app.command()
 def demo(
-    seed: Annotated[int, typer.Option(help="Seed of the story.")] = 7,
+    seed: Annotated[int, typer.Option(help="Seed of the story (7 is a hard, domestic theft).")] = 1,
     speed: Annotated[float, typer.Option(help="Event-time compression of the theft.")] = 60.0,
     json_path: Annotated[
         str | None, typer.Option("--json", help="Also write the outcome as JSON here.")

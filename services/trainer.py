@@ -52,7 +52,8 @@ def train_on_generated(
     progress: Callable[[str], None] = lambda _: None,
 ) -> TrainReport:
     """Generate `days` of labeled traffic ending at `end`, train, and publish the artifact (if `publish`)."""
-    end = end or datetime.now(UTC).replace(microsecond=0)
+    # Midnight UTC today by default: the same seed gives the same model all day long.
+    end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
     rng = np.random.default_rng(seed)
     progress(f"building {cards} cards and {days:g} days of labeled traffic")
