@@ -38,7 +38,7 @@ def scorer(
 def stream(
     json_path: JsonOption = None,
     fresh_rate: Annotated[float, typer.Option(help="Swipes/s of the freshness phase.")] = 100.0,
-    backlog: Annotated[int, typer.Option(help="Swipes dumped at once to measure the drain rate.")] = 60_000,
+    backlog: Annotated[int, typer.Option(help="Swipes dumped at once to measure the drain rate.")] = 30_000,
 ) -> None:
     """The Spark feature job on local[2] with a real broker: max rate, freshness, raw read rate."""
     from bench.stream import run

@@ -146,7 +146,7 @@ def run(
                     f"{result['ratio_replay_vs_raw']:.3f}",
                 ],
                 [
-                    "  of which: map rows (no Kafka)",
+                    "map rows only, no Kafka (separate pass)",
                     f"{map_s:.2f}",
                     output.fmt(map_rate),
                     f"{ratio(map_rate, raw_rate):.3f}",

@@ -25,14 +25,14 @@ from bench.stream_lag import Lag, Step
 from streaming.settings import StreamSettings
 
 WARMUP_RATE, WARMUP_S = 200.0, 20.0
-FRESH_S = 30.0
+FRESH_S = 60.0
 RAW_READ_RECORDS = 200_000
 
 
 def run(
     *,
     fresh_rate: float = 100.0,
-    backlog: int = 60_000,
+    backlog: int = 30_000,
     json_path: Path | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
@@ -108,10 +108,10 @@ def _measure(
             lag.pace(WARMUP_RATE, WARMUP_S)
             drained = lag.drain(180, below=int(WARMUP_RATE * 2))
         console.print(f"  warm-up done; backlog {'drained' if drained else 'NOT drained in 180 s'}")
-        fresh = _freshness(lag, feed, log, fresh_rate, console)
+        fresh, fresh_step = _freshness(lag, feed, log, fresh_rate, console)
         lag.drain(120, below=int(fresh_rate * 2))
         drain = _drain_rate(lag, feed, backlog, console)
-        steps = _confirm(lag, feed, drain, console)
+        steps = [fresh_step, *_confirm(lag, feed, drain, console)]
     finally:
         watcher.stop()
         feed.flush()
@@ -166,11 +166,13 @@ def _drain_rate(lag: Lag, feed: SwipeFeed, backlog: int, console: Console) -> di
 
 
 def _confirm(lag: Lag, feed: SwipeFeed, drain: dict[str, Any], console: Console) -> list[Step]:
-    """Hold 50 %, then 80 %, of the drain rate long enough to see 4 batches, and judge the backlog."""
+    """Hold 50 % of the drain rate for about four micro-batches; then 80 % if the job kept up, else 25 %."""
     longest = max((b["duration_ms"] for runs in lag.batches.values() for b in runs[-3:]), default=10_000)
-    step_s = min(max(30.0, 4 * longest / 1000), 120.0)
+    step_s = min(max(30.0, 4 * longest / 1000), 90.0)
     steps: list[Step] = []
-    for share in (0.5, 0.8):
+    for share in (0.5, None):
+        if share is None:
+            share = 0.8 if steps[-1].kept_up else 0.25
         rate = round(drain["rate"] * share, -1)
         if rate <= 0:
             break
@@ -180,21 +182,30 @@ def _confirm(lag: Lag, feed: SwipeFeed, drain: dict[str, Any], console: Console)
             t0, t1 = lag.pace(rate, step_s)
             step = lag.judge(rate, t0, t1, feed.sent - before)
         steps.append(step)
-        console.print(
-            f"  {rate:,.0f}/s for {step_s:.0f} s: {'kept up' if step.kept_up else 'fell behind'} "
-            f"(slowest {step.limiting_query}: backlog {step.lag_mid} -> {step.lag_end}, "
-            f"{step.batches} batches of {step.mean_batch_s} s)"
-        )
-        if not step.kept_up:
-            break
+        _print_step(console, step)
     return steps
 
 
-def _freshness(lag: Lag, feed: SwipeFeed, log: SendLog, rate: float, console: Console) -> dict[str, Any]:
-    """Send at `rate` for FRESH_S seconds, timing each swipe until its card's features cover it."""
+def _print_step(console: Console, step: Step) -> None:
+    console.print(
+        f"  {step.rate:,.0f}/s for {step.seconds:.0f} s: {'kept up' if step.kept_up else 'fell behind'} "
+        f"(slowest {step.limiting_query}: backlog {step.lag_mid} -> {step.lag_end}, "
+        f"{step.batches} batches of {step.mean_batch_s} s)"
+    )
+
+
+def _freshness(
+    lag: Lag, feed: SwipeFeed, log: SendLog, rate: float, console: Console
+) -> tuple[dict[str, Any], Step]:
+    """Send at `rate` for FRESH_S seconds, timing each swipe until its card's features cover it.
+
+    The phase is also a held rate, judged like the others.
+    """
     with console.status(f"freshness: {rate:g} swipes/s for {FRESH_S:g} s"):
         feed.track = log
+        before = feed.sent
         t0, t1 = lag.pace(rate, FRESH_S)
+        step = lag.judge(rate, t0, t1, feed.sent - before)
         feed.track = None
         feed.flush()
         deadline = time.monotonic() + 60
@@ -219,7 +230,8 @@ def _freshness(lag: Lag, feed: SwipeFeed, log: SendLog, rate: float, console: Co
         f"  freshness at {rate:g}/s: p50 {fresh['p50_ms']} ms, p99 {fresh['p99_ms']} ms "
         f"({fresh['seen']:,} of {fresh['tracked']:,} swipes seen); mean batch s {fresh['mean_batch_s']}"
     )
-    return fresh
+    _print_step(console, step)
+    return fresh, step
 
 
 def render(result: dict[str, Any]) -> Any:
