@@ -10,9 +10,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from services import stack
+from services.pan_scan import scan_bytes, scan_tree
+from services.population import PopulationConfig, build_population
 from services.settings import StackSettings
 from tests.integration.conftest import free_port
 
@@ -68,3 +72,43 @@ def test_replay_catches_the_stolen_card_that_a_batch_job_lets_through(
     assert report["legit_denied"] == 0, report
     assert report["batch_baseline_approved"] >= 10, report
     assert 0 < report["p50_ms"] <= report["p99_ms"]
+
+    # Nothing the stack wrote holds a card number in clear: not a topic, not Delta, not a log.
+    pop = build_population(
+        np.random.default_rng(11),
+        stack_env.token_key.get_secret_value().encode(),
+        PopulationConfig(cards=400),
+    )
+    pans = [pop.pan(c) for c in range(pop.cards)]
+    assert scan_tree(stack_env.state_dir, known=pans) == []
+    topics = [
+        stack_env.topic_swipes,
+        stack_env.topic_features,
+        stack_env.topic_labels,
+        stack_env.topic_decisions,
+    ]
+    records = _topic_bytes(stack_env.bootstrap, topics)
+    assert len(records) > report["fraud_swipes"]
+    assert scan_bytes("kafka", b"\n".join(records), known=pans) == []
+
+
+def _topic_bytes(bootstrap: str, topics: list[str]) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"scan-{uuid.uuid4()}"})
+    try:
+        parts = []
+        for topic in topics:
+            for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+                parts.append(TopicPartition(topic, p, OFFSET_BEGINNING))
+        consumer.assign(parts)
+        out: list[bytes] = []
+        idle = 0
+        while idle < 5:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                idle += 1
+                continue
+            if msg.error() is None:
+                out += [msg.key() or b"", msg.value() or b""]
+        return out
+    finally:
+        consumer.close()
