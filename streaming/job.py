@@ -24,9 +24,11 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pyspark
 from delta.tables import DeltaTable
 from prometheus_client import CollectorRegistry, start_http_server
 from pyspark.errors import StreamingQueryException
@@ -215,6 +217,29 @@ class JsonLines(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+def spark_submit_command(settings: StreamSettings, master: str) -> list[str]:
+    """The argv that runs this job under spark-submit on `master`, with the connector jars.
+
+    Under spark-submit the JVM already runs when Python starts, so the jars must come with
+    `--jars` (or `--packages`), not from the session builder. Stop it gracefully with SIGTERM to
+    the Python driver (the child of spark-submit); SIGTERM to the JVM stops the queries abruptly,
+    which loses nothing (checkpoints and idempotent Delta writes) but replays the last batch.
+    """
+    from streaming.spark import connector_jars
+
+    spark_home = Path(pyspark.__file__).parent
+    return [
+        str(spark_home / "bin" / "spark-submit"),
+        "--master",
+        master,
+        "--jars",
+        ",".join(connector_jars(settings.jars_dir)),
+        "--conf",
+        "spark.ui.enabled=false",
+        str(Path(__file__).resolve()),
+    ]
 
 
 def _under_spark_submit() -> bool:
