@@ -38,3 +38,18 @@ def test_known_pans_are_found_even_inside_digit_runs_and_reported_masked(tmp_pat
 def test_mask_keeps_six_and_four() -> None:
     assert mask("378282246310005") == "378282*****0005"
     assert scan_bytes("x", b"nothing here") == []
+
+
+def test_binary_files_are_searched_for_known_pans_only(tmp_path: Path) -> None:
+    (tmp_path / "state.changelog").write_bytes(b"\x00\xf2\x026526380957324005}\x00")  # compressed noise
+    assert scan_tree(tmp_path) == []
+    (tmp_path / "state.changelog").write_bytes(b"\x00" + b"5555555555554444")
+    assert [h.masked for h in scan_tree(tmp_path, known=["5555555555554444"])] == ["555555******4444"]
+
+
+def test_parquet_is_decoded_before_the_scan(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"card": ["4111111111111111"], "n": [1]}), tmp_path / "part-0.parquet")
+    assert [h.masked for h in scan_tree(tmp_path)] == ["411111******1111"]
