@@ -16,14 +16,12 @@ Run it with `python -m streaming.job` (local[2] by default) or `spark-submit str
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -46,7 +44,7 @@ from streaming.features import (
     parse_swipes,
     utc_now,
 )
-from streaming.job_metrics import DEAD_LETTERS_OBSERVATION, ProgressExporter, StreamMetrics
+from streaming.job_metrics import DEAD_LETTERS_OBSERVATION, JsonLines, ProgressExporter, StreamMetrics
 from streaming.settings import StreamSettings
 
 QUERY_RAW = "swipes_raw"
@@ -201,22 +199,6 @@ def stop(queries: list[StreamingQuery]) -> None:
     for query in queries:
         if query.isActive:
             query.stop()
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object per log line: time, level, message and the record's `fields`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            **getattr(record, "fields", {}),
-        }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
 
 
 def spark_submit_command(settings: StreamSettings, master: str) -> list[str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streaming.job_metrics import StreamMetrics, progress_line, record_progress
+from streaming.job_metrics import JsonLines, StreamMetrics, progress_line, record_progress
 
 
 def progress(batch: int, **override: Any) -> dict[str, Any]:
@@ -79,3 +81,15 @@ def test_progress_line_is_a_flat_summary() -> None:
     line = progress_line(progress(9))
     assert line["query"] == "card_features"
     assert (line["batch"], line["rows"], line["state_rows"], line["late_rows"]) == (9, 40, 7, 2)
+
+
+def test_log_lines_are_json_with_the_record_fields() -> None:
+    record = logging.LogRecord("fraudstream.stream", logging.INFO, __file__, 1, "stream progress", None, None)
+    record.fields = {"query": "card_features", "batch": 3}
+    line = json.loads(JsonLines().format(record))
+    assert (line["level"], line["msg"], line["query"], line["batch"]) == (
+        "info",
+        "stream progress",
+        "card_features",
+        3,
+    )
