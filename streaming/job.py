@@ -21,7 +21,6 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -229,7 +228,7 @@ def _under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def main(settings: StreamSettings | None = None, on_started: Callable[[], None] | None = None) -> int:
+def main(settings: StreamSettings | None = None) -> int:
     """Run the job until SIGTERM/SIGINT or a query fails; returns the process exit code."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
@@ -239,6 +238,14 @@ def main(settings: StreamSettings | None = None, on_started: Callable[[], None] 
     from services.topics import ensure_stack_topics
     from streaming.spark import build_session
 
+    try:
+        ensure_stack_topics(settings)
+    except Exception as exc:
+        log.error(
+            f"Kafka at {settings.bootstrap} is not reachable ({exc}); start it with `fraudstream up` "
+            "or set FRAUDSTREAM_KAFKA_BOOTSTRAP"
+        )
+        return 2
     submitted = _under_spark_submit()
     spark = build_session(
         "fraudstream-features",
@@ -249,14 +256,6 @@ def main(settings: StreamSettings | None = None, on_started: Callable[[], None] 
         jars_required=not submitted,
     )
     spark.sparkContext.setLogLevel("WARN")
-    try:
-        ensure_stack_topics(settings)
-    except Exception as exc:
-        log.error(
-            f"Kafka at {settings.bootstrap} is not reachable ({exc}); start it with `fraudstream up` "
-            "or set FRAUDSTREAM_KAFKA_BOOTSTRAP"
-        )
-        return 2
     registry = CollectorRegistry()
     listener = ProgressExporter(StreamMetrics(registry))
     spark.streams.addListener(listener)
@@ -282,8 +281,6 @@ def main(settings: StreamSettings | None = None, on_started: Callable[[], None] 
             }
         },
     )
-    if on_started:
-        on_started()
     code = 0
     try:
         # Short waits, not one blocking call, so the signal handler gets to run between them.
