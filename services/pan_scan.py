@@ -21,8 +21,13 @@ class PanHit:
     masked: str  # first 6 and last 4 digits only: the scan report must not leak what it found
 
 
+# Our own card tokens are hex: a long run of decimal digits inside one is not a card number.
+_TOKEN = re.compile(rb"ct_[0-9a-f]{32}")
+
+
 def find_pans(data: bytes) -> Iterator[tuple[int, str]]:
-    """(offset, number) of every Luhn-valid 13-19 digit run in `data`."""
+    """(offset, number) of every Luhn-valid 13-19 digit run in `data`, outside card tokens."""
+    data = _TOKEN.sub(lambda m: b"x" * len(m.group()), data)
     for match in _RUN.finditer(data):
         number = match.group().decode("ascii")
         if luhn_valid(number):

@@ -20,6 +20,7 @@ from services.pan_scan import find_pans, mask, scan_bytes, scan_tree
         (b"14111111111111111", []),  # glued to another digit: part of a longer number
         (b"ct_4111111111111111", ["4111111111111111"]),  # letters around it do not hide it
         (b'"amount_mean": 0.4111111111111111', []),  # the fraction of a float
+        (b'"card_token":"ct_4111111111111111abcdef0123456789"', []),  # a hex token, not a PAN
     ],
 )
 def test_find_pans(data: bytes, found: list[str]) -> None:
