@@ -107,8 +107,25 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
 
 
 @app.command()
-def stream() -> None:
-    """Run the Spark feature job in the foreground (FRAUDSTREAM_SPARK_MASTER, default local[2])."""
+def stream(
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Submit to this cluster (spark://host:7077, k8s://..., yarn) with spark-submit "
+            "and the connector jars; unset: run in this process on FRAUDSTREAM_SPARK_MASTER."
+        ),
+    ] = None,
+) -> None:
+    """Run the Spark feature job in the foreground (default local[2])."""
+    if master:
+        import subprocess
+
+        from streaming.job import spark_submit_command
+        from streaming.settings import StreamSettings
+
+        argv = spark_submit_command(StreamSettings(), master)
+        console.print(" ".join(argv))
+        raise typer.Exit(subprocess.call(argv))
     from streaming.job import main
 
     raise typer.Exit(main())
