@@ -84,7 +84,7 @@ def _measure(
     console: Console,
 ) -> dict[str, Any]:
     from services.topics import ensure_stack_topics
-    from streaming.job import start, stop
+    from streaming.job import JOB_SPARK_CONF, start, stop
     from streaming.spark import build_session
 
     ensure_stack_topics(settings)
@@ -94,6 +94,7 @@ def _measure(
             settings.jars_dir,
             master=settings.spark_master,
             shuffle_partitions=settings.shuffle_partitions,
+            extra=JOB_SPARK_CONF,
         )
         spark.sparkContext.setLogLevel("ERROR")
         queries = start(spark, settings)
@@ -214,7 +215,8 @@ def _freshness(
             time.sleep(0.5)
     lat_ms = [s * 1000 for s in log.latencies_s]
     batches = {name: [b for b in runs if t0 <= b["t"] <= t1 + 60] for name, runs in lag.batches.items()}
-    fresh = {
+    phases = {name: mean_phases(runs) for name, runs in batches.items()}
+    fresh: dict[str, Any] = {
         "rate": rate,
         "tracked": log.tracked,
         "seen": len(lat_ms),
@@ -225,13 +227,23 @@ def _freshness(
             name: round(sum(b["duration_ms"] for b in runs) / len(runs) / 1000, 2) if runs else None
             for name, runs in batches.items()
         },
+        "mean_phases_ms": phases,
     }
     console.print(
         f"  freshness at {rate:g}/s: p50 {fresh['p50_ms']} ms, p99 {fresh['p99_ms']} ms "
         f"({fresh['seen']:,} of {fresh['tracked']:,} swipes seen); mean batch s {fresh['mean_batch_s']}"
     )
     _print_step(console, step)
+    for name, mean in phases.items():
+        console.print(f"    {name} mean ms per batch with rows: {mean}")
     return fresh, step
+
+
+def mean_phases(batches: list[dict[str, Any]]) -> dict[str, int]:
+    """The mean of each progress phase (durationMs keys, stateCommit) over the batches that had rows."""
+    with_rows = [b for b in batches if b["rows"] > 0]
+    keys = sorted({k for b in with_rows for k in b.get("phases_ms", {})})
+    return {k: round(sum(b["phases_ms"].get(k, 0) for b in with_rows) / len(with_rows)) for k in keys}
 
 
 def render(result: dict[str, Any]) -> Any:

@@ -52,6 +52,8 @@ class Lag:
                         "rows": int(progress["numInputRows"]),
                         "duration_ms": int(progress["durationMs"].get("triggerExecution", 0)),
                         "add_batch_ms": int(progress["durationMs"].get("addBatch", 0)),
+                        # Where the batch's time went: Spark's phases plus the state stores' commits.
+                        "phases_ms": _phases(progress),
                     }
                 )
         return lags
@@ -103,3 +105,11 @@ class Lag:
             mean_batch_s=round(busy_s / len(inside), 2) if inside else None,
             processed_per_s=round(rows / busy_s, 1) if busy_s > 0 else 0.0,
         )
+
+
+def _phases(progress: dict[str, Any]) -> dict[str, int]:
+    """Where a batch's time went: Spark's durationMs phases plus its state stores' commit time."""
+    operators = progress.get("stateOperators") or []
+    phases = {k: int(v) for k, v in progress["durationMs"].items()}
+    phases["stateCommit"] = sum(int(op.get("commitTimeMs") or 0) for op in operators)
+    return phases

@@ -94,7 +94,10 @@ def dead_letters(parsed: DataFrame) -> DataFrame:
 
 
 def state_to_json(state: CardState) -> str:
-    return json.dumps(dataclasses.asdict(state), separators=(",", ":"))
+    # vars(), not dataclasses.asdict: asdict deep-copies every list and costs ~10x more per card.
+    fields = dict(vars(state))
+    fields["recent"] = [vars(r) for r in state.recent]
+    return json.dumps(fields, separators=(",", ":"))
 
 
 def state_from_json(text: str) -> CardState:
@@ -110,14 +113,16 @@ def _swipes_from_pandas(pdfs: Iterable[pd.DataFrame]) -> list[Swipe]:
     """Rows of the `_fold_input` shape back to Swipe objects, oldest first, ties by swipe id."""
     out = []
     for pdf in pdfs:
-        for row in pdf.to_dict("records"):
-            fields = {
-                k: (None if isinstance(v, float) and math.isnan(v) else v)
-                for k, v in row.items()
-                if k not in ("event_us", "event_time")
-            }
+        names = list(pdf.columns)
+        # One object-array conversion per frame gives Python scalars (float, int, str, None) about 20x
+        # faster than to_dict("records") on the one- or two-row frames a card mostly gets per batch.
+        for values in pdf.to_numpy(dtype=object).tolist():
+            row = dict(zip(names, values, strict=True))
+            event_us = row.pop("event_us")
+            row.pop("event_time", None)
+            fields = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             # Epoch microseconds, not pandas timestamps: no session-timezone conversion to undo.
-            fields["event_time"] = _EPOCH + timedelta(microseconds=int(row["event_us"]))
+            fields["event_time"] = _EPOCH + timedelta(microseconds=int(event_us))
             # parse_swipes validated every field in Spark; re-validating here would double the cost.
             out.append(Swipe.model_construct(**fields))
     out.sort(key=lambda s: (s.event_time, s.swipe_id))

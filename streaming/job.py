@@ -53,6 +53,11 @@ TABLE_SWIPES = "swipes"
 TABLE_DEAD_LETTERS = "dead_letters"
 TABLE_FEATURES = "card_features"
 TABLE_SESSIONS = "sessions"
+# The job's Spark settings beyond streaming.spark's defaults; the bench builds its session with them too.
+JOB_SPARK_CONF = {
+    # One pool per query (see _writer): a long Delta commit of one query does not hold the cores.
+    "spark.scheduler.mode": "FAIR",
+}
 _KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, "
     "timestamp timestamp, timestampType int"
@@ -109,14 +114,14 @@ def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
         DeltaTable.createIfNotExists(spark).location(settings.table(name)).addColumns(empty.schema).execute()
 
 
-def _writer(frame: DataFrame, settings: StreamSettings, query: str) -> Any:
+def _writer(frame: DataFrame, settings: StreamSettings, query: str, trigger_s: float | None = None) -> Any:
     # Each query gets its own scheduler pool (used when spark.scheduler.mode=FAIR, as in main), so a
     # long Delta commit of one query does not hold the cores the feature query needs.
     frame.sparkSession.sparkContext.setLocalProperty("spark.scheduler.pool", query)
     return (
         frame.writeStream.queryName(query)
         .option("checkpointLocation", settings.checkpoint(query))
-        .trigger(processingTime=f"{settings.trigger_s} seconds")
+        .trigger(processingTime=f"{settings.trigger_s if trigger_s is None else trigger_s} seconds")
     )
 
 
@@ -137,7 +142,7 @@ def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
         finally:
             batch.unpersist()
 
-    return _writer(parsed, settings, QUERY_RAW).foreachBatch(write).start()
+    return _writer(parsed, settings, QUERY_RAW, settings.history_trigger_s).foreachBatch(write).start()
 
 
 def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> StreamingQuery:
@@ -171,7 +176,7 @@ def start_sessions(spark: SparkSession, settings: StreamSettings) -> StreamingQu
     swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
     sessions = closed_sessions(swipes, settings.session_gap_s, settings.watermark_s)
     return (
-        _writer(sessions, settings, QUERY_SESSIONS)
+        _writer(sessions, settings, QUERY_SESSIONS, settings.history_trigger_s)
         .outputMode("append")
         .format("delta")
         .start(settings.table(TABLE_SESSIONS))
@@ -252,7 +257,7 @@ def main(settings: StreamSettings | None = None) -> int:
         settings.jars_dir,
         master=None if submitted else settings.spark_master,
         shuffle_partitions=settings.shuffle_partitions,
-        extra={"spark.scheduler.mode": "FAIR"},
+        extra=JOB_SPARK_CONF,
         jars_required=not submitted,
     )
     spark.sparkContext.setLogLevel("WARN")

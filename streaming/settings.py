@@ -31,6 +31,12 @@ class StreamSettings(StackSettings):
     trigger_s: float = Field(
         default=1.0, ge=0, description="Micro-batch trigger interval; 0 = as fast as possible."
     )
+    history_trigger_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Trigger of the history-only queries (swipes_raw, sessions -> Delta); the features "
+        "query keeps trigger_s. Fewer, larger Delta commits leave the cores to the features query.",
+    )
     shuffle_partitions: int = Field(default=2, ge=1)
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = None
