@@ -68,4 +68,4 @@ def start_decisions(
     def write(batch: DataFrame, batch_id: int) -> None:
         append_once(batch, settings.table(TABLE_DECISIONS), app_id(batch, QUERY_DECISIONS), batch_id)
 
-    return writer(decision_rows(raw), settings, QUERY_DECISIONS).foreachBatch(write).start()  # type: ignore[attr-defined, no-any-return]
+    return writer(decision_rows(raw), settings, QUERY_DECISIONS).foreachBatch(write).start()  # type: ignore[attr-defined]
