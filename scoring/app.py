@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring.api import BodySizeLimit, ScoreRequest, ScoreResponse
 from scoring.metrics import ScorerMetrics
@@ -93,6 +95,14 @@ def create_app(
         detail = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
         return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A body that is not UTF-8 JSON: answer like any other invalid body, naming `body`.
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and "parsing the body" in str(exc.detail):
+            detail = [{"type": "json_invalid", "loc": ["body"], "msg": "the body is not valid UTF-8 JSON"}]
+            return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return await http_exception_handler(request, exc)
+
     @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"], dependencies=[Depends(authorized)])
     async def score(
         request: ScoreRequest,
@@ -153,7 +163,9 @@ def build_producer(settings: ScorerSettings) -> Any:
             "linger.ms": 5,
             # Bounded: with Kafka down, produce() fails fast (counted) instead of buffering forever.
             "queue.buffering.max.messages": 100_000,
-            "message.timeout.ms": 30_000,
+            # A decided swipe must reach `swipes` (it counts in the card's velocity): ride out a broker
+            # outage of up to 10 minutes in the bounded queue; past that it is counted as a failure.
+            "message.timeout.ms": 600_000,
             "logger": logging.getLogger("fraudstream.scoring.kafka"),
         }
     )

@@ -165,6 +165,12 @@ def test_too_large_body_is_413_declared_or_streamed(tmp_path: Path) -> None:
         assert c.post("/v1/score", json=body()).status_code == 200
 
 
+def test_a_body_that_is_not_utf8_is_422_naming_the_body(client: TestClient) -> None:
+    r = client.post("/v1/score", content=b"\xff\xfe{}", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body"]
+
+
 def test_readyz_is_503_until_features_caught_up_and_a_model_is_loaded(tmp_path: Path) -> None:
     h = Harness(tmp_path, model=False)
     h.follower.ready, h.follower.lag = False, 12
