@@ -166,7 +166,9 @@ def test_too_large_body_is_413_declared_or_streamed(tmp_path: Path) -> None:
 
 
 def test_a_body_that_is_not_utf8_is_422_naming_the_body(client: TestClient) -> None:
-    r = client.post("/v1/score", content=b"\xff\xfe{}", headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/score", content=b'{"swipe_id": "\xff"}', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body"]
 
