@@ -84,7 +84,7 @@ def _measure(
     console: Console,
 ) -> dict[str, Any]:
     from services.topics import ensure_stack_topics
-    from streaming.job import JOB_SPARK_CONF, start, stop
+    from streaming.job import job_spark_conf, start, stop
     from streaming.spark import build_session
 
     ensure_stack_topics(settings)
@@ -94,7 +94,7 @@ def _measure(
             settings.jars_dir,
             master=settings.spark_master,
             shuffle_partitions=settings.shuffle_partitions,
-            extra=JOB_SPARK_CONF,
+            extra=job_spark_conf(settings),
         )
         spark.sparkContext.setLogLevel("ERROR")
         queries = start(spark, settings)

@@ -53,11 +53,6 @@ TABLE_SWIPES = "swipes"
 TABLE_DEAD_LETTERS = "dead_letters"
 TABLE_FEATURES = "card_features"
 TABLE_SESSIONS = "sessions"
-# The job's Spark settings beyond streaming.spark's defaults; the bench builds its session with them too.
-JOB_SPARK_CONF = {
-    # One pool per query (see _writer): a long Delta commit of one query does not hold the cores.
-    "spark.scheduler.mode": "FAIR",
-}
 _KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, "
     "timestamp timestamp, timestampType int"
@@ -112,6 +107,18 @@ def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
     for name, empty in tables.items():
         # A metadata-only commit: no Spark job runs, so a restart costs nothing here.
         DeltaTable.createIfNotExists(spark).location(settings.table(name)).addColumns(empty.schema).execute()
+
+
+def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
+    """The job's Spark settings beyond streaming.spark's defaults; the bench builds its session with them."""
+    return {
+        # One pool per query (see _writer): a long Delta commit of one query does not hold the cores.
+        "spark.scheduler.mode": "FAIR",
+        # Each append with txnAppId/txnVersion replays the table's log to find the app's last version
+        # (Delta 4.4 keeps no shortcut for it): 3 small Spark jobs per commit. On small logs one
+        # partition halves their time against two.
+        "spark.databricks.delta.snapshotPartitions": str(settings.delta_log_partitions),
+    }
 
 
 def _writer(frame: DataFrame, settings: StreamSettings, query: str, trigger_s: float | None = None) -> Any:
@@ -257,7 +264,7 @@ def main(settings: StreamSettings | None = None) -> int:
         settings.jars_dir,
         master=None if submitted else settings.spark_master,
         shuffle_partitions=settings.shuffle_partitions,
-        extra=JOB_SPARK_CONF,
+        extra=job_spark_conf(settings),
         jars_required=not submitted,
     )
     spark.sparkContext.setLogLevel("WARN")

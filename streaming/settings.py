@@ -37,6 +37,12 @@ class StreamSettings(StackSettings):
         description="Trigger of the history-only queries (swipes_raw, sessions -> Delta); the features "
         "query keeps trigger_s. Fewer, larger Delta commits leave the cores to the features query.",
     )
+    delta_log_partitions: int = Field(
+        default=1,
+        ge=1,
+        description="Partitions of Delta's log replay, which every commit with a txnAppId runs; "
+        "1 suits tables of up to some thousands of files, raise it for bigger ones.",
+    )
     shuffle_partitions: int = Field(default=2, ge=1)
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = None
