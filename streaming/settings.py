@@ -32,10 +32,11 @@ class StreamSettings(StackSettings):
         default=1.0, ge=0, description="Micro-batch trigger interval; 0 = as fast as possible."
     )
     history_trigger_s: float = Field(
-        default=5.0,
+        default=20.0,
         ge=0,
         description="Trigger of the history-only queries (swipes_raw, sessions -> Delta); the features "
-        "query keeps trigger_s. Fewer, larger Delta commits leave the cores to the features query.",
+        "query keeps trigger_s. Each of their batches costs seconds of fixed work (a Delta commit that "
+        "replays the log), so running them rarely leaves the two cores to the features query.",
     )
     delta_log_partitions: int = Field(
         default=1,
