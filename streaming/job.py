@@ -33,6 +33,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
+from streaming.audit import start_decisions
 from streaming.features import (
     Clock,
     card_features_batch,
@@ -191,13 +192,22 @@ def start_sessions(spark: SparkSession, settings: StreamSettings) -> StreamingQu
 
 
 def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> list[StreamingQuery]:
-    """Create the tables if needed and start the three queries; the caller stops them."""
+    """Create the tables if needed and start the four queries; the caller stops them."""
     ensure_tables(spark, settings)
     queries: list[StreamingQuery] = []
     try:
         queries.append(start_raw(spark, settings))
         queries.append(start_features(spark, settings, clock))
         queries.append(start_sessions(spark, settings))
+        queries.append(
+            start_decisions(
+                spark,
+                settings,
+                lambda frame, st, name: _writer(frame, st, name, st.history_trigger_s),
+                _append_once,
+                _app_id,
+            )
+        )
     except Exception:
         stop(queries)
         raise
