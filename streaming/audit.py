@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
+from services.topics import ensure_topics
 from streaming.settings import StreamSettings
 
 QUERY_DECISIONS = "decisions"
@@ -55,7 +56,12 @@ def start_decisions(
     append_once: Callable[[DataFrame, str, str, int], None],
     app_id: Callable[[DataFrame, str], str],
 ) -> StreamingQuery:
-    """Decisions topic -> Delta `decisions`; the job passes its writer and idempotent append."""
+    """Decisions topic -> Delta `decisions`; the job passes its writer and idempotent append.
+
+    The scorer writes the topic; it may not exist yet when the job starts (a fresh cluster), so it is
+    created here rather than failing the query.
+    """
+    ensure_topics(settings.bootstrap, [settings.topic_decisions], partitions=settings.topic_partitions)
     raw = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.bootstrap)
