@@ -57,6 +57,27 @@ def replay(
     run(rows=rows, json_path=json_path, console=console)
 
 
+@bench_app.command("soak")
+def soak(
+    json_path: JsonOption = None,
+    minutes: Annotated[float, typer.Option(help="How long to hold the load.")] = 10.0,
+    rate: Annotated[float, typer.Option(help="Swipes/s published to Kafka.")] = 50.0,
+    score_rate: Annotated[float, typer.Option(help="Swipes/s sent to the scorer.")] = 10.0,
+    sample: Annotated[float, typer.Option(help="Seconds between samples.")] = 15.0,
+) -> None:
+    """The whole stack at steady load: errors, RSS of the scorer and the job over time, state size."""
+    from bench.soak import run
+
+    run(
+        minutes=minutes,
+        rate=rate,
+        score_rate=score_rate,
+        sample_s=sample,
+        json_path=json_path,
+        console=console,
+    )
+
+
 @bench_app.command("all")
 def run_all(
     json_dir: Annotated[

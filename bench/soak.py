@@ -1,0 +1,205 @@
+"""`fraudstream bench soak`: the whole stack under steady load; errors, RSS over time, state size.
+
+The stack is the real one (`services.stack.up`: embedded broker, feature job, scorer) in a temporary
+state folder on free ports. One thread publishes swipes at `rate` straight to `swipes` (traffic
+authorized elsewhere), another sends `score_rate` swipes/s to the scorer, as a card network would.
+Every `sample_s` the sampler records each process tree's resident memory and the feature query's
+state-store size on disk. The baseline is the first sample after warm-up: the summary prints each
+figure's ratio last / first, so a leak shows as a ratio that keeps climbing with the duration.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from rich.console import Console
+
+from bench.machine import describe, summary
+from bench.output import finish, fmt, table
+from services import stack
+from services.population import PopulationConfig, build_population
+from services.publish import SwipePublisher, replace_time
+from services.settings import StackSettings
+from services.traffic import background
+from services.trainer import train_on_generated
+from streaming.card_state import FeatureConfig
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tree_rss_bytes(pid: int, proc: Path = Path("/proc")) -> int:
+    """Resident memory of `pid` and all its descendants (the job's JVM is a child of its Python)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        rss[int(entry.name)] = parse_vmrss(status)
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo += children.get(p, [])
+    return total
+
+
+def parse_vmrss(status: str) -> int:
+    """Bytes of `VmRSS:` in a /proc/<pid>/status text; 0 for a kernel thread or a zombie."""
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def ratio(first: float, last: float) -> float:
+    return last / first if first else float("nan")
+
+
+def run(
+    minutes: float = 10.0,
+    rate: float = 50.0,
+    score_rate: float = 10.0,
+    sample_s: float = 15.0,
+    cards: int = 2_000,
+    json_path: Path | None = None,
+    console: Console | None = None,
+) -> dict[str, Any]:
+    console = console or Console()
+    machine = describe()
+    console.print(summary(machine))
+    workdir = Path(tempfile.mkdtemp(prefix="fraudstream-soak-"))
+    env = {
+        "FRAUDSTREAM_STATE_DIR": str(workdir),
+        "FRAUDSTREAM_EMBEDDED_KAFKA_PORT": str(free_port()),
+    }
+    os.environ.update(env)
+    settings = StackSettings()
+    key = settings.token_key.get_secret_value().encode()
+    train_on_generated(workdir / "models", key, FeatureConfig(), cards=500, days=4, per_scenario=5)
+    console.print(f"starting the stack in {workdir}")
+    info = stack.up(settings, scorer_port=free_port(), metrics_port=free_port())
+    counts = {"published": 0, "scored": 0, "score_errors": 0, "publish_errors": 0}
+    stop = threading.Event()
+    pop = build_population(np.random.default_rng(3), key, PopulationConfig(cards=cards))
+
+    def publish() -> None:
+        publisher = SwipePublisher(settings.bootstrap, settings.topic_swipes)
+        swipes = background(pop, datetime.now(UTC) - timedelta(days=1), np.random.default_rng(4))
+        next_at = time.monotonic()
+        for swipe in swipes:
+            if stop.is_set():
+                break
+            publisher.publish(replace_time(swipe, datetime.now(UTC)))
+            counts["published"] += 1
+            next_at += 1 / rate
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        publisher.flush(30)
+        counts["publish_errors"] = publisher.failed
+
+    def score() -> None:
+        swipes = background(
+            pop, datetime.now(UTC) - timedelta(days=1), np.random.default_rng(5), id_prefix="soak-"
+        )
+        next_at = time.monotonic()
+        with httpx.Client(timeout=10.0) as client:
+            for swipe in swipes:
+                if stop.is_set():
+                    break
+                body = replace_time(swipe, datetime.now(UTC)).model_dump(mode="json", exclude={"decision"})
+                try:
+                    ok = client.post(f"{info.scorer.address}/v1/score", json=body).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                counts["scored"] += 1
+                counts["score_errors"] += not ok
+                next_at += 1 / score_rate
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    threads = [threading.Thread(target=publish, daemon=True), threading.Thread(target=score, daemon=True)]
+    samples: list[dict[str, float]] = []
+    started = time.monotonic()
+    try:
+        for t in threads:
+            t.start()
+        state = workdir / "checkpoints" / "card_features" / "state"
+        while time.monotonic() - started < minutes * 60:
+            time.sleep(sample_s)
+            sample = {
+                "t_s": round(time.monotonic() - started, 1),
+                "scorer_rss_mb": tree_rss_bytes(info.scorer.pid or 0) / 2**20,
+                "job_rss_mb": tree_rss_bytes(info.stream.pid or 0) / 2**20,
+                "state_mb": dir_bytes(state) / 2**20,
+                **{k: float(v) for k, v in counts.items()},
+            }
+            samples.append(sample)
+            console.print(
+                f"{sample['t_s']:>7.0f} s  scorer {sample['scorer_rss_mb']:.0f} MB"
+                f"  job {sample['job_rss_mb']:.0f} MB  state {sample['state_mb']:.1f} MB"
+                f"  published {counts['published']}  scored {counts['scored']}"
+                f"  errors {counts['score_errors']}"
+            )
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        stack.down(settings)
+    first, last = samples[0], samples[-1]
+    result = {
+        "machine": machine,
+        "minutes": minutes,
+        "rate": rate,
+        "score_rate": score_rate,
+        "samples": samples,
+        "published": counts["published"],
+        "scored": counts["scored"],
+        "score_errors": counts["score_errors"],
+        "publish_errors": counts["publish_errors"],
+        "scorer_rss_ratio": ratio(first["scorer_rss_mb"], last["scorer_rss_mb"]),
+        "job_rss_ratio": ratio(first["job_rss_mb"], last["job_rss_mb"]),
+        "state_ratio": ratio(first["state_mb"], last["state_mb"]),
+        "loadavg_after": describe()["loadavg"],
+    }
+    console.print(
+        table(
+            f"soak: {minutes:g} min, {rate:g} swipes/s published, {score_rate:g}/s scored",
+            ["figure", "first sample", "last sample", "last / first"],
+            [
+                [name, fmt(first[key], 1), fmt(last[key], 1), fmt(result[f"{ratio_key}_ratio"], 2)]
+                for name, key, ratio_key in (
+                    ("scorer RSS (MB)", "scorer_rss_mb", "scorer_rss"),
+                    ("job RSS incl. JVM (MB)", "job_rss_mb", "job_rss"),
+                    ("feature state on disk (MB)", "state_mb", "state"),
+                )
+            ],
+        )
+    )
+    console.print(
+        f"errors: {counts['score_errors']} of {counts['scored']} score requests, "
+        f"{counts['publish_errors']} of {counts['published']} publishes"
+    )
+    finish(console, result, json_path)
+    return result

@@ -1,0 +1,33 @@
+"""The soak's pure helpers: resident memory of a process tree, ratios."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench.soak import parse_vmrss, ratio, tree_rss_bytes
+
+
+def _proc(root: Path, pid: int, ppid: int, rss_kb: int | None) -> None:
+    d = root / str(pid)
+    d.mkdir()
+    (d / "stat").write_text(f"{pid} (java (x)) S {ppid} 1 1 0")
+    (d / "status").write_text("Name:\tx\n" + (f"VmRSS:\t{rss_kb} kB\n" if rss_kb is not None else ""))
+
+
+def test_tree_rss_sums_the_process_and_its_descendants_only(tmp_path: Path) -> None:
+    _proc(tmp_path, 10, 1, 100)  # python -m streaming.job
+    _proc(tmp_path, 11, 10, 1000)  # its JVM
+    _proc(tmp_path, 12, 11, 10)  # a JVM child
+    _proc(tmp_path, 20, 1, 5000)  # unrelated
+    _proc(tmp_path, 13, 10, None)  # a zombie: no VmRSS
+    (tmp_path / "self").mkdir()
+    assert tree_rss_bytes(10, tmp_path) == (100 + 1000 + 10) * 1024
+    assert tree_rss_bytes(99, tmp_path) == 0
+
+
+def test_parse_vmrss_and_ratio() -> None:
+    assert parse_vmrss("Name:\tpython\nVmRSS:\t  2048 kB\n") == 2048 * 1024
+    assert parse_vmrss("Name:\tkthreadd\n") == 0
+    assert ratio(100.0, 150.0) == 1.5
+    assert math.isnan(ratio(0.0, 1.0))
