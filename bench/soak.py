@@ -11,7 +11,6 @@ figure's ratio last / first, so a leak shows as a ratio that keeps climbing with
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import threading
 import time
@@ -23,6 +22,7 @@ import httpx
 import numpy as np
 from rich.console import Console
 
+from bench.kafka import free_port
 from bench.machine import describe, summary
 from bench.output import finish, fmt, table
 from services import stack
@@ -32,12 +32,6 @@ from services.settings import StackSettings
 from services.traffic import background
 from services.trainer import train_on_generated
 from streaming.card_state import FeatureConfig
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tree_rss_bytes(pid: int, proc: Path = Path("/proc")) -> int:
