@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TypeVar
 
 import numpy as np
 
@@ -150,6 +151,20 @@ def _minutes(at: datetime, minutes: np.ndarray) -> list[datetime]:
     return [at + timedelta(minutes=float(m)) for m in minutes]
 
 
+def _foreign_countries(pop: Population, card: int) -> np.ndarray:
+    """Every country index but the card's home country."""
+    home = pop.geo.city_country[pop.home_city[card]]
+    return np.array([c for c in range(len(pop.geo.countries)) if c != home])
+
+
+ParamsT = TypeVar("ParamsT", StolenCardParams, CardTestingParams, SkimmerParams, TakeoverParams)
+
+
+def _with_history(params: ParamsT, history_days: float | None) -> ParamsT:
+    """The default parameters, with the history length overridden when given."""
+    return params if history_days is None else replace(params, history_days=history_days)
+
+
 def _merge(name: str, legit: list[Swipe], fraud: list[Swipe]) -> list[LabeledSwipe]:
     out = [LabeledSwipe(s, False, name) for s in legit] + [LabeledSwipe(s, True, name) for s in fraud]
     return sorted(out, key=lambda ls: (ls.swipe.event_time, ls.swipe.swipe_id))
@@ -189,8 +204,7 @@ def card_testing(
     """Tiny online charges at one merchant within minutes from `start`, then one large purchase."""
     b = _Builder(pop, "testing", rng)
     history = b.history([card], start, params.history_days, rng)
-    home_country = pop.geo.city_country[pop.home_city[card]]
-    foreign = np.array([c for c in range(len(pop.geo.countries)) if c != home_country])
+    foreign = _foreign_countries(pop, card)
     probe_at = int(rng.choice(_merchants(pop, online=True, mccs=params.probe_mccs, countries=foreign)))
     offsets = np.concatenate([[0.0], np.sort(rng.uniform(0, params.probe_minutes, params.probes - 1))])
     probes = [b.swipe(card, probe_at, rng.uniform(*params.probe_amount), t) for t in _minutes(start, offsets)]
@@ -247,8 +261,7 @@ def account_takeover(
     """From `takeover_at`: online purchases from a new country, new MCCs, several times the usual amount."""
     b = _Builder(pop, "takeover", rng)
     history = b.history([card], takeover_at, params.history_days, rng)
-    home_country = pop.geo.city_country[pop.home_city[card]]
-    country = int(rng.choice([c for c in range(len(pop.geo.countries)) if c != home_country]))
+    country = int(rng.choice(_foreign_countries(pop, card)))
     shops = _merchants(pop, online=True, mccs=params.mccs, countries=np.array([country]))
     hours = np.concatenate([[0.0], np.sort(rng.uniform(0, params.window_hours, params.swipes - 1))])
     median = float(np.exp(pop.log_mu[card]))
@@ -276,7 +289,7 @@ def _run_stolen(
     history_days: float | None,
     room: timedelta | None,
 ) -> list[LabeledSwipe]:
-    p = StolenCardParams() if history_days is None else replace(StolenCardParams(), history_days=history_days)
+    p = _with_history(StolenCardParams(), history_days)
     return stolen_card(pop, int(rng.integers(pop.cards)), at, rng, p)
 
 
@@ -287,11 +300,7 @@ def _run_testing(
     history_days: float | None,
     room: timedelta | None,
 ) -> list[LabeledSwipe]:
-    p = (
-        CardTestingParams()
-        if history_days is None
-        else replace(CardTestingParams(), history_days=history_days)
-    )
+    p = _with_history(CardTestingParams(), history_days)
     return card_testing(pop, int(rng.integers(pop.cards)), at, rng, p)
 
 
@@ -302,7 +311,7 @@ def _run_skimmer(
     history_days: float | None,
     room: timedelta | None,
 ) -> list[LabeledSwipe]:
-    p = SkimmerParams() if history_days is None else replace(SkimmerParams(), history_days=history_days)
+    p = _with_history(SkimmerParams(), history_days)
     length_days = p.compromise_days + p.misuse_after_days[1] + p.misuse_hours / 24
     if room is not None and room < timedelta(days=length_days):
         # a short run: shrink the calendar (not the counts) so the misuse happens before the end
@@ -324,7 +333,7 @@ def _run_takeover(
     history_days: float | None,
     room: timedelta | None,
 ) -> list[LabeledSwipe]:
-    p = TakeoverParams() if history_days is None else replace(TakeoverParams(), history_days=history_days)
+    p = _with_history(TakeoverParams(), history_days)
     return account_takeover(pop, int(rng.integers(pop.cards)), at, rng, p)
 
 
