@@ -107,14 +107,17 @@ def create_app(
     async def score(
         request: ScoreRequest,
         explain: Annotated[bool, Query(description="Include the model inputs.")] = False,
-    ) -> ScoreResponse:
+    ) -> Response:
         """Decide one swipe. Pure CPU work of well under a millisecond, so it runs on the event loop."""
         if request.pan is not None:
             card_token = tokenize_pan(request.pan.get_secret_value(), token_key)
         else:
             assert request.card_token is not None  # the model validator guarantees one of the two
             card_token = request.card_token
-        return scorer.score(request, card_token, explain=explain)
+        # The scorer built a valid ScoreResponse: serialize it once here rather than have FastAPI
+        # validate it a second time against `response_model` (which stays for the OpenAPI schema).
+        decided = scorer.score(request, card_token, explain=explain)
+        return Response(decided.model_dump_json(), media_type="application/json")
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
