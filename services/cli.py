@@ -287,31 +287,64 @@ def _replay_stolen_card(
 
 @app.command()
 def train(
-    seed: Annotated[int, typer.Option(help="Seed of the generated history.")] = 1,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="generated: fresh labeled traffic; delta: the feature job's Delta swipes + labels."
+        ),
+    ] = "generated",
+    seed: Annotated[int, typer.Option(help="Seed of the generated history (and of the model).")] = 1,
     cards: Annotated[int, typer.Option(help="Cards in the generated history.")] = 2000,
-    days: Annotated[float, typer.Option(help="Days of generated history.")] = 10.0,
+    days: Annotated[
+        float, typer.Option(help="Days of generated history; for delta, days before --to.")
+    ] = 10.0,
     kind: Annotated[
         str, typer.Option(help="Model kind: logistic (regression) or gbm (boosted trees, MCC prior).")
     ] = "logistic",
+    train_to: Annotated[
+        str | None,
+        typer.Option("--to", help="delta: end of the training window (UTC ISO date/time); default now."),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="delta: only labels reported by then count (UTC ISO); default --to.")
+    ] = None,
+    label_delay: Annotated[
+        str,
+        typer.Option(
+            help="delta: how long a chargeback can take (90s, 12h, 7d); younger swipes are skipped."
+        ),
+    ] = "7d",
 ) -> None:
-    """Train the baseline model on generated labeled history and publish it to the scorer's model path."""
+    """Train a model and publish it where the scorer reads it; a running scorer swaps it in, no restart."""
     if kind not in ("gbm", "logistic"):
         raise typer.BadParameter(f"--kind must be gbm or logistic, not {kind!r}")
+    if source not in ("generated", "delta"):
+        raise typer.BadParameter(f"--source must be generated or delta, not {source!r}")
     from scoring.settings import ScorerSettings
-    from services.trainer import train_on_generated
+    from services import trainer
 
     settings = ScorerSettings()
+    model_kind: trainer.ModelKind = "gbm" if kind == "gbm" else "logistic"
     with console.status("training") as spinner:
-        report = train_on_generated(
-            settings.resolved_model_path.parent,
-            settings.token_key.get_secret_value().encode(),
-            settings.feature_config,
-            seed=seed,
-            cards=cards,
-            days=days,
-            kind="gbm" if kind == "gbm" else "logistic",
-            progress=lambda m: spinner.update(m),
-        )
+        if source == "delta":
+            try:
+                window, cutoff = trainer.delta_window(train_to, days, as_of, label_delay)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc)) from exc
+            report = trainer.train_from_delta_settings(
+                settings, window, cutoff, kind=model_kind, seed=seed, progress=lambda m: spinner.update(m)
+            )
+        else:
+            report = trainer.train_on_generated(
+                settings.resolved_model_path.parent,
+                settings.token_key.get_secret_value().encode(),
+                settings.feature_config,
+                seed=seed,
+                cards=cards,
+                days=days,
+                kind=model_kind,
+                progress=lambda m: spinner.update(m),
+            )
     m = report.artifact.metrics
     console.print(
         f"model [bold]{report.artifact.version}[/] from {report.swipes:,} swipes ({report.fraud} fraud): "

@@ -5,25 +5,36 @@ the scorer would see it (features folded from the card's earlier swipes only), s
 serving share one feature code path. Two kinds: `logistic` (the default: on the stolen-card story,
 `bench/model_story.py`, it catches the first swipe as often as the trees do or more, and scores in
 a fraction of their time) and `gbm`, boosted trees with an MCC fraud prior, whose out-of-time AUC and
-average precision are higher. Training from the Delta history is issue 6.
+average precision are higher.
+
+`train_on_delta` trains on what the feature job stored instead: the Delta `swipes` and `labels`
+tables, with only the labels known at training time (`scoring.training_set`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from scoring.model import ModelArtifact, publish_artifact
-from scoring.training import labeled_rows, train_logistic
+from scoring.training import LabeledRow, labeled_rows, train_logistic
 from scoring.training_gbm import train_gbm
+from scoring.training_set import LabelCutoff, TrainingWindow, training_rows
+from services.delta_history import read_history
 from services.history import labeled_history
 from services.population import PopulationConfig, build_population
 from streaming.card_state import FeatureConfig
+from streaming.settings import StreamSettings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from scoring.settings import ScorerSettings
 
 
 @dataclass(frozen=True)
@@ -61,13 +72,137 @@ def train_on_generated(
     history = labeled_history(pop, start, days, rng, per_scenario=per_scenario)
     progress(f"replaying {len(history)} swipes through the scorer's feature code")
     rows = list(labeled_rows(((ls.swipe, ls.is_fraud) for ls in history), config))
-    progress(f"fitting the {kind} model")
-    version = f"{kind}-{end:%Y%m%dT%H%M%S}-s{seed}"
-    window = (start, end)
-    if kind == "gbm":
-        artifact = train_gbm(rows, version, config=config, seed=seed, training_window=window)
-    else:
-        examples = [(r.inputs, r.is_fraud) for r in rows]
-        artifact = train_logistic(examples, version, config=config, seed=seed, training_window=window)
-    path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{version}.json"
+    artifact = fit(
+        rows,
+        kind,
+        version=f"{kind}-{end:%Y%m%dT%H%M%S}-s{seed}",
+        config=config,
+        seed=seed,
+        window=(start, end),
+        progress=progress,
+    )
+    path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{artifact.version}.json"
     return TrainReport(path, artifact, len(history), sum(ls.is_fraud for ls in history))
+
+
+def train_on_delta(
+    spark: SparkSession,
+    stream: StreamSettings,
+    models_dir: Path,
+    config: FeatureConfig,
+    window: TrainingWindow,
+    cutoff: LabelCutoff,
+    *,
+    kind: ModelKind = "logistic",
+    seed: int = 1,
+    publish: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> TrainReport:
+    """Train on the Delta history of `window`, with only the labels known at `cutoff`, and publish.
+
+    The swipes of the longest horizon before the window are read too, so the first examples'
+    features see the card's recent past as the scorer did.
+    """
+    warm_up = timedelta(seconds=config.retention_s)
+    progress(f"reading Delta swipes and labels from {stream.delta_path}")
+    history = read_history(spark, stream, window.start - warm_up, window.end)
+    progress(f"replaying {len(history.swipes):,} swipes through the scorer's feature code")
+    rows = training_rows(history.swipes, history.labels, window, cutoff, config)
+    version = f"{kind}-delta-{window.usable_end(cutoff):%Y%m%dT%H%M%S}-s{seed}"
+    artifact = fit(
+        rows,
+        kind,
+        version=version,
+        config=config,
+        seed=seed,
+        window=(window.start, window.usable_end(cutoff)),
+        progress=progress,
+    )
+    path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{artifact.version}.json"
+    return TrainReport(path, artifact, len(rows), sum(r.is_fraud for r in rows))
+
+
+def fit(
+    rows: Sequence[LabeledRow],
+    kind: ModelKind,
+    *,
+    version: str,
+    config: FeatureConfig,
+    seed: int,
+    window: tuple[datetime, datetime],
+    progress: Callable[[str], None] = lambda _: None,
+) -> ModelArtifact:
+    """Fit a model of `kind` on time-ordered rows; the latest part is its out-of-time validation."""
+    progress(f"fitting the {kind} model on {len(rows):,} swipes")
+    if kind == "gbm":
+        return train_gbm(rows, version, config=config, seed=seed, training_window=window)
+    examples = [(r.inputs, r.is_fraud) for r in rows]
+    return train_logistic(examples, version, config=config, seed=seed, training_window=window)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90s`, `15m`, `12h`, `7d` (or plain seconds) as a timedelta."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:])
+    number = value[:-1] if unit else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration; write it like 90s, 15m, 12h or 7d") from None
+    if seconds < 0:
+        raise ValueError(f"{text!r} is negative; a duration is 0 or more, like 7d")
+    return timedelta(seconds=seconds)
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO date or date-time; a naive one is read as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an ISO date or date-time, e.g. 2026-11-01 or 2026-11-01T09:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def delta_window(
+    to: str | None, days: float, as_of: str | None, label_delay: str, now: datetime | None = None
+) -> tuple[TrainingWindow, LabelCutoff]:
+    """The CLI's --to/--days/--as-of/--label-delay as a training window and a label cutoff."""
+    end = parse_utc(to) if to else (now or datetime.now(UTC))
+    window = TrainingWindow(end - timedelta(days=days), end)
+    return window, LabelCutoff(parse_utc(as_of) if as_of else end, parse_duration(label_delay))
+
+
+def train_from_delta_settings(
+    settings: ScorerSettings,
+    window: TrainingWindow,
+    cutoff: LabelCutoff,
+    *,
+    kind: ModelKind,
+    seed: int,
+    progress: Callable[[str], None] = lambda _: None,
+) -> TrainReport:
+    """`train_on_delta` with a batch Spark session built from the FRAUDSTREAM_* settings."""
+    from streaming.spark import build_session
+
+    stream = StreamSettings()
+    progress(f"starting Spark ({stream.spark_master})")
+    spark = build_session("fraudstream-train", stream.jars_dir, master=stream.spark_master)
+    try:
+        return train_on_delta(
+            spark,
+            stream,
+            settings.resolved_model_path.parent,
+            settings.feature_config,
+            window,
+            cutoff,
+            kind=kind,
+            seed=seed,
+            progress=progress,
+        )
+    finally:
+        spark.stop()

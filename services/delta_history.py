@@ -1,0 +1,80 @@
+"""Read the labeled history back from the feature job's Delta tables (`swipes`, `labels`) for training.
+
+The only I/O of `fraudstream train --source delta`: a batch read of two tables with Spark, so the
+same code reads a local folder or object storage (`FRAUDSTREAM_DELTA_ROOT=s3a://...`). What the
+rows mean for training (which labels were known, which swipes had settled) is decided in the pure
+`scoring.training_set`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
+
+from streaming.schema import Label, Swipe
+from streaming.settings import StreamSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+TABLE_SWIPES = "swipes"
+TABLE_LABELS = "labels"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+R = TypeVar("R", bound=BaseModel)
+
+
+class HistoryMissing(RuntimeError):
+    """A Delta table training needs is not there; the message says how to fill it."""
+
+
+@dataclass(frozen=True)
+class History:
+    swipes: list[Swipe]
+    labels: list[Label]
+
+
+def read_history(spark: SparkSession, settings: StreamSettings, since: datetime, until: datetime) -> History:
+    """Swipes with event time in `[since, until)` and every label reported before `until`."""
+    swipes = _table(spark, settings, TABLE_SWIPES)
+    labels = _table(spark, settings, TABLE_LABELS)
+    from pyspark.sql import functions as F
+
+    swipes = swipes.where((F.col("event_time") >= F.lit(since)) & (F.col("event_time") < F.lit(until)))
+    labels = labels.where(F.col("reported_at") < F.lit(until))
+    return History(_records(swipes, Swipe), _records(labels, Label))
+
+
+def _table(spark: SparkSession, settings: StreamSettings, name: str) -> DataFrame:
+    from delta.tables import DeltaTable
+
+    path = settings.table(name)
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise HistoryMissing(
+            f"no Delta table `{name}` at {path}. Run the feature job (`fraudstream stream`, or "
+            f"`fraudstream demo`) with swipes and labels flowing to fill it, or point "
+            f"FRAUDSTREAM_DELTA_ROOT at the tables."
+        )
+    return spark.read.format("delta").load(path)
+
+
+def _records(frame: DataFrame, model: type[R]) -> list[R]:
+    """Rows as validated records; timestamps travel as epoch microseconds to skip timezone round trips."""
+    from pyspark.sql import functions as F
+
+    names = list(model.model_fields)
+    times = [n for n in names if dict(frame.dtypes).get(n) == "timestamp"]
+    columns = [F.unix_micros(n).alias(n) if n in times else F.col(n) for n in names]
+    pdf: pd.DataFrame = frame.select(*columns).toPandas()
+    rows = pdf.to_numpy(dtype=object).tolist()
+    return [model.model_validate(_row(names, values, times)) for values in rows]
+
+
+def _row(names: list[str], values: list[Any], times: list[str]) -> dict[str, Any]:
+    row: dict[str, Any] = {n: (None if v != v else v) for n, v in zip(names, values, strict=True)}  # NaN
+    for n in times:
+        row[n] = _EPOCH + timedelta(microseconds=int(row[n]))
+    return row
