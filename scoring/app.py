@@ -60,7 +60,10 @@ def create_app(
     token_key = settings.token_key.get_secret_value().encode("utf-8")
     api_token = settings.api_token.get_secret_value().encode("utf-8") if settings.api_token else None
 
-    def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request.
+    async def authorized(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
         if api_token is None:
             return
         given = credentials.credentials.encode("utf-8") if credentials is not None else b""
