@@ -79,6 +79,7 @@ def mapped_records(
                 label = Label(
                     swipe_id=swipe.swipe_id,
                     card_token=swipe.card_token,
+                    merchant_id=swipe.merchant_id,
                     is_fraud=is_fraud,
                     scenario="file",
                     event_time=swipe.event_time,

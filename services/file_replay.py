@@ -315,6 +315,7 @@ def _label_of(swipe: Swipe, is_fraud: bool) -> Label:
     return Label(
         swipe_id=swipe.swipe_id,
         card_token=swipe.card_token,
+        merchant_id=swipe.merchant_id,
         is_fraud=is_fraud,
         scenario=LABEL_SCENARIO,
         event_time=swipe.event_time,

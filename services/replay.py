@@ -215,6 +215,7 @@ def run_stolen_card(
             Label(
                 swipe_id=ls.swipe.swipe_id,
                 card_token=token,
+                merchant_id=ls.swipe.merchant_id,
                 is_fraud=True,
                 scenario=ls.scenario,
                 event_time=ls.swipe.event_time,

@@ -380,6 +380,7 @@ def labels_for(
         label = Label(
             swipe_id=ls.swipe.swipe_id,
             card_token=ls.swipe.card_token,
+            merchant_id=ls.swipe.merchant_id,
             is_fraud=ls.is_fraud,
             scenario=ls.scenario,
             event_time=ls.swipe.event_time,

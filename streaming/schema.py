@@ -1,4 +1,4 @@
-"""The swipe event, label and card-feature record: defined once, as pydantic models.
+"""The swipe event, label and the card and merchant feature records: defined once, as pydantic models.
 
 The Spark StructType (`spark_schema`), the HTTP body and the Kafka serializer (`to_kafka` /
 `from_kafka`) all derive from these classes, so the generator, the job and the scorer cannot
@@ -68,10 +68,15 @@ class Swipe(SwipeDetails):
 
 
 class Label(_Record):
-    """Ground truth for one swipe, published late on the `labels` topic (a chargeback)."""
+    """Ground truth for one swipe, published late on the `labels` topic (a chargeback).
+
+    `event_time` and `merchant_id` are the swipe's; `reported_at` is when the truth became known,
+    the earliest time a feature may use it.
+    """
 
     swipe_id: str
     card_token: Annotated[str, Field(pattern=CARD_TOKEN_PATTERN)]
+    merchant_id: Annotated[str, Field(min_length=1, max_length=64)]
     is_fraud: bool
     scenario: str
     event_time: EventTime
@@ -145,6 +150,50 @@ class CardFeatures(_Record):
 
     def window(self, horizon_s: int) -> WindowFeatures | None:
         return next((w for w in self.windows if w.horizon_s == horizon_s), None)
+
+
+class MerchantVolume(_Record):
+    """The merchant's swipes in the `horizon_s` seconds up to `as_of`, on the bucket grid."""
+
+    horizon_s: int
+    count: int
+    amount_sum: float
+
+
+class MerchantFraud(_Record):
+    """Known fraud among the merchant's swipes of `horizon_s` seconds ending a label delay before `as_of`.
+
+    `swipes` is the rate's denominator (every swipe of that window), `fraud_known` the swipes of it
+    with a fraud label reported by `as_of`.
+    """
+
+    horizon_s: int
+    swipes: int
+    fraud_known: int
+    fraud_rate: float
+
+
+class MerchantFeatures(_Record):
+    """One merchant's features as of `as_of`; published to `merchant-features`, keyed by merchant id.
+
+    `as_of` is the newest event folded in (a swipe's event time or a fraud label's `reported_at`);
+    consumers keep the record with the greatest `as_of`. Windows are whole buckets of `bucket_s`
+    seconds (see streaming.merchant_state).
+    """
+
+    merchant_id: str
+    as_of: Timestamp
+    computed_at: Timestamp
+    bucket_s: int
+    label_delay_s: int
+    volume: list[MerchantVolume]
+    fraud: list[MerchantFraud]
+
+    def volume_window(self, horizon_s: int) -> MerchantVolume | None:
+        return next((w for w in self.volume if w.horizon_s == horizon_s), None)
+
+    def fraud_window(self, horizon_s: int) -> MerchantFraud | None:
+        return next((w for w in self.fraud if w.horizon_s == horizon_s), None)
 
 
 RecordT = TypeVar("RecordT", bound=BaseModel)

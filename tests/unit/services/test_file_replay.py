@@ -193,6 +193,8 @@ def test_replay_publishes_good_rows_and_labels_keyed_by_token_and_counts_bad_one
         swipe = from_kafka(Swipe, value)
         assert topic == "sw" and key == swipe.card_token
         assert b"4111111111111111" not in value and b"5555555555554444" not in value
+    merchant_of = {s.swipe_id: s.merchant_id for s in (from_kafka(Swipe, v) for _, _, v in swipes.messages)}
     for _, key, value in labels.messages:
         label = from_kafka(Label, value)
         assert key == label.card_token and label.scenario == "file"
+        assert label.merchant_id == merchant_of[label.swipe_id]

@@ -113,6 +113,8 @@ def test_labels_wait_for_event_time_unless_flushed() -> None:
         count=2_000, cards=2_000, scenarios=["stolen_card"], seed=2, flush_labels=False, label_delay=fast
     )
     assert len(labels) == 12
+    merchant_of = {s.swipe_id: s.merchant_id for s in swipes}
+    assert all(lab.merchant_id == merchant_of[lab.swipe_id] for lab in labels)
     last = swipes[-1].event_time
     assert all(lab.reported_at <= last for lab in labels)
 

@@ -185,6 +185,7 @@ def test_labels_only_for_fraud_by_default_arriving_days_later(pop: Population) -
     for label, publish_at in labels:
         swipe = by_id[label.swipe_id]
         assert label.card_token == swipe.card_token and label.event_time == swipe.event_time
+        assert label.merchant_id == swipe.merchant_id
         assert label.reported_at == publish_at
         assert timedelta(hours=12) < publish_at - swipe.event_time < timedelta(days=60)
         assert pop.pan(9) not in to_kafka(label).decode()

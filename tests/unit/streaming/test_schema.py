@@ -82,3 +82,37 @@ def test_spark_schema_is_derived_from_the_model() -> None:
 def test_aware_datetime_from_other_zone() -> None:
     t = datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=-5)))
     assert Swipe.model_validate(swipe(event_time=t)).event_time.hour == 17
+
+
+def test_label_names_the_merchant_and_merchant_features_round_trip() -> None:
+    from streaming.schema import Label, MerchantFeatures, MerchantFraud, MerchantVolume
+
+    label = {
+        "swipe_id": "sw-1",
+        "card_token": TOKEN,
+        "is_fraud": True,
+        "scenario": "chargeback",
+        "event_time": "2026-11-27T09:00:00Z",
+        "reported_at": "2026-12-03T09:00:00Z",
+    }
+    with pytest.raises(ValidationError) as err:
+        Label.model_validate(label)
+    assert [e["loc"] for e in err.value.errors()] == [("merchant_id",)]
+    assert Label.model_validate({**label, "merchant_id": "m-1"}).merchant_id == "m-1"
+
+    record = MerchantFeatures(
+        merchant_id="m-1",
+        as_of=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
+        computed_at=datetime(2026, 11, 27, 9, 31, tzinfo=UTC),
+        bucket_s=3600,
+        label_delay_s=604800,
+        volume=[MerchantVolume(horizon_s=3600, count=2, amount_sum=20.5)],
+        fraud=[MerchantFraud(horizon_s=604800, swipes=10, fraud_known=1, fraud_rate=0.1)],
+    )
+    assert from_kafka(MerchantFeatures, to_kafka(record)) == record
+    window = record.fraud_window(604800)
+    assert window is not None and window.fraud_rate == 0.1 and record.volume_window(86400) is None
+    schema = spark_schema(MerchantFeatures)
+    assert schema["fraud"].dataType.simpleString() == (
+        "array<struct<horizon_s:bigint,swipes:bigint,fraud_known:bigint,fraud_rate:double>>"
+    )
