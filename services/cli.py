@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -407,6 +409,117 @@ def demo(
         if not keep:
             with console.status("stopping the stack"):
                 stack.down(settings)
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option} {value!r} is not a date; write it YYYY-MM-DD") from None
+
+
+@app.command()
+def backtest(
+    file: Annotated[Path, typer.Option("--file", help="Labeled CSV or Parquet file of transactions.")],
+    mapping: Annotated[
+        str,
+        typer.Option(
+            "--map",
+            help="As `replay --file` (card=COL,amount=COL,time=COL,label=COL,id=COL,...), plus the "
+            "optional reported=COL: when each fraud label became known (default: the swipe's time).",
+        ),
+    ],
+    train_from: Annotated[str, typer.Option(help="First day of the train period, YYYY-MM-DD (UTC).")],
+    train_to: Annotated[str, typer.Option(help="Last day of the train period (inclusive).")],
+    test_from: Annotated[str, typer.Option(help="First day of the test period; after --train-to.")],
+    test_to: Annotated[str, typer.Option(help="Last day of the test period (inclusive).")],
+    scores: Annotated[
+        Path, typer.Option("--scores", help="Write id, score, decision per test row here (.csv/.parquet).")
+    ],
+    report: Annotated[
+        Path | None, typer.Option(help="The HTML report; default: the scores path with .html.")
+    ] = None,
+    kind: Annotated[
+        str, typer.Option(help="Model kind, as `fraudstream train`: logistic or gbm.")
+    ] = "logistic",
+    rules: Annotated[
+        Path | None, typer.Option(help="Rules the decisions apply first; default: the scorer's rules file.")
+    ] = None,
+    no_rules: Annotated[
+        bool, typer.Option("--no-rules", help="Decide by the model's threshold alone.")
+    ] = False,
+    workers: Annotated[
+        int, typer.Option(help="Processes folding features (cards are split among them).", min=1)
+    ] = 2,
+    k: Annotated[int, typer.Option("--k", help="Cards per day for card precision@k.", min=1)] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the model fit.")] = 0,
+) -> None:
+    """Train on one period of a labeled file and score every swipe of the next exactly as the scorer would."""
+    if kind not in ("gbm", "logistic"):
+        raise typer.BadParameter(f"--kind must be gbm or logistic, not {kind!r}")
+    from scoring.settings import ScorerSettings
+    from services.backtest import BacktestSpec, Period
+    from services.backtest_report import run_and_report
+    from services.file_replay import MappingError
+
+    scorer_settings = ScorerSettings()
+    try:
+        spec = BacktestSpec(
+            train=Period(_day(train_from, "--train-from"), _day(train_to, "--train-to")),
+            test=Period(_day(test_from, "--test-from"), _day(test_to, "--test-to")),
+            kind="gbm" if kind == "gbm" else "logistic",
+            rules_path=None if no_rules else (rules or scorer_settings.rules_path),
+            workers=workers,
+            k=k,
+            seed=seed,
+        )
+        run_and_report(
+            file,
+            mapping,
+            spec,
+            _settings().token_key.get_secret_value().encode(),
+            scorer_settings.feature_config,
+            scores,
+            report or scores.with_suffix(".html"),
+            console,
+        )
+    except (MappingError, ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]backtest failed:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command("generate-file")
+def generate_file(
+    path: Annotated[Path, typer.Argument(help="The Parquet file to write.")],
+    days: Annotated[float, typer.Option(help="Days of traffic.")] = 182.0,
+    cards: Annotated[int, typer.Option(help="Cards in the population (~2.5 swipes a day each).")] = 4400,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (UTC).")] = "2026-05-01",
+    per_scenario: Annotated[
+        int, typer.Option(help="Instances of each fraud scenario per (up to) 30 days.")
+    ] = 10,
+    seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 1,
+) -> None:
+    """Write the generator's labeled traffic (all four fraud scenarios) as a file `backtest` reads."""
+    from datetime import UTC, datetime
+
+    from services.backtest_data import BACKTEST_MAPPING, write_generated_history
+
+    first = datetime.combine(_day(start, "--start"), datetime.min.time(), tzinfo=UTC)
+    with console.status(f"generating {days:g} days of {cards:,} cards") as spinner:
+        written = write_generated_history(
+            path,
+            _settings().token_key.get_secret_value().encode(),
+            first,
+            days=days,
+            cards=cards,
+            per_scenario_per_chunk=per_scenario,
+            seed=seed,
+            progress=lambda rows: spinner.update(f"generating: {rows:,} rows written"),
+        )
+    console.print(
+        f"wrote {written.rows:,} rows ({written.fraud:,} fraud) from {written.start:%Y-%m-%d} to "
+        f"{written.end:%Y-%m-%d} to {path}; backtest it with --map {BACKTEST_MAPPING}"
+    )
 
 
 # Benchmarks (bench/): `fraudstream bench scorer|stream|replay|all`.

@@ -1,0 +1,285 @@
+"""`fraudstream backtest`: train on one period of a labeled file, score the next exactly as the scorer would.
+
+    file rows   ......history......|====== train ======|  gap  |====== test ======|  (later: dropped)
+    features    folded over everything up to the test's end, in event-time order, per card
+    labels      train rows only, and only those known by the train period's end
+    scores      every test row, by the trained artifact (as the scorer runs it) and the rules
+
+A fraud label is known from its report time (the `reported=COL` mapping key, a backtest addition to
+`replay --file`'s keys) or, without one, from the swipe's own time, as `replay --file` publishes
+labels: then every fraud inside the train period counts as known when training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import queue
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scoring.model import ModelArtifact, input_names
+from services.backtest_features import (
+    CARD_KEY,
+    ROW_COLUMN,
+    TIME_KEY,
+    VERDICT_DENY,
+    FeatureTable,
+    card_keys,
+    concat,
+    feature_rows,
+    worker_of,
+)
+from services.backtest_metrics import ModelEval, evaluate
+from services.backtest_model import ModelKind, decisions, score_rows, train_amount_baseline, train_model
+from services.file_replay import ColumnMap, MappingError, _times, parse_mapping, read_chunks
+from streaming.card_state import FeatureConfig
+
+REPORTED_KEY = "reported"
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole UTC days, `first` to `last` inclusive."""
+
+    first: date
+    last: date
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first, datetime.min.time(), tzinfo=UTC)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(days=(self.last - self.first).days + 1)
+
+    def contains(self, t: np.ndarray) -> np.ndarray:
+        return np.asarray((t >= self.start.timestamp()) & (t < self.end.timestamp()))
+
+
+@dataclass(frozen=True)
+class BacktestSpec:
+    train: Period
+    test: Period
+    kind: ModelKind = "logistic"
+    rules_path: Path | None = None  # the scorer's rules; None: the model alone
+    workers: int = 2
+    k: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.train.last < self.train.first or self.test.last < self.test.first:
+            raise ValueError("a period's first day must not be after its last day")
+        if self.test.first <= self.train.last:
+            raise ValueError(
+                f"the test period ({self.test.first}) must start after the train period ends "
+                f"({self.train.last}); otherwise the model is scored on what it learned from"
+            )
+
+
+@dataclass
+class BacktestResult:
+    spec: BacktestSpec
+    file: str
+    id_column: str
+    rows_read: int
+    rows_used: int  # up to the test period's end
+    bad_rows: int
+    train_rows: int
+    train_fraud_known: int
+    test_rows: int
+    test_fraud: int
+    artifact: ModelArtifact
+    model: ModelEval
+    baseline: ModelEval
+    rule_denials: int  # test swipes denied by a rule whatever the score
+    seconds: dict[str, float] = field(default_factory=dict)
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # id, score, decision per test row
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows_read / self.total_seconds if self.total_seconds > 0 else 0.0
+
+
+Progress = Callable[[str, int, int | None], None]  # (stage, rows done in the stage, stage total)
+
+
+def split_mapping(text: str) -> tuple[ColumnMap, str | None]:
+    """`replay --file`'s mapping plus the optional `reported=COL` (when the label became known)."""
+    parts, reported = [], None
+    for part in (p.strip() for p in text.split(",")):
+        key, _, column = (s.strip() for s in part.partition("="))
+        if key == REPORTED_KEY:
+            reported = column or None
+        elif part:
+            parts.append(part)
+    cmap = parse_mapping(",".join(parts))
+    if cmap.label is None:
+        raise MappingError("a backtest needs labels: add label=COL to --map")
+    return cmap, reported
+
+
+def read_file(path: Path, cmap: ColumnMap, reported: str | None) -> pd.DataFrame:
+    """The mapped columns (all rows), plus the row number, the card key and the parsed time."""
+    columns = list(dict.fromkeys([*cmap.columns().values(), *([reported] if reported else [])]))
+    frame = pd.concat(list(read_chunks(path, columns, 500_000)), ignore_index=True)
+    frame[ROW_COLUMN] = pd.Series(np.arange(1, len(frame) + 1)).astype(str).to_numpy()
+    frame[CARD_KEY] = card_keys(frame[cmap.card])
+    frame[TIME_KEY] = _times(frame[cmap.time]).dt.floor("us")
+    return frame
+
+
+def run_features(
+    frame: pd.DataFrame,
+    cmap: ColumnMap,
+    token_key: bytes,
+    config: FeatureConfig,
+    rules_path: Path | None,
+    workers: int,
+    progress: Callable[[int], None],
+) -> FeatureTable:
+    """`feature_rows` over `frame`, its cards split across `workers` processes (1: in this process)."""
+    width = len(input_names(config))
+    if workers <= 1:
+        return concat([feature_rows(frame, cmap, token_key, config, rules_path, progress)], width)
+    part = worker_of(frame[CARD_KEY], workers)
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process running a progress thread
+    done: Any = ctx.Queue()
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(done,)) as pool:
+        futures = [
+            pool.submit(_worker, frame[part == w], cmap, token_key, config, rules_path)
+            for w in range(workers)
+        ]
+        while not all(f.done() for f in futures):
+            with contextlib.suppress(queue.Empty):
+                progress(done.get(timeout=0.25))
+        tables = [f.result() for f in futures]
+    return concat(tables, width)
+
+
+_done: Any = None
+
+
+def _init_worker(done: Any) -> None:
+    global _done
+    _done = done
+
+
+def _worker(
+    frame: pd.DataFrame, cmap: ColumnMap, key: bytes, config: FeatureConfig, rules_path: Path | None
+) -> FeatureTable:
+    return feature_rows(frame, cmap, key, config, rules_path, lambda n: _done.put(n))
+
+
+def label_known_at(frame: pd.DataFrame, table: FeatureTable, reported: str | None) -> np.ndarray:
+    """Per row of `table`: when its fraud label became known (epoch s); NaN for legitimate rows."""
+    known = np.where(table.y, table.t, np.nan)
+    if reported is not None:
+        # `frame` keeps the file's 0-based row as its index; a missing report keeps the swipe's time.
+        at = (_times(frame[reported]) - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        by_row = at.reindex(table.row - 1).to_numpy(dtype="float64")
+        use = table.y & ~np.isnan(by_row)
+        known[use] = by_row[use]
+    return known
+
+
+def run_backtest(
+    path: Path,
+    mapping: str,
+    spec: BacktestSpec,
+    token_key: bytes,
+    config: FeatureConfig,
+    *,
+    progress: Progress = lambda stage, done, total: None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> BacktestResult:
+    """Read, fold, train, score and evaluate; nothing is written (see `write_scores`)."""
+    cmap, reported = split_mapping(mapping)
+    seconds: dict[str, float] = {}
+    t0 = clock()
+    frame = read_file(path, cmap, reported)
+    rows_read = len(frame)
+    end = pd.Timestamp(spec.test.end)
+    frame = frame[~(frame[TIME_KEY] >= end)]  # later rows can change nothing before the test's end
+    seconds["read"], t0 = clock() - t0, clock()
+    progress("features", 0, len(frame))
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        progress("features", done[0], len(frame))
+
+    table = run_features(frame, cmap, token_key, config, spec.rules_path, spec.workers, advance)
+    seconds["features"], t0 = clock() - t0, clock()
+
+    known_at = label_known_at(frame, table, reported)
+    train = spec.train.contains(table.t)
+    test = spec.test.contains(table.t)
+    train_table, test_table = table.take(np.flatnonzero(train)), table.take(np.flatnonzero(test))
+    known = train_table.y & (known_at[train] < spec.train.end.timestamp())
+    progress("training", 0, None)
+    artifact = train_model(train_table, known, spec.kind, spec.train.start, spec.train.end, spec.seed, config)
+    names = input_names(config)
+    amount = names.index("amount_log")
+    baseline = train_amount_baseline(train_table.x[:, amount], known, spec.seed)
+    seconds["training"], t0 = clock() - t0, clock()
+
+    progress("scoring", 0, len(test_table))
+    scores = score_rows(artifact, test_table, names)
+    decided = decisions(test_table.verdict, scores, artifact.threshold)
+    base_scores = baseline.scores(test_table.x[:, amount])
+    first_known = pd.Series(known_at).groupby(table.card).min().dropna().to_dict()
+    before = spec.test.start.timestamp()
+    model_eval = evaluate(
+        "model", test_table, scores, artifact.threshold, decided == "deny", first_known, spec.k, before
+    )
+    base_flags = base_scores >= baseline.threshold
+    base_eval = evaluate(
+        "amount-only LR", test_table, base_scores, baseline.threshold, base_flags, first_known, spec.k, before
+    )
+    seconds["scoring"] = clock() - t0
+    id_column = cmap.id or "row"
+    ids = frame[cmap.id].reindex(test_table.row - 1).to_numpy() if cmap.id else test_table.row
+    out = pd.DataFrame({id_column: ids, "score": scores, "decision": decided})
+    out = out.iloc[np.argsort(test_table.row, kind="stable")]
+    return BacktestResult(
+        spec=spec,
+        file=str(path),
+        id_column=id_column,
+        rows_read=rows_read,
+        rows_used=len(frame),
+        bad_rows=len(table.bad),
+        train_rows=len(train_table),
+        train_fraud_known=int(known.sum()),
+        test_rows=len(test_table),
+        test_fraud=int(test_table.y.sum()),
+        artifact=artifact,
+        model=model_eval,
+        baseline=base_eval,
+        rule_denials=int((test_table.verdict == VERDICT_DENY).sum()),
+        seconds=seconds,
+        scores=out.reset_index(drop=True),
+    )
+
+
+def write_scores(scores: pd.DataFrame, path: Path) -> None:
+    """The scores as CSV or Parquet, by the path's suffix."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        scores.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        scores.to_csv(path, index=False, float_format="%.9g")
+    else:
+        raise ValueError(f"--scores {path}: name it .csv or .parquet")

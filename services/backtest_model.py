@@ -1,0 +1,87 @@
+"""The backtest's models: `fraudstream train`'s kinds, the amount-only baseline, scoring via `predict`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+
+from scoring.model import ModelArtifact, input_names
+from scoring.training import LabeledRow, operating_point, split_index, train_logistic
+from scoring.training_gbm import train_gbm
+from services.backtest_features import VERDICT_APPROVE, VERDICT_DENY, FeatureTable
+from streaming.card_state import FeatureConfig
+
+ModelKind = Literal["gbm", "logistic"]  # the kinds `fraudstream train --kind` takes
+
+
+def train_model(
+    table: FeatureTable,
+    known: np.ndarray,
+    kind: ModelKind,
+    start: datetime,
+    end: datetime,
+    seed: int,
+    config: FeatureConfig,
+) -> ModelArtifact:
+    """`fraudstream train`'s model of `kind`, fit on `table` (the train rows) with labels `known`.
+
+    Rows come in time order; the trainers hold out their latest quarter to choose the threshold.
+    """
+    names = input_names(config)
+    version = f"backtest-{kind}-{end:%Y%m%d}-s{seed}"
+    window = (start, end)
+    inputs = (dict(zip(names, x, strict=True)) for x in table.x.tolist())
+    if kind == "gbm":
+        rows = [
+            LabeledRow(datetime.fromtimestamp(t, UTC), i, c, bool(y))
+            for t, i, c, y in zip(table.t.tolist(), inputs, table.categories, known.tolist(), strict=True)
+        ]
+        return train_gbm(rows, version, config=config, seed=seed, training_window=window, created_at=end)
+    examples = zip(inputs, known.tolist(), strict=True)
+    return train_logistic(examples, version, config=config, seed=seed, training_window=window, created_at=end)
+
+
+def score_rows(artifact: ModelArtifact, table: FeatureTable, names: list[str]) -> np.ndarray:
+    """Each row's score from the artifact's `predict`, the scorer's own call."""
+    return np.array(
+        [
+            artifact.predict(dict(zip(names, x, strict=True)), c)[0]
+            for x, c in zip(table.x.tolist(), table.categories, strict=True)
+        ]
+    )
+
+
+def decisions(verdict: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """`scoring.decision.decide`'s order: a deny rule, else an approve rule, else the model's threshold."""
+    deny = (verdict == VERDICT_DENY) | ((verdict != VERDICT_APPROVE) & (scores >= threshold))
+    return np.where(deny, "deny", "approve")
+
+
+@dataclass(frozen=True)
+class AmountBaseline:
+    """A logistic regression on log(1 + amount) alone, split and thresholded as the model is."""
+
+    mean: float
+    std: float
+    coefficient: float
+    intercept: float
+    threshold: float
+
+    def scores(self, amount_log: np.ndarray) -> np.ndarray:
+        z = self.intercept + self.coefficient * (amount_log - self.mean) / self.std
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+
+
+def train_amount_baseline(amount_log: np.ndarray, y: np.ndarray, seed: int) -> AmountBaseline:
+    from sklearn.linear_model import LogisticRegression
+
+    split = split_index(len(y), 0.25)
+    mean, std = float(amount_log[:split].mean()), float(amount_log[:split].std() or 1.0)
+    clf = LogisticRegression(max_iter=2000, random_state=seed)
+    clf.fit(((amount_log[:split] - mean) / std).reshape(-1, 1), y[:split])
+    fitted = AmountBaseline(mean, std, float(clf.coef_[0][0]), float(clf.intercept_[0]), 0.5)
+    point = operating_point(y[:split], y[split:], fitted.scores(amount_log[split:]), None)
+    return AmountBaseline(mean, std, fitted.coefficient, fitted.intercept, point.threshold)

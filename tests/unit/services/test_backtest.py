@@ -1,0 +1,231 @@
+"""The backtest: features as the scorer sees them (no leakage), training on known labels only,
+deterministic scores, the report, and the CLI on a small CSV."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scoring.settings import DEFAULT_RULES_PATH
+from scoring.training import labeled_rows
+from services.backtest import BacktestResult, BacktestSpec, Period, read_file, run_backtest, split_mapping
+from services.backtest_data import BACKTEST_MAPPING, write_generated_history
+from services.backtest_features import (
+    VERDICT_APPROVE,
+    VERDICT_DENY,
+    VERDICT_NONE,
+    feature_rows,
+)
+from services.backtest_model import decisions
+from services.backtest_report import html_report, summary_rows
+from services.cli import app
+from services.file_replay import MappingError, map_rows
+from streaming.card_state import FeatureConfig
+
+KEY = b"test-key"
+CONFIG = FeatureConfig()
+START = datetime(2026, 3, 1, tzinfo=UTC)
+SPEC = BacktestSpec(
+    train=Period(date(2026, 3, 1), date(2026, 3, 8)),
+    test=Period(date(2026, 3, 9), date(2026, 3, 12)),
+    rules_path=DEFAULT_RULES_PATH,
+    workers=1,
+    k=5,
+)
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 days of 150 generated cards with every fraud scenario: about 4,700 rows, 90 of them fraud."""
+    path = tmp_path_factory.mktemp("backtest") / "history.parquet"
+    write_generated_history(path, KEY, START, days=12, cards=150, per_scenario_per_chunk=2, seed=3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def result(history: Path) -> BacktestResult:
+    return run_backtest(history, BACKTEST_MAPPING, SPEC, KEY, CONFIG)
+
+
+def test_the_rows_are_the_training_replay_rows(history: Path) -> None:
+    """The backtest's own fold loop (which also runs the rules) gives `labeled_rows`' inputs exactly."""
+    cmap, reported = split_mapping(BACKTEST_MAPPING)
+    frame = read_file(history, cmap, reported)
+    table = feature_rows(frame, cmap, KEY, CONFIG, None)
+    mapped = map_rows(frame.drop(columns=[c for c in frame if c.startswith("__")]), cmap, KEY, 1, "x")
+    expected = list(labeled_rows(zip(mapped.swipes, [bool(v) for v in mapped.labels], strict=True), CONFIG))
+    names = list(expected[0].inputs)
+    assert len(table) == len(expected) == len(frame)
+    assert np.array_equal(table.x, np.array([[r.inputs[n] for n in names] for r in expected]))
+    assert table.categories == [dict(r.categories) for r in expected]
+    assert table.y.tolist() == [r.is_fraud for r in expected]
+
+
+def _one_card_csv(path: Path, amounts: list[float], labels: list[int], countries: list[str]) -> Path:
+    base = datetime(2026, 3, 1, 10, tzinfo=UTC)
+    pd.DataFrame(
+        {
+            "tx": [f"t{i}" for i in range(len(amounts))],
+            "acct": "acct-1",
+            "amt": amounts,
+            "ts": [(base + timedelta(minutes=7 * i)).isoformat() for i in range(len(amounts))],
+            "country": countries,
+            "fraud": labels,
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+ONE_CARD_MAP = "card=acct,amount=amt,time=ts,country=country,label=fraud,id=tx"
+
+
+def _inputs(path: Path) -> np.ndarray:
+    cmap, reported = split_mapping(ONE_CARD_MAP)
+    return feature_rows(read_file(path, cmap, reported), cmap, KEY, CONFIG, None).x
+
+
+def test_no_feature_sees_a_later_swipe(tmp_path: Path) -> None:
+    """Changing the last swipe (amount, country) changes no earlier row's inputs, only its own."""
+    before = _inputs(_one_card_csv(tmp_path / "a.csv", [10, 12, 11, 9, 13], [0] * 5, ["FR"] * 5))
+    after = _inputs(_one_card_csv(tmp_path / "b.csv", [10, 12, 11, 9, 900], [0] * 5, ["FR"] * 4 + ["BR"]))
+    assert np.array_equal(before[:4], after[:4])
+    assert not np.array_equal(before[4], after[4])
+
+
+def test_no_feature_sees_a_label(tmp_path: Path) -> None:
+    """Flipping every label (the row's own and the others') leaves every input as it was."""
+    amounts, countries = [10, 12, 11, 9, 13], ["FR"] * 5
+    legit = _inputs(_one_card_csv(tmp_path / "a.csv", amounts, [0] * 5, countries))
+    fraud = _inputs(_one_card_csv(tmp_path / "b.csv", amounts, [1, 0, 1, 1, 1], countries))
+    assert np.array_equal(legit, fraud)
+
+
+def test_test_period_labels_never_reach_the_model(
+    history: Path, tmp_path: Path, result: BacktestResult
+) -> None:
+    frame = pd.read_parquet(history)
+    in_test = frame["time"] >= pd.Timestamp(SPEC.test.start)
+    frame.loc[in_test, "label"] = 1 - frame.loc[in_test, "label"]
+    flipped = tmp_path / "flipped.parquet"
+    frame.to_parquet(flipped)
+    again = run_backtest(flipped, BACKTEST_MAPPING, SPEC, KEY, CONFIG)
+    assert again.artifact == result.artifact
+    assert np.array_equal(again.scores["score"], result.scores["score"])
+
+
+def test_a_label_reported_after_the_train_period_is_not_known_when_training(
+    history: Path, tmp_path: Path, result: BacktestResult
+) -> None:
+    frame = pd.read_parquet(history)
+    train_fraud = (frame["label"] == 1) & (frame["time"] < pd.Timestamp(SPEC.train.end))
+    late = train_fraud & (frame["time"] >= pd.Timestamp(SPEC.train.end - timedelta(days=2)))
+    frame.loc[late, "reported"] = pd.Timestamp(SPEC.test.end)
+    frame.loc[train_fraud & ~late, "reported"] = pd.Timestamp(SPEC.train.end - timedelta(seconds=1))
+    path = tmp_path / "late.parquet"
+    frame.to_parquet(path)
+    again = run_backtest(path, BACKTEST_MAPPING, SPEC, KEY, CONFIG)
+    assert late.sum() > 0
+    # the generated file's own report times: chargebacks days later, many after the train period
+    known = train_fraud & (pd.read_parquet(history)["reported"] < pd.Timestamp(SPEC.train.end))
+    assert result.train_fraud_known == int(known.sum()) < int(train_fraud.sum())
+    assert again.train_fraud_known == int((train_fraud & ~late).sum())
+    assert again.artifact != result.artifact
+
+
+def test_same_input_same_scores_in_one_process_or_two(history: Path, result: BacktestResult) -> None:
+    again = run_backtest(history, BACKTEST_MAPPING, SPEC, KEY, CONFIG)
+    two = run_backtest(history, BACKTEST_MAPPING, replace(SPEC, workers=2), KEY, CONFIG)
+    assert again.scores.equals(result.scores)
+    assert two.scores.equals(result.scores)
+
+
+def test_every_test_row_is_scored_once_with_the_files_id(history: Path, result: BacktestResult) -> None:
+    frame = pd.read_parquet(history)
+    in_test = (frame["time"] >= pd.Timestamp(SPEC.test.start)) & (frame["time"] < pd.Timestamp(SPEC.test.end))
+    assert result.scores["id"].tolist() == frame.loc[in_test, "id"].tolist()
+    assert result.scores["decision"].isin(["approve", "deny"]).all()
+    assert result.test_fraud == int(frame.loc[in_test, "label"].sum()) > 0
+    assert result.model.average_precision is not None and result.baseline.average_precision is not None
+
+
+@pytest.mark.parametrize(
+    ("verdict", "score", "decision"),
+    [
+        (VERDICT_DENY, 0.01, "deny"),  # a deny rule wins over a low score
+        (VERDICT_APPROVE, 0.99, "approve"),  # an approve rule overrides the model
+        (VERDICT_NONE, 0.50, "deny"),  # at the threshold: deny, as scoring.decision.decide
+        (VERDICT_NONE, 0.49, "approve"),
+    ],
+)
+def test_decisions_follow_the_scorers_order(verdict: int, score: float, decision: str) -> None:
+    assert decisions(np.array([verdict], dtype=np.int8), np.array([score]), 0.5).tolist() == [decision]
+
+
+def test_the_report_has_the_three_plots_and_the_figures(result: BacktestResult) -> None:
+    page = html_report(result)
+    for plot in ('id="pr-curve"', 'id="score-distribution"', 'id="daily-card-precision"'):
+        assert plot in page
+    assert "<polyline" in page and "<rect" in page
+    assert f"{result.model.average_precision:.3f}" in page
+    assert f"{result.baseline.average_precision:.3f}" in page
+    assert f"card precision@{SPEC.k}" in page
+    assert page.count("<tr><td>ct_") == len(result.model.detections) > 0
+    assert dict((r[0], r[1]) for r in summary_rows(result))["ROC AUC"] == f"{result.model.roc_auc:.3f}"
+
+
+def test_the_mapping_needs_a_label_and_takes_a_report_time() -> None:
+    cmap, reported = split_mapping("card=c,amount=a,time=t,label=l,reported=r")
+    assert (cmap.label, reported) == ("l", "r")
+    with pytest.raises(MappingError, match="label"):
+        split_mapping("card=c,amount=a,time=t")
+
+
+def test_the_test_period_must_follow_the_train_period() -> None:
+    with pytest.raises(ValueError, match="must start after"):
+        BacktestSpec(
+            train=Period(date(2026, 3, 1), date(2026, 3, 8)), test=Period(date(2026, 3, 8), date(2026, 3, 9))
+        )
+
+
+def test_cli_backtests_a_csv(history: Path, tmp_path: Path) -> None:
+    frame = pd.read_parquet(history).rename(columns={"id": "txn_id", "label": "is_fraud"})
+    frame["time"] = frame["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    csv = tmp_path / "transactions.csv"
+    frame.drop(columns=["reported"]).to_csv(csv, index=False)
+    out = tmp_path / "scores.csv"
+    mapping = (
+        "card=card,amount=amount,time=time,merchant=merchant,mcc=mcc,country=country,label=is_fraud,id=txn_id"
+    )
+    args = ["backtest", "--file", str(csv), "--map", mapping, "--scores", str(out), "--workers", "1"]
+    args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--test-from", "2026-03-09"]
+    outcome = CliRunner().invoke(app, [*args, "--test-to", "2026-03-12"])
+    assert outcome.exit_code == 0, outcome.output
+    scores = pd.read_csv(out)
+    in_test = frame["time"] >= "2026-03-09"
+    assert list(scores.columns) == ["txn_id", "score", "decision"]
+    assert scores["txn_id"].tolist() == frame.loc[in_test, "txn_id"].tolist()
+    assert scores["score"].between(0, 1).all()
+    assert 'id="pr-curve"' in out.with_suffix(".html").read_text()
+    assert "average precision" in outcome.output
+
+
+def test_cli_says_what_is_wrong_with_the_periods(history: Path, tmp_path: Path) -> None:
+    args = [
+        "backtest",
+        "--file",
+        str(history),
+        "--map",
+        BACKTEST_MAPPING,
+        "--scores",
+        str(tmp_path / "s.csv"),
+    ]
+    args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--test-from", "2026-03-05"]
+    outcome = CliRunner().invoke(app, [*args, "--test-to", "2026-03-12"])
+    assert outcome.exit_code == 2
+    assert "must start after" in outcome.output
