@@ -34,6 +34,7 @@ class StackSettings(BaseSettings):
 
     topic_swipes: str = "swipes"
     topic_features: str = "card-features"
+    topic_merchant_features: str = "merchant-features"
     topic_labels: str = "labels"
     topic_decisions: str = "decisions"
     topic_partitions: int = Field(default=2, ge=1)

@@ -17,7 +17,7 @@ from services.kafka_broker import BrokerConfig, EmbeddedKafka, KafkaUnavailable,
 from services.settings import StackSettings
 from services.topics import ensure_stack_topics
 
-TABLES = ("swipes", "card_features", "sessions", "dead_letters")
+TABLES = ("swipes", "card_features", "sessions", "dead_letters", "labels", "merchant_features")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Topic creation: the four fraudstream topics, with `card-features` compacted."""
+"""Topic creation: the fraudstream topics, the two feature topics compacted."""
 
 from __future__ import annotations
 
@@ -44,8 +44,14 @@ def ensure_topics(
 def ensure_stack_topics(settings: StackSettings, replication: int = 1) -> None:
     ensure_topics(
         settings.bootstrap,
-        [settings.topic_swipes, settings.topic_features, settings.topic_labels, settings.topic_decisions],
+        [
+            settings.topic_swipes,
+            settings.topic_features,
+            settings.topic_merchant_features,
+            settings.topic_labels,
+            settings.topic_decisions,
+        ],
         partitions=settings.topic_partitions,
         replication=replication,
-        compacted=[settings.topic_features],
+        compacted=[settings.topic_features, settings.topic_merchant_features],
     )

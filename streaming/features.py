@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
@@ -51,7 +52,12 @@ def parse_swipes(raw: DataFrame) -> DataFrame:
     cast, so a number sent as a string ("12.5") is accepted as pydantic's lax mode would; unknown
     fields are ignored (tolerant reader). The rules come from the pydantic `Swipe` model.
     """
-    as_text = spark_schema(Swipe)
+    return parse_records(raw, Swipe)
+
+
+def parse_records(raw: DataFrame, model: type[BaseModel]) -> DataFrame:
+    """Kafka rows -> the model's typed columns, `error`, the raw key and value, the Kafka position."""
+    as_text = spark_schema(model)
     text_schema = ", ".join(f"`{f.name}` string" for f in as_text.fields) + ", `_corrupt` string"
     parsed = raw.select(
         "key",
@@ -64,7 +70,7 @@ def parse_swipes(raw: DataFrame) -> DataFrame:
     )
     typed: list[Column] = []
     problems: list[Column] = []
-    for name, info in Swipe.model_fields.items():
+    for name, info in model.model_fields.items():
         column, errors = field_checks(name, info, as_text[name].dataType, F.col(f"j.`{name}`"))
         typed.append(column.alias(name))
         problems.extend(errors)

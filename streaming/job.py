@@ -1,11 +1,15 @@
-"""The feature job's I/O: Kafka `swipes` in; Delta tables and the `card-features` topic out.
+"""The feature job's I/O: Kafka `swipes` and `labels` in; Delta tables and the feature topics out.
 
-Three queries, each reading the swipes topic itself with its own checkpoint (Spark refuses
-session windows in Update mode, and the fold's Update output cannot feed an Append aggregation):
+Queries, each reading Kafka itself with its own checkpoint (Spark refuses session windows in
+Update mode, and the fold's Update output cannot feed an Append aggregation):
 
-    swipes_raw     every parsed swipe -> Delta `swipes`, invalid ones -> Delta `dead_letters`
-    card_features  per-card fold (update) -> Kafka `card-features` and Delta `card_features`
-    sessions       closed session windows (append) -> Delta `sessions`
+    swipes_raw         every parsed swipe -> Delta `swipes`, invalid ones -> Delta `dead_letters`
+    card_features      per-card fold (update) -> Kafka `card-features` and Delta `card_features`
+    sessions           closed session windows (append) -> Delta `sessions`
+    decisions          the scorer's decisions -> Delta `decisions` (streaming.audit)
+    labels_raw         every label -> Delta `labels` (streaming.merchant_job)
+    merchant_features  per-merchant fold of swipes and fraud labels -> Kafka `merchant-features`
+                       and Delta `merchant_features` (streaming.merchant_job)
 
 Delta writes in foreachBatch carry txnAppId/txnVersion, so a batch replayed after a crash or a
 restart is not written twice. The Kafka feature records are at-least-once: a consumer keeps the
@@ -45,6 +49,13 @@ from streaming.features import (
     utc_now,
 )
 from streaming.job_metrics import DEAD_LETTERS_OBSERVATION, JsonLines, ProgressExporter, StreamMetrics
+from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
+from streaming.merchant_job import (
+    TABLE_LABELS,
+    TABLE_MERCHANT_FEATURES,
+    start_labels,
+    start_merchant_features,
+)
 from streaming.settings import StreamSettings
 
 QUERY_RAW = "swipes_raw"
@@ -98,12 +109,15 @@ def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
     raw = spark.createDataFrame([], _KAFKA_SCHEMA)
     parsed = parse_swipes(raw)
     swipes = good_swipes(parsed)
+    labels = good_labels(parse_labels(raw))
     cfg = settings.feature_config
     tables = {
         TABLE_SWIPES: swipes,
         TABLE_DEAD_LETTERS: dead_letters(parsed),
         TABLE_FEATURES: card_features_batch(swipes, cfg),
         TABLE_SESSIONS: closed_sessions(swipes, settings.session_gap_s, settings.watermark_s),
+        TABLE_LABELS: labels,
+        TABLE_MERCHANT_FEATURES: merchant_features_batch(swipes, labels, settings.merchant_config),
     }
     for name, empty in tables.items():
         # A metadata-only commit: no Spark job runs, so a restart costs nothing here.
@@ -131,6 +145,10 @@ def _writer(frame: DataFrame, settings: StreamSettings, query: str, trigger_s: f
         .option("checkpointLocation", settings.checkpoint(query))
         .trigger(processingTime=f"{settings.trigger_s if trigger_s is None else trigger_s} seconds")
     )
+
+
+def _history_writer(frame: DataFrame, settings: StreamSettings, query: str) -> Any:
+    return _writer(frame, settings, query, settings.history_trigger_s)
 
 
 def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
@@ -192,7 +210,7 @@ def start_sessions(spark: SparkSession, settings: StreamSettings) -> StreamingQu
 
 
 def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> list[StreamingQuery]:
-    """Create the tables if needed and start the four queries; the caller stops them."""
+    """Create the tables if needed and start the six queries; the caller stops them."""
     ensure_tables(spark, settings)
     queries: list[StreamingQuery] = []
     try:
@@ -203,10 +221,14 @@ def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now)
             start_decisions(
                 spark,
                 settings,
-                lambda frame, st, name: _writer(frame, st, name, st.history_trigger_s),
+                _history_writer,
                 _append_once,
                 _app_id,
             )
+        )
+        queries.append(start_labels(spark, settings, _history_writer, _append_once, _app_id))
+        queries.append(
+            start_merchant_features(spark, settings, _history_writer, _append_once, _app_id, clock)
         )
     except Exception:
         stop(queries)

@@ -213,6 +213,8 @@ def features(
     return MerchantFeatures(
         merchant_id=merchant_id,
         as_of=datetime.fromtimestamp(t, UTC),
+        # Labels folded but reported after t are not part of the merchant's history as of t.
+        events=state.events - sum(1 for f in state.frauds if f.reported > t),
         computed_at=computed_at,
         bucket_s=b,
         label_delay_s=config.label_delay_s,

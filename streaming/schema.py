@@ -176,13 +176,15 @@ class MerchantFraud(_Record):
 class MerchantFeatures(_Record):
     """One merchant's features as of `as_of`; published to `merchant-features`, keyed by merchant id.
 
-    `as_of` is the newest event folded in (a swipe's event time or a fraud label's `reported_at`);
-    consumers keep the record with the greatest `as_of`. Windows are whole buckets of `bucket_s`
-    seconds (see streaming.merchant_state).
+    `as_of` is the newest event folded in (a swipe's event time or a fraud label's `reported_at`).
+    A late swipe changes the record without moving `as_of`, so `events` (swipes and fraud labels
+    folded so far) breaks the tie: consumers keep the greatest (`as_of`, `events`). Windows are
+    whole buckets of `bucket_s` seconds (see streaming.merchant_state).
     """
 
     merchant_id: str
     as_of: Timestamp
+    events: int
     computed_at: Timestamp
     bucket_s: int
     label_delay_s: int

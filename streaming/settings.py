@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from services.settings import StackSettings
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import DAY_S, HOUR_S, MerchantConfig
 
 
 class StreamSettings(StackSettings):
@@ -28,13 +29,27 @@ class StreamSettings(StackSettings):
         gt=0,
         description="Event time without a swipe after which a card's state is evicted.",
     )
+    merchant_volume_horizons_s: list[int] = Field(
+        default=[HOUR_S, DAY_S, 7 * DAY_S], description="Merchant volume horizons, seconds (whole buckets)."
+    )
+    merchant_fraud_horizons_s: list[int] = Field(
+        default=[7 * DAY_S, 30 * DAY_S], description="Merchant fraud-rate horizons, seconds (whole buckets)."
+    )
+    label_delay_s: int = Field(
+        default=7 * DAY_S,
+        description="The merchant fraud rate counts only swipes this old: their chargebacks are mostly in.",
+    )
+    merchant_bucket_s: int = Field(
+        default=HOUR_S, description="Time bucket of the merchant state; windows are whole buckets."
+    )
     trigger_s: float = Field(
         default=1.0, ge=0, description="Micro-batch trigger interval; 0 = as fast as possible."
     )
     history_trigger_s: float = Field(
         default=20.0,
         ge=0,
-        description="Trigger of the history-only queries (swipes_raw, sessions -> Delta); the features "
+        description="Trigger of the history-only queries (swipes_raw, sessions, labels_raw -> Delta) and of "
+        "merchant_features (its windows are hourly buckets); the card features "
         "query keeps trigger_s. Each of their batches costs seconds of fixed work (a Delta commit that "
         "replays the log), so running them rarely leaves the two cores to the features query.",
     )
@@ -58,6 +73,12 @@ class StreamSettings(StackSettings):
             raise ValueError("horizons must be positive seconds, e.g. [600, 3600, 86400]")
         return sorted(set(value))
 
+    @model_validator(mode="after")
+    def _merchant_windows_are_whole_buckets(self) -> StreamSettings:
+        # MerchantConfig refuses windows that are not whole buckets: fail at start-up, not in the job.
+        _ = self.merchant_config
+        return self
+
     @property
     def delta_path(self) -> str:
         return self.delta_root or str(self.state_dir / "delta")
@@ -75,3 +96,12 @@ class StreamSettings(StackSettings):
     @property
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig(horizons_s=tuple(self.horizons_s), session_gap_s=self.session_gap_s)
+
+    @property
+    def merchant_config(self) -> MerchantConfig:
+        return MerchantConfig(
+            volume_horizons_s=tuple(sorted(set(self.merchant_volume_horizons_s))),
+            fraud_horizons_s=tuple(sorted(set(self.merchant_fraud_horizons_s))),
+            label_delay_s=self.label_delay_s,
+            bucket_s=self.merchant_bucket_s,
+        )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -14,10 +17,11 @@ from pyspark.sql import functions as F
 from streaming import job
 from streaming.features import card_features_batch
 from streaming.job_metrics import ProgressExporter, StreamMetrics
-from streaming.schema import CardFeatures, from_kafka
+from streaming.merchant_job import TABLE_LABELS, TABLE_MERCHANT_FEATURES
+from streaming.schema import CardFeatures, Label, MerchantFeatures, from_kafka, to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
-from tests.integration._stream_support import TopicReader, card, produce, swipe
+from tests.integration._stream_support import T0, TopicReader, card, produce, swipe
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +34,8 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes"),
         topic_features=topic_factory("features", compacted=True),
+        topic_labels=topic_factory("labels"),
+        topic_merchant_features=topic_factory("merchant-features", compacted=True),
         delta_root=str(tmp_path / "delta"),
         checkpoint_root=str(tmp_path / "checkpoints"),
         horizons_s=[600, 3600],
@@ -38,6 +44,11 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
         trigger_s=0.5,
         history_trigger_s=2.0,
         metrics_port=0,
+        # Minutes, not hours: 1-minute buckets; fraud over the hour ending 30 minutes back.
+        merchant_bucket_s=60,
+        merchant_volume_horizons_s=[600, 3600],
+        merchant_fraud_horizons_s=[3600],
+        label_delay_s=1800,
     )
 
 
@@ -75,15 +86,51 @@ def assert_each_swipe_once(
     assert len({(r.partition, r.offset) for r in rows}) == len(rows), "a Kafka record was written twice"
 
 
+def chargeback(swiped: Any, reported_minutes: float) -> Label:
+    return Label(
+        swipe_id=swiped.swipe_id,
+        card_token=swiped.card_token,
+        merchant_id=swiped.merchant_id,
+        is_fraud=True,
+        scenario="chargeback",
+        event_time=swiped.event_time,
+        reported_at=T0 + timedelta(minutes=reported_minutes),
+    )
+
+
+def produce_labels(settings: StreamSettings, values: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": settings.bootstrap})
+    for value in values:
+        producer.produce(settings.topic_labels, value=value)
+    assert producer.flush(10) == 0
+
+
+def latest_merchants(reader: TopicReader) -> dict[str, MerchantFeatures]:
+    latest: dict[str, MerchantFeatures] = {}
+    for key, value in reader.poll_all():
+        record = from_kafka(MerchantFeatures, value)
+        assert key == record.merchant_id.encode(), "merchant records are keyed by merchant id"
+        newest = latest.get(record.merchant_id)
+        if newest is None or (record.as_of, record.events) > (newest.as_of, newest.events):
+            latest[record.merchant_id] = record
+    return latest
+
+
 def test_job_publishes_features_and_fills_delta(
     spark: SparkSession, settings: StreamSettings, registry: CollectorRegistry
 ) -> None:
+    s1 = swipe("s1", A, 0)  # every swipe here is at merchant m-1
     produce(
         settings.bootstrap,
         settings.topic_swipes,
-        [swipe("s1", A, 0), swipe("s2", A, 2), swipe("s3", A, 5, 40.0), swipe("s4", B, 1), b"not json"],
+        [s1, swipe("s2", A, 2), swipe("s3", A, 5, 40.0), swipe("s4", B, 1), b"not json"],
     )
+    no_merchant = json.dumps(
+        {k: v for k, v in json.loads(to_kafka(chargeback(s1, 10))).items() if k != "merchant_id"}
+    )
+    produce_labels(settings, [to_kafka(chargeback(s1, 10)), no_merchant.encode()])
     reader = TopicReader(settings.bootstrap, settings.topic_features)
+    merchant_reader = TopicReader(settings.bootstrap, settings.topic_merchant_features)
     queries = job.start(spark, settings)
     try:
 
@@ -103,9 +150,12 @@ def test_job_publishes_features_and_fills_delta(
             # Written after `swipes` in the same micro-batch, so it may land a moment later.
             assert (Path(settings.table(job.TABLE_DEAD_LETTERS)) / "_delta_log").is_dir()
             dead = table(spark, settings, job.TABLE_DEAD_LETTERS).collect()
-            assert [(d.value, d.error) for d in dead] == [
-                (b"not json", "malformed JSON: the value is not a JSON object")
-            ]
+            assert sorted((d.topic, d.value, d.error) for d in dead) == sorted(
+                [
+                    (settings.topic_swipes, b"not json", "malformed JSON: the value is not a JSON object"),
+                    (settings.topic_labels, no_merchant.encode(), "merchant_id: missing required field"),
+                ]
+            )
 
         assert_eventually(dead_letter_kept)
 
@@ -120,6 +170,24 @@ def test_job_publishes_features_and_fills_delta(
             assert got == {(A, 3, 60.0), (B, 1, 10.0)}
 
         assert_eventually(sessions_closed, timeout=90)
+
+        # As of s5 (60 min): volume over 10 min is s5; over the hour s2, s4, s3, s5 (s1 is in minute
+        # 0, outside (0, 60]). Fraud: the hour ending 30 min back holds s1..s4, s1 charged back.
+        def merchant_features_published() -> None:
+            m1 = latest_merchants(merchant_reader).get("m-1")
+            assert m1 is not None and m1.as_of == T0 + timedelta(minutes=60)
+            assert [(v.horizon_s, v.count, v.amount_sum) for v in m1.volume] == [
+                (600, 1, 10.0),
+                (3600, 4, 70.0),
+            ]
+            assert [(f.swipes, f.fraud_known, f.fraud_rate) for f in m1.fraud] == [(4, 1, 0.25)]
+            # The same record in Delta, written by the same micro-batch.
+            delta = table(spark, settings, TABLE_MERCHANT_FEATURES).where(F.col("merchant_id") == "m-1")
+            assert m1 in [from_kafka(MerchantFeatures, r.value) for r in delta.collect()]
+            labels = table(spark, settings, TABLE_LABELS).collect()
+            assert [(r.swipe_id, r.merchant_id, r.is_fraud) for r in labels] == [("s1", "m-1", True)]
+
+        assert_eventually(merchant_features_published, timeout=90)
 
         # Behind the watermark now: the fold drops it (and counts it), the raw table still keeps it.
         produce(settings.bootstrap, settings.topic_swipes, [swipe("late", A, 3)])
@@ -140,6 +208,7 @@ def test_job_publishes_features_and_fills_delta(
     finally:
         job.stop(queries)
         reader.close()
+        merchant_reader.close()
 
 
 def zip_records(reader: TopicReader) -> list[tuple[bytes | None, CardFeatures]]:

@@ -86,16 +86,24 @@ def test_topics_created_replicated_are_the_topics_the_processes_use() -> None:
     topics = settings_from_env(StackSettings, env("kafka-topics"))
     for service in SETTINGS_OF:
         s = settings(service)
-        assert (s.topic_swipes, s.topic_features, s.topic_labels, s.topic_decisions) == (
+        assert (
+            s.topic_swipes,
+            s.topic_features,
+            s.topic_merchant_features,
+            s.topic_labels,
+            s.topic_decisions,
+        ) == (
             topics.topic_swipes,
             topics.topic_features,
+            topics.topic_merchant_features,
             topics.topic_labels,
             topics.topic_decisions,
         )
-    for var in ("SWIPES", "LABELS", "DECISIONS", "FEATURES"):
+    for var in ("SWIPES", "LABELS", "DECISIONS", "FEATURES", "MERCHANT_FEATURES"):
         assert f'--topic "$$FRAUDSTREAM_TOPIC_{var}"' in script
     assert "--replication-factor 3" in script
-    assert re.search(r'TOPIC_FEATURES" --config cleanup\.policy=compact', script)
+    assert re.search(r'"\$\$FRAUDSTREAM_TOPIC_FEATURES" --config cleanup\.policy=compact', script)
+    assert re.search(r'TOPIC_MERCHANT_FEATURES" --config cleanup\.policy=compact', script)
 
 
 def test_scorer_and_job_share_windows() -> None:

@@ -103,6 +103,7 @@ def test_label_names_the_merchant_and_merchant_features_round_trip() -> None:
     record = MerchantFeatures(
         merchant_id="m-1",
         as_of=datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
+        events=3,
         computed_at=datetime(2026, 11, 27, 9, 31, tzinfo=UTC),
         bucket_s=3600,
         label_delay_s=604800,
