@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring.api import BodySizeLimit, ScoreRequest, ScoreResponse
 from scoring.metrics import ScorerMetrics
-from scoring.online import FeatureFollower, OnlineFeatureTable
+from scoring.online import FeatureFollower, OnlineFeatureTable, OnlineMerchantTable
 from scoring.scorer import Follower, Producer, Scorer
 from scoring.settings import ScorerSettings
 from services.tokenize import tokenize_pan
@@ -38,6 +38,8 @@ def create_app(
     *,
     table: OnlineFeatureTable | None = None,
     follower: Follower | None = None,
+    merchants: OnlineMerchantTable | None = None,
+    merchant_follower: Follower | None = None,
     producer: Producer | None = None,
     registry: CollectorRegistry | None = None,
     clock: Callable[[], datetime] | None = None,
@@ -49,14 +51,24 @@ def create_app(
     after `uvicorn.run` may never run; this is where the follower stops and the producer flushes.
     """
     table = table if table is not None else OnlineFeatureTable()
+    merchants = merchants if merchants is not None else OnlineMerchantTable()
+    followers = [f for f in (follower, merchant_follower) if f is not None]
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ScorerMetrics(registry)
     metrics.watch(
         table_size=lambda: len(table),
-        consumer_lag=lambda: follower.lag if follower is not None else 0,
-        malformed=lambda: follower.malformed if follower is not None else 0,
+        consumer_lag=lambda: sum(f.lag for f in followers),
+        malformed=lambda: sum(f.malformed for f in followers),
     )
-    scorer = Scorer(settings, table, metrics, clock or _utc_now, follower=follower, producer=producer)
+    scorer = Scorer(
+        settings,
+        table,
+        metrics,
+        clock or _utc_now,
+        merchants=merchants,
+        follower=follower,
+        producer=producer,
+    )
     token_key = settings.token_key.get_secret_value().encode("utf-8")
     api_token = settings.api_token.get_secret_value().encode("utf-8") if settings.api_token else None
 
@@ -128,17 +140,17 @@ def create_app(
 
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
-        """200 once the feature table caught up with the topic and a model is loaded."""
+        """200 once the feature tables caught up with their topics and a model is loaded."""
         model = scorer.model.current()
         checks: dict[str, Any] = {
-            "features": "caught up"
-            if follower is None or follower.ready
-            else f"catching up, lag {follower.lag}",
+            "features": _features_status(follower),
+            "merchant_features": _features_status(merchant_follower),
             "model": model.version if model else (scorer.model.error or "not loaded"),
             "rules": "loaded" if scorer.rules.current() is not None else scorer.rules.error,
             "cards": len(table),
+            "merchants": len(merchants),
         }
-        ready = (follower is None or follower.ready) and model is not None
+        ready = all(f.ready for f in followers) and model is not None
         code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
         return JSONResponse({"ready": ready, **checks}, status_code=code)
 
@@ -184,8 +196,9 @@ def serve(settings: ScorerSettings) -> None:
     from scoring.logs import configure_logging
 
     configure_logging(settings.log_level)
-    table = OnlineFeatureTable()
+    table, merchants = OnlineFeatureTable(), OnlineMerchantTable()
     follower = FeatureFollower(settings.bootstrap, settings.topic_features, table)
+    merchant_follower = FeatureFollower(settings.bootstrap, settings.topic_merchant_features, merchants)
     producer = build_producer(settings)
 
     def flush_producer() -> None:
@@ -197,10 +210,13 @@ def serve(settings: ScorerSettings) -> None:
         settings,
         table=table,
         follower=follower,
+        merchants=merchants,
+        merchant_follower=merchant_follower,
         producer=producer,
-        on_shutdown=(follower.stop, flush_producer),
+        on_shutdown=(follower.stop, merchant_follower.stop, flush_producer),
     )
     follower.start()
+    merchant_follower.start()
     log.info(
         "scorer starting",
         extra={

@@ -22,15 +22,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from scoring.merchant_inputs import MERCHANT_PREFIX, merchant_input_names
 from scoring.priors import CategoryPrior
 from scoring.request_features import RequestFeatures
 from scoring.trees import TreeEnsemble
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import MerchantConfig
 from streaming.schema import CardFeatures
 
 
-def input_names(config: FeatureConfig) -> list[str]:
-    """Every name `model_inputs` produces under `config`, in a stable order."""
+def input_names(config: FeatureConfig, merchant: MerchantConfig | None = None) -> list[str]:
+    """Every name `model_inputs` produces under `config`, in a stable order.
+
+    With `merchant`, the merchant inputs of `scoring.merchant_inputs` follow (models trained with
+    them need the scorer's merchant table).
+    """
     names = ["amount_log", "amount_z"]
     for h in config.horizons_s:
         names += [f"velocity_{h}_count", f"velocity_{h}_amount_log", f"velocity_{h}_denied"]
@@ -55,6 +61,7 @@ def input_names(config: FeatureConfig) -> list[str]:
         "channel_rarity",
         "history_log",
         "card_unknown",
+        *(merchant_input_names(merchant) if merchant is not None else []),
     ]
 
 
@@ -147,10 +154,17 @@ class ModelArtifact(BaseModel):
     metrics: ModelMetrics
 
     _terms: tuple[tuple[str, float, float], ...] = PrivateAttr(default=())
+    _reads_merchant: bool = PrivateAttr(default=False)
+
+    @property
+    def reads_merchant(self) -> bool:
+        """Whether the model reads merchant inputs (so the scorer looks the merchant up)."""
+        return self._reads_merchant
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelArtifact:
         n = len(self.features)
+        self._reads_merchant = any(f.startswith(MERCHANT_PREFIX) for f in self.features)
         if len(set(self.features)) != n:
             raise ValueError("duplicate feature names")
         missing_priors = [p.input_name for p in self.priors if p.input_name not in self.features]

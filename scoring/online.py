@@ -1,4 +1,7 @@
-"""The online feature table and the thread that fills it from the compacted `card-features` topic.
+"""The online feature tables and the threads that fill them from the compacted feature topics.
+
+Two tables, one mechanism: cards from `card-features` (keyed by card token) and merchants from
+`merchant-features` (keyed by merchant id).
 
 Memory: a card costs its feature record as zlib-compressed Kafka JSON plus its dict slot, token and
 entry tuple: 780 bytes measured for a full profile (16 countries, 32 merchants, 16 MCCs; see
@@ -14,46 +17,76 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
 
-from streaming.schema import CardFeatures, from_kafka, to_kafka
+from streaming.schema import CardFeatures, MerchantFeatures, from_kafka, to_kafka
 
 log = logging.getLogger("fraudstream.scoring.online")
 
+R = TypeVar("R", CardFeatures, MerchantFeatures)
 
-class OnlineFeatureTable:
-    """card_token -> newest CardFeatures by `as_of` (then `computed_at`); older records are ignored.
+
+class OnlineTable(Generic[R]):
+    """key -> newest record by `order` (as_of first); older records are ignored.
 
     One writer (the follower thread) and any number of readers: each update is a single dict
-    assignment, atomic under the GIL.
+    assignment, atomic under the GIL. Records are held as zlib-compressed Kafka JSON.
     """
 
-    def __init__(self) -> None:
-        self._cards: dict[str, tuple[float, float, bytes]] = {}
+    def __init__(
+        self, record_type: type[R], key: Callable[[R], str], order: Callable[[R], tuple[float, float]]
+    ) -> None:
+        self.record_type: type[R] = record_type
+        self._key: Callable[[R], str] = key
+        self._order: Callable[[R], tuple[float, float]] = order
+        self._records: dict[str, tuple[float, float, bytes]] = {}
 
     def __len__(self) -> int:
-        return len(self._cards)
+        return len(self._records)
 
-    def upsert(self, record: CardFeatures, raw: bytes | None = None) -> bool:
+    def upsert(self, record: R, raw: bytes | None = None) -> bool:
         """Keep `record` if it is newer than what the table holds; True when it was kept."""
-        key = (record.as_of.timestamp(), record.computed_at.timestamp())
-        held = self._cards.get(record.card_token)
-        if held is not None and (held[0], held[1]) > key:
+        order: tuple[float, float] = self._order(record)
+        key = self._key(record)
+        held = self._records.get(key)
+        if held is not None and (held[0], held[1]) > order:
             return False
-        self._cards[record.card_token] = (*key, zlib.compress(raw or to_kafka(record), 1))
+        self._records[key] = (*order, zlib.compress(raw or to_kafka(record), 1))
         return True
 
-    def remove(self, card_token: str) -> None:
-        self._cards.pop(card_token, None)
+    def remove(self, key: str) -> None:
+        self._records.pop(key, None)
 
-    def get(self, card_token: str) -> CardFeatures | None:
-        held = self._cards.get(card_token)
+    def get(self, key: str) -> R | None:
+        held = self._records.get(key)
         if held is None:
             return None
-        return from_kafka(CardFeatures, zlib.decompress(held[2]))
+        return from_kafka(self.record_type, zlib.decompress(held[2]))
+
+
+class OnlineFeatureTable(OnlineTable[CardFeatures]):
+    """card_token -> the card's newest CardFeatures, by `as_of` then `computed_at`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            CardFeatures,
+            lambda record: record.card_token,
+            lambda record: (record.as_of.timestamp(), record.computed_at.timestamp()),
+        )
+
+
+class OnlineMerchantTable(OnlineTable[MerchantFeatures]):
+    """merchant_id -> the merchant's newest MerchantFeatures, by `as_of` then `events` folded."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            MerchantFeatures,
+            lambda record: record.merchant_id,
+            lambda record: (record.as_of.timestamp(), float(record.events)),
+        )
 
 
 class FeatureFollower:
@@ -69,7 +102,7 @@ class FeatureFollower:
         self,
         bootstrap: str,
         topic: str,
-        table: OnlineFeatureTable,
+        table: OnlineTable[Any],
         *,
         consumer_factory: Callable[[dict[str, Any]], Any] = Consumer,
         clock: Callable[[], float] = time.time,
@@ -120,7 +153,7 @@ class FeatureFollower:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name="feature-follower", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"follower-{self.topic}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -129,13 +162,13 @@ class FeatureFollower:
             self._thread.join(timeout)
 
     def apply(self, value: bytes | None, key: bytes | None = None) -> None:
-        """Apply one record value: newest wins; a tombstone removes the card; garbage is counted."""
+        """Apply one record value: newest wins; a tombstone removes the key; garbage is counted."""
         if value is None:
             if key:
                 self.table.remove(key.decode("utf-8", "replace"))
             return
         try:
-            record = from_kafka(CardFeatures, value)
+            record = from_kafka(self.table.record_type, value)
         except (ValidationError, ValueError) as exc:
             self.malformed += 1
             if self.malformed <= 10 or self.malformed % 1000 == 0:
@@ -213,7 +246,10 @@ class FeatureFollower:
     def _mark_ready(self, caught: set[int], partitions: list[int]) -> None:
         if not self._ready.is_set() and caught.issuperset(partitions):
             self._ready.set()
-            log.info("feature table caught up", extra={"cards": len(self.table), "records": self.applied})
+            log.info(
+                "feature table caught up",
+                extra={"topic": self.topic, "keys": len(self.table), "records": self.applied},
+            )
 
     def _warn(self, message: str) -> None:
         if message != self.error:

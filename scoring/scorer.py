@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 from scoring.api import DecisionRecord, ReasonOut, ScoreResponse
 from scoring.decision import Decision, Degraded, decide
+from scoring.merchant_inputs import merchant_inputs
 from scoring.metrics import ScorerMetrics
 from scoring.model import ModelArtifact, input_names, model_inputs
-from scoring.online import OnlineFeatureTable
+from scoring.online import OnlineFeatureTable, OnlineMerchantTable
 from scoring.reload import WatchedFile
 from scoring.request_features import DecidedSwipe, LagCover, request_features, stale
 from scoring.rules import RuleSet, context_names, load_rules, rule_context
@@ -54,12 +55,15 @@ class Scorer:
         metrics: ScorerMetrics,
         clock: Callable[[], datetime],
         *,
+        merchants: OnlineMerchantTable | None = None,
         follower: Follower | None = None,
         producer: Producer | None = None,
     ) -> None:
         self.settings = settings
         self.config = settings.feature_config
         self.table = table
+        self.merchants = merchants if merchants is not None else OnlineMerchantTable()
+        self.merchant_config = settings.merchant_config
         self.metrics = metrics
         self.clock = clock
         self.follower = follower
@@ -83,11 +87,12 @@ class Scorer:
 
     def _load_model(self, path: Path) -> ModelArtifact:
         artifact = ModelArtifact.load(path)
-        missing = artifact.missing_inputs(set(input_names(self.config)))
+        missing = artifact.missing_inputs(set(input_names(self.config, self.merchant_config)))
         if missing:
             raise ValueError(
-                f"model {artifact.version} needs inputs {missing} that horizons {self.config.horizons_s} do "
-                "not produce; retrain it or set FRAUDSTREAM_HORIZONS_S to the training horizons"
+                f"model {artifact.version} needs inputs {missing} that horizons {self.config.horizons_s} and "
+                f"merchant fraud horizons {self.merchant_config.fraud_horizons_s} do not produce; retrain it "
+                "or set FRAUDSTREAM_HORIZONS_S / FRAUDSTREAM_MERCHANT_FRAUD_HORIZONS_S to the training ones"
             )
         return artifact
 
@@ -102,9 +107,10 @@ class Scorer:
         usable = None if is_stale else features
         rf = request_features(swipe, usable, pending, self.config)
         inputs = model_inputs(usable, rf)
-
         rules = self.rules.current()
         model = self.model.current()
+        if model is not None and model.reads_merchant:
+            inputs.update(merchant_inputs(self.merchants.get(swipe.merchant_id), self.merchant_config))
         self.metrics.serving(model.version if model else None)
         degraded = Degraded(
             features_missing=features is None,

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from services.settings import StackSettings
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import MerchantConfig
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent / "resources" / "rules.toml"
 
@@ -16,7 +17,8 @@ class ScorerSettings(StackSettings):
     """FRAUDSTREAM_* settings of the FastAPI scorer. Defaults run it beside the embedded stack.
 
     `horizons_s` and `session_gap_s` must match the feature job's (same variable names), since the
-    scorer extends the job's windows with the swipes it decided itself (the lag cover).
+    scorer extends the job's windows with the swipes it decided itself (the lag cover); so must the
+    merchant fraud windows, which the model reads from the job's `merchant-features` records.
     """
 
     host: str = "127.0.0.1"
@@ -47,6 +49,12 @@ class ScorerSettings(StackSettings):
     )
     horizons_s: list[int] = Field(default=[600, 3600, 86400], description="Sliding-window horizons, seconds.")
     session_gap_s: int = Field(default=1800, gt=0)
+    merchant_fraud_horizons_s: list[int] = Field(
+        default=list(MerchantConfig().fraud_horizons_s),
+        description="Merchant fraud-rate horizons, seconds; the feature job's value (same variable).",
+    )
+    label_delay_s: int = Field(default=MerchantConfig().label_delay_s, description="As the feature job's.")
+    merchant_bucket_s: int = Field(default=MerchantConfig().bucket_s, description="As the feature job's.")
     lag_cover_swipes_per_card: int = Field(default=32, ge=1)
     lag_cover_cards: int = Field(default=200_000, ge=1)
     reload_check_s: float = Field(
@@ -71,6 +79,17 @@ class ScorerSettings(StackSettings):
     @property
     def feature_config(self) -> FeatureConfig:
         return FeatureConfig(horizons_s=tuple(self.horizons_s), session_gap_s=self.session_gap_s)
+
+    @property
+    def merchant_config(self) -> MerchantConfig:
+        """The merchant windows the model inputs read; volume horizons do not matter to the scorer."""
+        b = self.merchant_bucket_s
+        return MerchantConfig(
+            volume_horizons_s=(b,),
+            fraud_horizons_s=tuple(self.merchant_fraud_horizons_s),
+            label_delay_s=self.label_delay_s,
+            bucket_s=b,
+        )
 
     @property
     def resolved_model_path(self) -> Path:

@@ -17,6 +17,7 @@ import numpy as np
 from scoring.model import ModelArtifact, ModelMetrics, input_names, model_inputs
 from scoring.request_features import request_features
 from streaming.card_state import CardState, FeatureConfig, features, fold
+from streaming.merchant_state import MerchantConfig
 from streaming.schema import Swipe
 
 
@@ -31,13 +32,17 @@ class LabeledRow:
 
 
 def labeled_rows(
-    swipes_with_labels: Iterable[tuple[Swipe, bool]], config: FeatureConfig
+    swipes_with_labels: Iterable[tuple[Swipe, bool]],
+    config: FeatureConfig,
+    merchant: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Iterator[LabeledRow]:
     """One row per swipe, in event-time order, with no label or future leakage.
 
     Each swipe is scored against its card's features folded from the card's earlier swipes only
     (what a complete stream plus the lag cover gives the scorer), then folded in. Labels never
-    enter the features. Swipes with equal event times keep their input order.
+    enter the card features. Swipes with equal event times keep their input order. `merchant`
+    maps swipe ids to their merchant inputs (`scoring.merchant_inputs.merchant_inputs_by_swipe`,
+    which uses labels only from their arrival on).
     """
     ordered = sorted(swipes_with_labels, key=lambda pair: pair[0].event_time)
     states: dict[str, CardState] = {}
@@ -48,7 +53,10 @@ def labeled_rows(
             card = features(swipe.card_token, state, config, computed_at=swipe.event_time)
         rf = request_features(swipe, card, (), config)
         categories = {"mcc": swipe.mcc, "country": swipe.country, "channel": swipe.channel}
-        yield LabeledRow(swipe.event_time, model_inputs(card, rf), categories, is_fraud)
+        inputs = model_inputs(card, rf)
+        if merchant is not None:
+            inputs.update(merchant[swipe.swipe_id])
+        yield LabeledRow(swipe.event_time, inputs, categories, is_fraud)
         states[swipe.card_token] = fold(state or CardState(), [swipe], config)
 
 
@@ -126,6 +134,7 @@ def train_logistic(
     version: str,
     *,
     config: FeatureConfig | None = None,
+    merchant: MerchantConfig | None = None,
     validation_fraction: float = 0.25,
     target_precision: float | None = None,
     regularization_c: float = 1.0,
@@ -142,7 +151,7 @@ def train_logistic(
     from sklearn.linear_model import LogisticRegression
 
     config = config or FeatureConfig()
-    names = input_names(config)
+    names = input_names(config, merchant)
     table = list(rows)
     split = split_index(len(table), validation_fraction)
     x = np.array([[inputs.get(n, 0.0) for n in names] for inputs, _ in table], dtype=np.float64)

@@ -18,6 +18,7 @@ from scoring.priors import point_in_time_priors
 from scoring.training import LabeledRow, check_split, operating_point, split_index
 from scoring.trees import from_lightgbm
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import MerchantConfig
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ def train_gbm(
     version: str,
     *,
     config: FeatureConfig | None = None,
+    merchant: MerchantConfig | None = None,
     prior_categories: Sequence[str] = ("mcc",),
     prior_smoothing: float = 50.0,
     params: GbmParams = GbmParams(),
@@ -66,7 +68,7 @@ def train_gbm(
     train_priors, tables = point_in_time_priors(
         [(r.t, r.categories, r.is_fraud) for r in train], prior_categories, smoothing=prior_smoothing
     )
-    names = input_names(config) + [t.input_name for t in tables]
+    names = input_names(config, merchant) + [t.input_name for t in tables]
     x_train = np.array(
         [[{**r.inputs, **p}.get(n, 0.0) for n in names] for r, p in zip(train, train_priors, strict=True)],
         dtype=np.float64,

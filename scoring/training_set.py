@@ -24,8 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from scoring.merchant_inputs import merchant_inputs_by_swipe
 from scoring.training import LabeledRow, labeled_rows
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import MerchantConfig
 from streaming.schema import Label, Swipe
 
 
@@ -74,12 +76,15 @@ def training_rows(
     window: TrainingWindow,
     cutoff: LabelCutoff,
     config: FeatureConfig,
+    merchant: MerchantConfig | None = None,
 ) -> list[LabeledRow]:
     """The examples of `window` as of `cutoff`, in event-time order, each with point-in-time features.
 
     `swipes` should start early enough before `window.start` to warm the card state up (the longest
-    horizon at least); swipes before `window.start` shape the features but are not examples.
+    horizon at least); swipes before `window.start` shape the features but are not examples. With
+    `merchant`, each row also gets its merchant inputs, from the labels that had arrived before it.
     """
+    labels = list(labels)
     fraud = known_fraud(labels, cutoff)
     end = window.usable_end(cutoff)
     if end <= window.start:
@@ -90,8 +95,15 @@ def training_rows(
             f"{cutoff.label_delay} only swipes before {cutoff.settled_before:{fmt}} have settled. "
             f"Train on an earlier window or with a shorter --label-delay."
         )
-    pairs = ((swipe, swipe.swipe_id in fraud) for swipe in _once(swipes))
-    return [row for row in labeled_rows(pairs, config) if window.start <= row.t < end]
+    unique = list(_once(swipes))
+    by_swipe = None
+    if merchant is not None:
+        # Known at the time of each swipe (arrival order), never later: not only those known at as_of.
+        by_swipe = merchant_inputs_by_swipe(
+            unique, [lb for lb in labels if lb.reported_at <= cutoff.as_of], merchant
+        )
+    pairs = ((swipe, swipe.swipe_id in fraud) for swipe in unique)
+    return [row for row in labeled_rows(pairs, config, by_swipe) if window.start <= row.t < end]
 
 
 def _once(swipes: Iterable[Swipe]) -> Iterable[Swipe]:

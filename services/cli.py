@@ -316,6 +316,12 @@ def train(
             help="delta: how long a chargeback can take (90s, 12h, 7d); younger swipes are skipped."
         ),
     ] = "7d",
+    merchant_features: Annotated[
+        bool,
+        typer.Option(
+            help="Also learn from the merchant's known fraud rate (the scorer then reads merchant-features)."
+        ),
+    ] = False,
 ) -> None:
     """Train a model and publish it where the scorer reads it; a running scorer swaps it in, no restart."""
     if kind not in ("gbm", "logistic"):
@@ -334,7 +340,13 @@ def train(
             except ValueError as exc:
                 raise typer.BadParameter(str(exc)) from exc
             report = trainer.train_from_delta_settings(
-                settings, window, cutoff, kind=model_kind, seed=seed, progress=lambda m: spinner.update(m)
+                settings,
+                window,
+                cutoff,
+                kind=model_kind,
+                seed=seed,
+                merchant_features=merchant_features,
+                progress=lambda m: spinner.update(m),
             )
         else:
             report = trainer.train_on_generated(
@@ -345,6 +357,7 @@ def train(
                 cards=cards,
                 days=days,
                 kind=model_kind,
+                merchant=settings.merchant_config if merchant_features else None,
                 progress=lambda m: spinner.update(m),
             )
     m = report.artifact.metrics

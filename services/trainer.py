@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from scoring.merchant_inputs import merchant_inputs_by_swipe
 from scoring.model import ModelArtifact, publish_artifact
 from scoring.training import LabeledRow, labeled_rows, train_logistic
 from scoring.training_gbm import train_gbm
@@ -28,7 +29,9 @@ from scoring.training_set import LabelCutoff, TrainingWindow, training_rows
 from services.delta_history import read_history
 from services.history import labeled_history
 from services.population import PopulationConfig, build_population
+from services.scenarios import labels_for
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import MerchantConfig
 from streaming.settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -59,10 +62,15 @@ def train_on_generated(
     per_scenario: int = 15,
     end: datetime | None = None,
     kind: ModelKind = "logistic",
+    merchant: MerchantConfig | None = None,
     publish: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> TrainReport:
-    """Generate `days` of labeled traffic ending at `end`, train, and publish the artifact (if `publish`)."""
+    """Generate `days` of labeled traffic ending at `end`, train, and publish the artifact (if `publish`).
+
+    With `merchant`, the model also reads the merchant fraud inputs, from chargebacks that arrive
+    with the generator's realistic label delay (`services.scenarios.labels_for`).
+    """
     # Midnight UTC today by default: the same seed gives the same model all day long.
     end = end or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=days)
@@ -71,12 +79,18 @@ def train_on_generated(
     pop = build_population(rng, token_key, PopulationConfig(cards=cards))
     history = labeled_history(pop, start, days, rng, per_scenario=per_scenario)
     progress(f"replaying {len(history)} swipes through the scorer's feature code")
-    rows = list(labeled_rows(((ls.swipe, ls.is_fraud) for ls in history), config))
+    by_swipe = None
+    if merchant is not None:
+        # Its own generator: the chargeback delays do not shift the traffic of a given seed.
+        labels = [label for label, _ in labels_for(history, np.random.default_rng(seed + 1))]
+        by_swipe = merchant_inputs_by_swipe((ls.swipe for ls in history), labels, merchant)
+    rows = list(labeled_rows(((ls.swipe, ls.is_fraud) for ls in history), config, by_swipe))
     artifact = fit(
         rows,
         kind,
         version=f"{kind}-{end:%Y%m%dT%H%M%S}-s{seed}",
         config=config,
+        merchant=merchant,
         seed=seed,
         window=(start, end),
         progress=progress,
@@ -94,6 +108,7 @@ def train_on_delta(
     cutoff: LabelCutoff,
     *,
     kind: ModelKind = "logistic",
+    merchant: MerchantConfig | None = None,
     seed: int = 1,
     publish: bool = True,
     progress: Callable[[str], None] = lambda _: None,
@@ -107,13 +122,14 @@ def train_on_delta(
     progress(f"reading Delta swipes and labels from {stream.delta_path}")
     history = read_history(spark, stream, window.start - warm_up, window.end)
     progress(f"replaying {len(history.swipes):,} swipes through the scorer's feature code")
-    rows = training_rows(history.swipes, history.labels, window, cutoff, config)
+    rows = training_rows(history.swipes, history.labels, window, cutoff, config, merchant)
     version = f"{kind}-delta-{window.usable_end(cutoff):%Y%m%dT%H%M%S}-s{seed}"
     artifact = fit(
         rows,
         kind,
         version=version,
         config=config,
+        merchant=merchant,
         seed=seed,
         window=(window.start, window.usable_end(cutoff)),
         progress=progress,
@@ -128,6 +144,7 @@ def fit(
     *,
     version: str,
     config: FeatureConfig,
+    merchant: MerchantConfig | None = None,
     seed: int,
     window: tuple[datetime, datetime],
     progress: Callable[[str], None] = lambda _: None,
@@ -135,9 +152,11 @@ def fit(
     """Fit a model of `kind` on time-ordered rows; the latest part is its out-of-time validation."""
     progress(f"fitting the {kind} model on {len(rows):,} swipes")
     if kind == "gbm":
-        return train_gbm(rows, version, config=config, seed=seed, training_window=window)
+        return train_gbm(rows, version, config=config, merchant=merchant, seed=seed, training_window=window)
     examples = [(r.inputs, r.is_fraud) for r in rows]
-    return train_logistic(examples, version, config=config, seed=seed, training_window=window)
+    return train_logistic(
+        examples, version, config=config, merchant=merchant, seed=seed, training_window=window
+    )
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -184,6 +203,7 @@ def train_from_delta_settings(
     *,
     kind: ModelKind,
     seed: int,
+    merchant_features: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> TrainReport:
     """`train_on_delta` with a batch Spark session built from the FRAUDSTREAM_* settings."""
@@ -201,6 +221,7 @@ def train_from_delta_settings(
             window,
             cutoff,
             kind=kind,
+            merchant=settings.merchant_config if merchant_features else None,
             seed=seed,
             progress=progress,
         )

@@ -7,6 +7,7 @@ from typing import Any
 
 from scoring.model import ModelArtifact, ModelMetrics, input_names
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import MerchantConfig
 from streaming.schema import CardFeatures, CardProfile, SessionFeatures, SwipeDetails, WindowFeatures
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -93,10 +94,13 @@ def card_features(
 
 
 def artifact(
-    weights: dict[str, float] | None = None, threshold: float = 0.5, intercept: float = -4.0
+    weights: dict[str, float] | None = None,
+    threshold: float = 0.5,
+    intercept: float = -4.0,
+    merchant: MerchantConfig | None = None,
 ) -> ModelArtifact:
     """A hand-made model: standardization is identity, so a weight is log-odds per unit of input."""
-    names = input_names(CFG)
+    names = input_names(CFG, merchant)
     weights = weights or {"velocity_600_count": 1.0}
     return ModelArtifact(
         version="test-1",

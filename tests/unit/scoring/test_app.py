@@ -16,9 +16,10 @@ from prometheus_client import CollectorRegistry
 
 from scoring.app import create_app
 from scoring.model import publish_artifact
-from scoring.online import OnlineFeatureTable
+from scoring.online import OnlineFeatureTable, OnlineMerchantTable
 from scoring.settings import DEFAULT_RULES_PATH, ScorerSettings
 from services.tokenize import tokenize_pan
+from streaming.schema import MerchantFeatures, MerchantFraud
 from tests.unit.scoring.builders import CFG, T0, TOKEN, artifact, card_features
 
 PAN = "4111 1111 1111 1111"
@@ -55,6 +56,7 @@ class Harness:
     def __init__(self, tmp_path: Path, model: bool = True, **overrides: Any) -> None:
         self.now = T0 + timedelta(seconds=11)
         self.table = OnlineFeatureTable()
+        self.merchants = OnlineMerchantTable()
         self.registry = CollectorRegistry()
         self.producer = RecordingProducer()
         self.follower = SimpleNamespace(ready=True, lag=0, malformed=0)
@@ -72,6 +74,7 @@ class Harness:
         app = create_app(
             self.settings,
             table=self.table,
+            merchants=self.merchants,
             follower=self.follower,
             producer=self.producer,
             registry=self.registry,
@@ -288,3 +291,36 @@ def test_shutdown_hooks_run_when_the_app_stops(h: Harness) -> None:
         assert c.get("/healthz").status_code == 200
         assert calls == []
     assert calls == ["stop"]
+
+
+def test_a_model_that_reads_merchants_scores_the_merchants_known_fraud(tmp_path: Path) -> None:
+    h = Harness(tmp_path, model=False)
+    week = 7 * 86400
+    publish_artifact(
+        artifact({f"merchant_fraud_{week}_rate": 20.0}, merchant=h.settings.merchant_config),
+        tmp_path / "models",
+    )
+    with h.client() as c:
+        unknown = c.post("/v1/score?explain=true", json=body()).json()
+        assert unknown["inputs"]["merchant_unknown"] == 1 and unknown["decision"] == "approve"
+        h.merchants.upsert(
+            MerchantFeatures(
+                merchant_id="m1",
+                as_of=T0,
+                events=40,
+                computed_at=T0,
+                bucket_s=3600,
+                label_delay_s=week,
+                volume=[],
+                fraud=[MerchantFraud(horizon_s=week, swipes=40, fraud_known=20, fraud_rate=0.5)],
+            )
+        )
+        risky = c.post("/v1/score?explain=true", json=body(swipe_id="sw-2")).json()
+        assert risky["inputs"][f"merchant_fraud_{week}_rate"] == 0.5 and risky["decision"] == "deny"
+        elsewhere = c.post("/v1/score?explain=true", json=body(swipe_id="sw-3", merchant_id="m2")).json()
+        assert elsewhere["inputs"]["merchant_unknown"] == 1 and elsewhere["decision"] == "approve"
+
+
+def test_a_model_without_merchant_inputs_never_looks_merchants_up(h: Harness, client: TestClient) -> None:
+    r = client.post("/v1/score?explain=true", json=body()).json()
+    assert not any(name.startswith("merchant_") for name in r["inputs"])
