@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from streaming.job import TABLE_LABELS, TABLE_SWIPES
 from streaming.schema import Label, Swipe
 from streaming.settings import StreamSettings
 
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
-TABLE_SWIPES = "swipes"
-TABLE_LABELS = "labels"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 R = TypeVar("R", bound=BaseModel)
 
