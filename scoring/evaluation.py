@@ -88,6 +88,11 @@ class DailyCardPrecision:
     def precision(self) -> float:
         return self.hits / self.taken if self.taken else 0.0
 
+    @property
+    def best(self) -> float:
+        """The precision of a perfect ranking: with fewer compromised cards than k, less than 1."""
+        return min(self.compromised, self.taken) / self.taken if self.taken else 0.0
+
 
 def card_precision_at_k(
     t: np.ndarray,
@@ -127,9 +132,9 @@ def card_precision_at_k(
     return out
 
 
-def mean_card_precision(days: list[DailyCardPrecision]) -> float | None:
-    """The mean of the daily precisions over days that had at least one compromised card."""
-    with_fraud = [d.precision for d in days if d.compromised]
+def mean_card_precision(days: list[DailyCardPrecision], *, best: bool = False) -> float | None:
+    """The mean of the daily precisions (or of the best possible) over days with a compromised card."""
+    with_fraud = [d.best if best else d.precision for d in days if d.compromised]
     return float(np.mean(with_fraud)) if with_fraud else None
 
 

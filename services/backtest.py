@@ -7,7 +7,9 @@
 
 A fraud label is known from its report time (the `reported=COL` mapping key, a backtest addition to
 `replay --file`'s keys) or, without one, from the swipe's own time, as `replay --file` publishes
-labels: then every fraud inside the train period counts as known when training.
+labels: then every fraud inside the train period counts as known when training. As with
+`fraudstream train --source delta`, training runs as of the train period's end: a fraud reported
+later trains as legitimate, and `label_delay` leaves out the swipes too young to have settled.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.model import ModelArtifact, input_names
+from scoring.training_set import LabelCutoff
 from services.backtest_features import (
     CARD_KEY,
     ROW_COLUMN,
@@ -74,10 +77,16 @@ class BacktestSpec:
     workers: int = 2
     k: int = 100
     seed: int = 0
+    label_delay: timedelta = timedelta(0)  # train swipes younger than this at the train end: no example
 
     def __post_init__(self) -> None:
         if self.train.last < self.train.first or self.test.last < self.test.first:
             raise ValueError("a period's first day must not be after its last day")
+        if not timedelta(0) <= self.label_delay < self.train.end - self.train.start:
+            raise ValueError(
+                f"the label delay ({self.label_delay}) leaves no settled swipe in the train period; "
+                "shorten it or start the train period earlier"
+            )
         if self.test.first <= self.train.last:
             raise ValueError(
                 f"the test period ({self.test.first}) must start after the train period ends "
@@ -225,10 +234,13 @@ def run_backtest(
     seconds["features"], t0 = clock() - t0, clock()
 
     known_at = label_known_at(frame, table, reported)
-    train = spec.train.contains(table.t)
+    # As `fraudstream train --source delta` does: train as of the train period's end, only on swipes
+    # whose chargeback had time to arrive, with the fraud labels reported by then.
+    cutoff = LabelCutoff(spec.train.end, spec.label_delay)
+    train = spec.train.contains(table.t) & (table.t < cutoff.settled_before.timestamp())
     test = spec.test.contains(table.t)
     train_table, test_table = table.take(np.flatnonzero(train)), table.take(np.flatnonzero(test))
-    known = train_table.y & (known_at[train] < spec.train.end.timestamp())
+    known = train_table.y & (known_at[train] <= cutoff.as_of.timestamp())
     progress("training", 0, None)
     artifact = train_model(train_table, known, spec.kind, spec.train.start, spec.train.end, spec.seed, config)
     names = input_names(config)

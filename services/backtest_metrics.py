@@ -48,6 +48,19 @@ class ModelEval:
         return mean_card_precision(self.daily)
 
     @property
+    def card_precision_best(self) -> float | None:
+        return mean_card_precision(self.daily, best=True)
+
+    @property
+    def detected_at_once(self) -> int:
+        """Compromised cards whose first fraudulent swipe was already denied."""
+        return sum(d.delay_s == 0 for d in self.detections)
+
+    @property
+    def fraud_approved(self) -> int:
+        return sum(d.fraud_approved for d in self.detections)
+
+    @property
     def median_delay_s(self) -> float | None:
         return median_delay_s(self.detections)
 

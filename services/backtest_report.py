@@ -54,7 +54,10 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str, str]]:
         ("precision of denials (model + rules)", _num(m.denied.precision), "-"),
         ("recall of denials (model + rules)", _num(m.denied.recall), "-"),
         (f"card precision@{m.k} (mean per day)", *both(lambda e: _num(e.card_precision))),
+        (f"  best possible card precision@{m.k}", *both(lambda e: _num(e.card_precision_best))),
         ("compromised cards denied at least once", *both(detected)),
+        ("  denied on their first fraudulent swipe", *both(lambda e: str(e.detected_at_once))),
+        ("  fraudulent swipes approved on them", *both(lambda e: str(e.fraud_approved))),
         ("median detection delay", *both(lambda e: _delay(e.median_delay_s))),
     ]
 
@@ -193,7 +196,9 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{t
 Model: <b>{escape(result.artifact.version)}</b> ({spec.kind}), operating threshold {m.threshold:.4f}, chosen
 on the latest quarter of the train period. Decisions: the model's threshold with {escape(rules)} first,
 as the scorer decides; {result.rule_denials:,} test swipes were denied by a rule.
-Baseline: a logistic regression on the amount alone, trained and thresholded the same way.</p>
+Baseline: a logistic regression on the amount alone, trained and thresholded the same way.
+Training ran as of {spec.train.end:%Y-%m-%d %H:%M} UTC: frauds reported later trained as legitimate,
+and swipes younger than the label delay ({spec.label_delay}) were no examples.</p>
 <p>Train: {result.train_rows:,} swipes, {result.train_fraud_known:,} known fraud. Test:
 {result.test_rows:,} swipes, {result.test_fraud:,} fraud. Bad rows: {result.bad_rows:,}.
 Throughput: {escape(throughput_line(result))}.</p>
@@ -206,7 +211,9 @@ Throughput: {escape(throughput_line(result))}.</p>
 {score_distribution_svg(b, "score-distribution-baseline")}
 <h2>Daily card precision@{m.k}</h2>
 <p>Each day, the {m.k} cards with the highest score that day (each card once, cards whose fraud was
-reported before the day left out), and the share of them with a fraudulent swipe that day.</p>
+reported before the day left out), and the share of them with a fraudulent swipe that day. With
+fewer compromised cards than {m.k} in a day, even a perfect ranking scores below 1: its mean here is
+{_num(m.card_precision_best)}.</p>
 {daily_precision_svg([m, b])}
 <h2>Detection delay per compromised card (model)</h2>
 <p>From the card's first fraudulent swipe in the test period to its first denied swipe; cards known

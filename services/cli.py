@@ -466,6 +466,13 @@ def backtest(
     ] = 2,
     k: Annotated[int, typer.Option("--k", help="Cards per day for card precision@k.", min=1)] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the model fit.")] = 0,
+    label_delay: Annotated[
+        str,
+        typer.Option(
+            help="Train only on swipes older than this at the train period's end (90s, 12h, 7d): "
+            "younger ones may still get a chargeback. Frauds reported later train as legitimate."
+        ),
+    ] = "0s",
 ) -> None:
     """Train on one period of a labeled file and score every swipe of the next exactly as the scorer would."""
     if kind not in ("gbm", "logistic"):
@@ -474,6 +481,7 @@ def backtest(
     from services.backtest import BacktestSpec, Period
     from services.backtest_report import run_and_report
     from services.file_replay import MappingError
+    from services.trainer import parse_duration
 
     scorer_settings = ScorerSettings()
     try:
@@ -485,6 +493,7 @@ def backtest(
             workers=workers,
             k=k,
             seed=seed,
+            label_delay=parse_duration(label_delay),
         )
         run_and_report(
             file,

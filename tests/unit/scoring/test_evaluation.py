@@ -86,7 +86,7 @@ def test_card_precision_counts_each_card_once_and_skips_known_cards() -> None:
     y = np.array([r[2] for r in rows])
     [day] = card_precision_at_k(t, card, scores, y, {"c2": _day(-1)}, k=2)
     assert (day.cards, day.compromised, day.taken, day.hits) == (3, 2, 2, 1)
-    assert day.precision == 0.5
+    assert (day.precision, day.best) == (0.5, 1.0)
 
 
 def test_a_card_reported_during_a_day_counts_that_day_and_not_after() -> None:
@@ -107,6 +107,7 @@ def test_card_precision_takes_fewer_than_k_on_a_quiet_day() -> None:
         t, np.array(["a", "b"], dtype=object), np.array([0.5, 0.4]), np.array([1, 0]), {}, k=100
     )
     assert (days[0].taken, days[0].hits, days[0].precision) == (2, 1, 0.5)
+    assert mean_card_precision(days, best=True) == 0.5  # one compromised card of two: the ceiling
 
 
 def test_card_precision_breaks_score_ties_by_card() -> None:
