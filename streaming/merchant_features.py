@@ -7,7 +7,8 @@
 
 Swipes and fraud labels meet in one fold per merchant. Each keeps its own event-time column and
 watermark (swipes: `event_time`; labels: `reported_at`); Spark's global watermark is the smaller
-of the two, so labels running ahead of the swipes (or behind) never make the other side late.
+of the two, so labels running ahead of the swipes never make swipes late. Until a first label
+arrives Spark counts that input at 0: the watermark stays at 1970, nothing is late or evicted.
 No readStream/writeStream here: `streaming.merchant_job` does the I/O.
 """
 

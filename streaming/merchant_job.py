@@ -80,10 +80,14 @@ def start_labels(
     return query
 
 
-def merchant_input(raw: DataFrame, settings: StreamSettings) -> tuple[DataFrame, DataFrame]:
-    """The good swipes and good labels of one Kafka source subscribed to both topics."""
-    swipes = good_swipes(parse_swipes(raw.where(F.col("topic") == settings.topic_swipes)))
-    labels = good_labels(parse_labels(raw.where(F.col("topic") == settings.topic_labels)))
+def merchant_sources(spark: SparkSession, settings: StreamSettings) -> tuple[DataFrame, DataFrame]:
+    """The good swipes and the good labels, each from its own Kafka source.
+
+    Two sources, not one subscribed to both topics: Spark scans a source once per branch that
+    reads it, so one source split by topic would read every swipe twice.
+    """
+    swipes = good_swipes(parse_swipes(read_topics(spark, settings, [settings.topic_swipes])))
+    labels = good_labels(parse_labels(read_topics(spark, settings, [settings.topic_labels])))
     return swipes, labels
 
 
@@ -97,9 +101,7 @@ def start_merchant_features(
 ) -> StreamingQuery:
     """The per-merchant fold: records to the compacted merchant topic and to Delta `merchant_features`."""
     _ensure_topics(settings)
-    # One source for both topics: one set of Kafka offsets in the checkpoint, one consumer.
-    raw = read_topics(spark, settings, [settings.topic_swipes, settings.topic_labels])
-    swipes, labels = merchant_input(raw, settings)
+    swipes, labels = merchant_sources(spark, settings)
     records = merchant_features_stream(swipes, labels, settings.merchant_config, settings.watermark_s, clock)
 
     def write(batch: DataFrame, batch_id: int) -> None:

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
 from streaming.merchant_features import merchant_features_batch, merchant_features_stream
-from streaming.merchant_job import merchant_input, read_topics
+from streaming.merchant_job import merchant_sources
 from streaming.merchant_state import MerchantConfig
 from streaming.schema import Label, MerchantFeatures, Swipe, from_kafka, spark_schema, to_kafka
 from streaming.settings import StreamSettings
@@ -73,13 +73,11 @@ def test_stream_folds_swipes_and_labels_per_merchant_like_the_batch(
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes", partitions=1),
         topic_labels=topic_factory("labels", partitions=1),
-        max_offsets_per_trigger=3,  # several micro-batches: the state must carry over
+        max_offsets_per_trigger=2,  # per source: several micro-batches, the state must carry over
     )
     produce(kafka_bootstrap, settings.topic_swipes, swipes)
     publish_labels(kafka_bootstrap, settings.topic_labels, labels)
-    good_swipes, good_labels = merchant_input(
-        read_topics(spark, settings, [settings.topic_swipes, settings.topic_labels]), settings
-    )
+    good_swipes, good_labels = merchant_sources(spark, settings)
     name = f"merchants_{uuid.uuid4().hex[:8]}"
     query = (
         merchant_features_stream(good_swipes, good_labels, CFG, watermark_s=3600)
