@@ -41,7 +41,12 @@ class Lag:
         now, lags = time.perf_counter(), {}
         for q in self.queries:
             progress = q.lastProgress
-            done = offsets_total(progress["sources"][0]["endOffset"], self.topic) if progress else 0
+            # A query may read more than one topic (merchant_features reads labels too): count the swipes.
+            done = (
+                sum(offsets_total(src["endOffset"], self.topic) for src in progress["sources"])
+                if progress
+                else 0
+            )
             lags[q.name] = self.feed.sent - done
             if progress and self._seen.get(q.name) != progress["batchId"]:
                 self._seen[q.name] = progress["batchId"]
