@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from scoring.model import input_names
 from scoring.settings import DEFAULT_RULES_PATH
 from scoring.training import labeled_rows
 from services.backtest import BacktestResult, BacktestSpec, Period, read_file, run_backtest, split_mapping
@@ -104,6 +105,19 @@ def test_no_feature_sees_a_label(tmp_path: Path) -> None:
     legit = _inputs(_one_card_csv(tmp_path / "a.csv", amounts, [0] * 5, countries))
     fraud = _inputs(_one_card_csv(tmp_path / "b.csv", amounts, [1, 0, 1, 1, 1], countries))
     assert np.array_equal(legit, fraud)
+
+
+def test_a_bad_row_is_counted_with_its_file_row_and_not_folded(tmp_path: Path) -> None:
+    path = _one_card_csv(tmp_path / "a.csv", [10, 12, 11, 9, 13], [0] * 5, ["FR"] * 5)
+    frame = pd.read_csv(path, dtype=str)
+    frame.loc[2, "amt"] = "twelve"
+    frame.to_csv(path, index=False)
+    cmap, reported = split_mapping(ONE_CARD_MAP)
+    table = feature_rows(read_file(path, cmap, reported), cmap, KEY, CONFIG, None)
+    assert table.row.tolist() == [1, 2, 4, 5]
+    assert [(b.row, b.key) for b in table.bad] == [(3, "amount")]
+    # the swipe after the bad row counts two earlier swipes and itself in the hour, not the bad one
+    assert table.x[2, input_names(CONFIG).index("velocity_3600_count")] == 3.0
 
 
 def test_test_period_labels_never_reach_the_model(
