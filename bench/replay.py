@@ -76,15 +76,7 @@ def mapped_records(
             token = swipe.card_token.encode()
             records.append((swipes_topic, token, to_kafka(swipe)))
             if is_fraud is not None:
-                label = Label(
-                    swipe_id=swipe.swipe_id,
-                    card_token=swipe.card_token,
-                    merchant_id=swipe.merchant_id,
-                    is_fraud=is_fraud,
-                    scenario="file",
-                    event_time=swipe.event_time,
-                    reported_at=swipe.event_time,
-                )
+                label = Label.of(swipe, is_fraud=is_fraud, scenario="file", reported_at=swipe.event_time)
                 records.append((labels_topic, token, to_kafka(label)))
     return records, time.perf_counter() - started
 

@@ -312,15 +312,7 @@ def replay_file(
 
 def _label_of(swipe: Swipe, is_fraud: bool) -> Label:
     # The file does not say when the truth became known; the swipe's own time is the honest default.
-    return Label(
-        swipe_id=swipe.swipe_id,
-        card_token=swipe.card_token,
-        merchant_id=swipe.merchant_id,
-        is_fraud=is_fraud,
-        scenario=LABEL_SCENARIO,
-        event_time=swipe.event_time,
-        reported_at=swipe.event_time,
-    )
+    return Label.of(swipe, is_fraud=is_fraud, scenario=LABEL_SCENARIO, reported_at=swipe.event_time)
 
 
 def run_replay(

@@ -211,17 +211,7 @@ def run_stolen_card(
 
     labels = LabelPublisher(bootstrap, scorer_settings.topic_labels)
     for ls in fraud:
-        labels.publish(
-            Label(
-                swipe_id=ls.swipe.swipe_id,
-                card_token=token,
-                merchant_id=ls.swipe.merchant_id,
-                is_fraud=True,
-                scenario=ls.scenario,
-                event_time=ls.swipe.event_time,
-                reported_at=datetime.now(UTC),
-            )
-        )
+        labels.publish(Label.of(ls.swipe, is_fraud=True, scenario=ls.scenario, reported_at=datetime.now(UTC)))
     labels.flush(30)
 
     model, rules = _decision_parts(scorer_settings)

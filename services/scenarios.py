@@ -377,14 +377,6 @@ def labels_for(
         if not ls.is_fraud and rng.random() >= delay.legit_share:
             continue
         publish_at = ls.swipe.event_time + timedelta(days=days / delay.compression)
-        label = Label(
-            swipe_id=ls.swipe.swipe_id,
-            card_token=ls.swipe.card_token,
-            merchant_id=ls.swipe.merchant_id,
-            is_fraud=ls.is_fraud,
-            scenario=ls.scenario,
-            event_time=ls.swipe.event_time,
-            reported_at=publish_at,
-        )
+        label = Label.of(ls.swipe, is_fraud=ls.is_fraud, scenario=ls.scenario, reported_at=publish_at)
         out.append((label, publish_at))
     return sorted(out, key=lambda lp: (lp[1], lp[0].swipe_id))

@@ -82,6 +82,19 @@ class Label(_Record):
     event_time: EventTime
     reported_at: EventTime
 
+    @classmethod
+    def of(cls, swipe: Swipe, *, is_fraud: bool, scenario: str, reported_at: datetime) -> Label:
+        """The label of `swipe`: its ids, merchant and time, the truth, and when the truth became known."""
+        return cls(
+            swipe_id=swipe.swipe_id,
+            card_token=swipe.card_token,
+            merchant_id=swipe.merchant_id,
+            is_fraud=is_fraud,
+            scenario=scenario,
+            event_time=swipe.event_time,
+            reported_at=reported_at,
+        )
+
 
 class WindowFeatures(_Record):
     """Aggregates over the card's swipes in the trailing `horizon_s` seconds up to `as_of`."""

@@ -27,15 +27,7 @@ A, B = card(0xA), card(0xB)
 
 
 def label(s: Swipe, reported_minutes: float) -> Label:
-    return Label(
-        swipe_id=s.swipe_id,
-        card_token=s.card_token,
-        merchant_id=s.merchant_id,
-        is_fraud=True,
-        scenario="test",
-        event_time=s.event_time,
-        reported_at=T0 + timedelta(minutes=reported_minutes),
-    )
+    return Label.of(s, is_fraud=True, scenario="test", reported_at=T0 + timedelta(minutes=reported_minutes))
 
 
 def publish_labels(bootstrap: str, topic: str, labels: list[Label]) -> None:

@@ -87,14 +87,8 @@ def assert_each_swipe_once(
 
 
 def chargeback(swiped: Any, reported_minutes: float) -> Label:
-    return Label(
-        swipe_id=swiped.swipe_id,
-        card_token=swiped.card_token,
-        merchant_id=swiped.merchant_id,
-        is_fraud=True,
-        scenario="chargeback",
-        event_time=swiped.event_time,
-        reported_at=T0 + timedelta(minutes=reported_minutes),
+    return Label.of(
+        swiped, is_fraud=True, scenario="chargeback", reported_at=T0 + timedelta(minutes=reported_minutes)
     )
 
 

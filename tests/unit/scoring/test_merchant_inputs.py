@@ -71,15 +71,7 @@ def at(i: int, minutes: float, merchant: str = "m1") -> Swipe:
 
 
 def fraud_label(s: Swipe, reported_minutes: float) -> Label:
-    return Label(
-        swipe_id=s.swipe_id,
-        card_token=s.card_token,
-        merchant_id=s.merchant_id,
-        is_fraud=True,
-        scenario="test",
-        event_time=s.event_time,
-        reported_at=T0 + timedelta(minutes=reported_minutes),
-    )
+    return Label.of(s, is_fraud=True, scenario="test", reported_at=T0 + timedelta(minutes=reported_minutes))
 
 
 #   hour          0         1         2         3         4

@@ -19,15 +19,7 @@ def card_swipe(i: int, day: float, amount: float = 20.0, token: str = TOKEN) -> 
 
 
 def label(s: Swipe, reported_day: float, is_fraud: bool = True) -> Label:
-    return Label(
-        swipe_id=s.swipe_id,
-        card_token=s.card_token,
-        merchant_id=s.merchant_id,
-        is_fraud=is_fraud,
-        scenario="test",
-        event_time=s.event_time,
-        reported_at=T0 + reported_day * DAY,
-    )
+    return Label.of(s, is_fraud=is_fraud, scenario="test", reported_at=T0 + reported_day * DAY)
 
 
 #   day        0    1    2    3    4    5    6    7    8    9   10
