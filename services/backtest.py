@@ -240,6 +240,11 @@ def run_backtest(
     train = spec.train.contains(table.t) & (table.t < cutoff.settled_before.timestamp())
     test = spec.test.contains(table.t)
     train_table, test_table = table.take(np.flatnonzero(train)), table.take(np.flatnonzero(test))
+    if not len(test_table):
+        raise ValueError(
+            f"no transaction of {path.name} falls in the test period {spec.test.first}..{spec.test.last} "
+            f"({len(table):,} mapped rows, {len(table.bad):,} bad); check the test dates and --map time="
+        )
     known = train_table.y & (known_at[train] <= cutoff.as_of.timestamp())
     progress("training", 0, None)
     artifact = train_model(train_table, known, spec.kind, spec.train.start, spec.train.end, spec.seed, config)

@@ -239,6 +239,14 @@ def test_cli_backtests_a_csv(history: Path, tmp_path: Path) -> None:
     assert "average precision" in outcome.output
 
 
+def test_an_empty_test_period_is_an_error_that_names_it(history: Path) -> None:
+    spec = replace(SPEC, test=Period(date(2026, 4, 1), date(2026, 4, 2)))
+    with pytest.raises(
+        ValueError, match=r"no transaction of history\.parquet falls in the test period 2026-04-01"
+    ):
+        run_backtest(history, BACKTEST_MAPPING, spec, KEY, CONFIG)
+
+
 def test_cli_says_what_is_wrong_with_the_periods(history: Path, tmp_path: Path) -> None:
     args = [
         "backtest",
