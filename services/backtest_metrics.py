@@ -69,6 +69,20 @@ class ModelEval:
         return sum(d.detected_t is not None for d in self.detections)
 
 
+def curve_points(recall: np.ndarray, most: int) -> np.ndarray:
+    """Indices of the curve's steps (where recall grows), at most `most` of them evenly, ends kept.
+
+    Most of a precision-recall curve's points are the long tail of low scores at full recall;
+    picking evenly among the recall steps keeps the curve's shape where the frauds are.
+    """
+    if not len(recall):
+        return np.zeros(0, dtype=int)
+    steps = np.union1d(np.flatnonzero(np.diff(recall, prepend=-1.0) > 0), [0, len(recall) - 1])
+    if len(steps) > most:
+        steps = steps[np.unique(np.linspace(0, len(steps) - 1, most).astype(int))]
+    return steps
+
+
 def evaluate(
     name: str,
     test: FeatureTable,
@@ -82,9 +96,7 @@ def evaluate(
     """Every figure of the report for one scorer's `scores` and `denied` flags on the `test` rows."""
     y = test.y
     precision, recall = precision_recall_curve(y, scores)
-    keep: list[int] | np.ndarray = (
-        np.unique(np.linspace(0, len(precision) - 1, CURVE_POINTS).astype(int)) if len(precision) else []
-    )
+    keep = curve_points(recall, CURVE_POINTS)
     edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
     fresh = np.array([not first_known.get(c, np.inf) < test_start for c in test.card.tolist()], dtype=bool)
     return ModelEval(

@@ -1,12 +1,11 @@
 """The backtest's outputs for people: the summary table on the console and a self-contained HTML report.
 
-The plots are inline SVG drawn here (no plotting dependency, no external file): the precision-recall
-curve, the score distributions of fraud and legitimate swipes, and the daily card precision@k.
+The plots (`services.backtest_plots`) are inline SVG: the precision-recall curve, the score
+distributions of fraud and legitimate swipes, and the daily card precision@k.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -16,11 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from services.backtest import BacktestResult, BacktestSpec, run_backtest, write_scores
-from services.backtest_metrics import HISTOGRAM_BINS, ModelEval
+from services.backtest_metrics import ModelEval
+from services.backtest_plots import daily_precision_svg, pr_curve_svg, score_distribution_svg
 from streaming.card_state import FeatureConfig
-
-COLOURS = ("#1f77b4", "#d62728", "#7f7f7f")
-WIDTH, HEIGHT, PAD = 520, 300, 44
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -85,89 +82,6 @@ def summary_table(result: BacktestResult) -> Table:
         + throughput_line(result)
     )
     return table
-
-
-def _axes(x_label: str, y_label: str, y_max: float = 1.0) -> list[str]:
-    x0, y0, x1, y1 = PAD, HEIGHT - PAD, WIDTH - 10, 10
-    out = [
-        f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#333"/>',
-        f'<line x1="{x0}" y1="{y0}" x2="{x0}" y2="{y1}" stroke="#333"/>',
-        f'<text x="{(x0 + x1) / 2}" y="{HEIGHT - 8}" text-anchor="middle">{escape(x_label)}</text>',
-        f'<text x="12" y="{(y0 + y1) / 2}" transform="rotate(-90 12 {(y0 + y1) / 2})" '
-        f'text-anchor="middle">{escape(y_label)}</text>',
-    ]
-    for frac in (0.0, 0.5, 1.0):
-        y = y0 - frac * (y0 - y1)
-        out.append(f'<text x="{x0 - 4}" y="{y + 4:.1f}" text-anchor="end">{frac * y_max:g}</text>')
-    return out
-
-
-def _px(x: float, y: float, y_max: float = 1.0) -> str:
-    return f"{PAD + x * (WIDTH - 10 - PAD):.1f},{HEIGHT - PAD - (y / y_max) * (HEIGHT - PAD - 10):.1f}"
-
-
-def _legend(names: Sequence[str]) -> list[str]:
-    return [
-        f'<text x="{WIDTH - 16}" y="{24 + 16 * i}" text-anchor="end" fill="{COLOURS[i]}">{escape(n)}</text>'
-        for i, n in enumerate(names)
-    ]
-
-
-def _svg(svg_id: str, title: str, body: list[str]) -> str:
-    return (
-        f'<svg id="{svg_id}" xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-size="11"><title>{escape(title)}</title>'
-        + "".join(body)
-        + "</svg>"
-    )
-
-
-def pr_curve_svg(evals: Sequence[ModelEval]) -> str:
-    body = _axes("recall", "precision")
-    for i, e in enumerate(evals):
-        points = " ".join(_px(r, p) for r, p in zip(*e.curve, strict=True))
-        body.append(f'<polyline fill="none" stroke="{COLOURS[i]}" stroke-width="1.5" points="{points}"/>')
-    body += _legend([f"{e.name} (AP {_num(e.average_precision)})" for e in evals])
-    return _svg("pr-curve", "precision-recall curve", body)
-
-
-def score_distribution_svg(e: ModelEval, svg_id: str) -> str:
-    """Per class, the share of its swipes in each score bin: the two classes on one scale."""
-    shares = []
-    for counts in (e.histogram_legit, e.histogram_fraud):
-        total = sum(counts) or 1
-        shares.append([c / total for c in counts])
-    top = max(max(s) for s in shares) or 1.0
-    body = _axes(f"{e.name} score", "share of the class's swipes", y_max=round(top, 3))
-    width = (WIDTH - 10 - PAD) / HISTOGRAM_BINS
-    for i, share in enumerate(shares):
-        for b, s in enumerate(share):
-            if s <= 0:
-                continue
-            x, y = _px(b / HISTOGRAM_BINS, s, top).split(",")
-            h = HEIGHT - PAD - float(y)
-            body.append(
-                f'<rect x="{float(x) + i * width / 2:.1f}" y="{y}" width="{width / 2:.1f}" height="{h:.1f}" '
-                f'fill="{COLOURS[i]}" fill-opacity="0.7"/>'
-            )
-    body += _legend(["legitimate", "fraud"])
-    return _svg(svg_id, f"{e.name}: score distributions", body)
-
-
-def daily_precision_svg(evals: Sequence[ModelEval]) -> str:
-    body = _axes("test day", f"card precision@{evals[0].k}")
-    days = sorted({d.day_start for e in evals for d in e.daily})
-    span = max(len(days) - 1, 1)
-    for i, e in enumerate(evals):
-        index = {d.day_start: d for d in e.daily}
-        points = " ".join(_px(j / span, index[day].precision) for j, day in enumerate(days) if day in index)
-        body.append(f'<polyline fill="none" stroke="{COLOURS[i]}" stroke-width="1.5" points="{points}"/>')
-    if days:
-        first, last = (datetime.fromtimestamp(d, UTC).date() for d in (days[0], days[-1]))
-        body.append(f'<text x="{PAD}" y="{HEIGHT - PAD + 14}">{first}</text>')
-        body.append(f'<text x="{WIDTH - 10}" y="{HEIGHT - PAD + 14}" text-anchor="end">{last}</text>')
-    body += _legend([f"{e.name} (mean {_num(e.card_precision)})" for e in evals])
-    return _svg("daily-card-precision", "daily card precision", body)
 
 
 def _when(t: float | None) -> str:
