@@ -254,7 +254,7 @@ def run_backtest(
     seconds["training"], t0 = clock() - t0, clock()
 
     progress("scoring", 0, len(test_table))
-    scores = score_rows(artifact, test_table, names)
+    scores = score_rows(artifact, test_table, names, lambda n: progress("scoring", n, len(test_table)))
     decided = decisions(test_table.verdict, scores, artifact.threshold)
     base_scores = baseline.scores(test_table.x[:, amount])
     first_known = pd.Series(known_at).groupby(table.card).min().dropna().to_dict()

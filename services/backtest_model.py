@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -44,14 +45,21 @@ def train_model(
     return train_logistic(examples, version, config=config, seed=seed, training_window=window, created_at=end)
 
 
-def score_rows(artifact: ModelArtifact, table: FeatureTable, names: list[str]) -> np.ndarray:
-    """Each row's score from the artifact's `predict`, the scorer's own call."""
-    return np.array(
-        [
-            artifact.predict(dict(zip(names, x, strict=True)), c)[0]
-            for x, c in zip(table.x.tolist(), table.categories, strict=True)
-        ]
-    )
+def score_rows(
+    artifact: ModelArtifact,
+    table: FeatureTable,
+    names: list[str],
+    progress: Callable[[int], None] = lambda _: None,
+    every: int = 50_000,
+) -> np.ndarray:
+    """Each row's score from the artifact's `predict`, the scorer's own call; `progress` gets rows done."""
+    scores = np.zeros(len(table))
+    for i, (x, c) in enumerate(zip(table.x.tolist(), table.categories, strict=True)):
+        scores[i] = artifact.predict(dict(zip(names, x, strict=True)), c)[0]
+        if (i + 1) % every == 0:
+            progress(i + 1)
+    progress(len(table))
+    return scores
 
 
 def decisions(verdict: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:

@@ -462,7 +462,12 @@ def backtest(
         bool, typer.Option("--no-rules", help="Decide by the model's threshold alone.")
     ] = False,
     workers: Annotated[
-        int, typer.Option(help="Processes folding features (cards are split among them).", min=1)
+        int,
+        typer.Option(
+            help="Processes folding features (cards are split among them).",
+            min=1,
+            envvar="FRAUDSTREAM_BACKTEST_WORKERS",
+        ),
     ] = 2,
     k: Annotated[int, typer.Option("--k", help="Cards per day for card precision@k.", min=1)] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the model fit.")] = 0,
