@@ -58,6 +58,7 @@ from streaming.merchant_job import (
 )
 from streaming.settings import StreamSettings
 
+FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_RAW = "swipes_raw"
 QUERY_FEATURES = "card_features"
 QUERY_SESSIONS = "sessions"
@@ -127,8 +128,10 @@ def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
 def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
     """The job's Spark settings beyond streaming.spark's defaults; the bench builds its session with them."""
     return {
-        # One pool per query (see _writer): a long Delta commit of one query does not hold the cores.
+        # One pool per query (see _writer): a long Delta commit of one query does not hold the cores,
+        # and card_features, the query the scorer waits on, goes first (resources/fairscheduler.xml).
         "spark.scheduler.mode": "FAIR",
+        "spark.scheduler.allocation.file": str(FAIR_POOLS),
         # Each append with txnAppId/txnVersion replays the table's log to find the app's last version
         # (Delta 4.4 keeps no shortcut for it): 3 small Spark jobs per commit. On small logs one
         # partition halves their time against two.

@@ -1,0 +1,22 @@
+"""The job's Spark settings: the FAIR pools put the query the scorer waits on first."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from streaming import job
+from streaming.settings import StreamSettings
+
+
+def test_the_card_features_pool_goes_first_and_every_other_query_shares_the_rest() -> None:
+    conf = job.job_spark_conf(StreamSettings(_env_file=None))  # type: ignore[call-arg]
+    assert conf["spark.scheduler.mode"] == "FAIR"
+    pools = {
+        pool.get("name"): (int(pool.findtext("weight", "1")), int(pool.findtext("minShare", "0")))
+        for pool in ET.parse(Path(conf["spark.scheduler.allocation.file"])).getroot().iter("pool")
+    }
+    # Each query runs in the pool named after it (job._writer); only card_features is listed.
+    assert set(pools) == {job.QUERY_FEATURES}
+    weight, min_share = pools[job.QUERY_FEATURES]
+    assert weight > 1 and min_share >= 2  # both local[2] cores whenever its tasks wait
