@@ -36,14 +36,20 @@ class History:
     labels: list[Label]
 
 
-def read_history(spark: SparkSession, settings: StreamSettings, since: datetime, until: datetime) -> History:
-    """Swipes with event time in `[since, until)` and every label reported before `until`."""
+def read_history(
+    spark: SparkSession,
+    settings: StreamSettings,
+    since: datetime,
+    until: datetime,
+    labels_until: datetime | None = None,
+) -> History:
+    """Swipes with event time in `[since, until)`; labels reported by `labels_until` (default `until`)."""
     swipes = _table(spark, settings, TABLE_SWIPES)
     labels = _table(spark, settings, TABLE_LABELS)
     from pyspark.sql import functions as F
 
     swipes = swipes.where((F.col("event_time") >= F.lit(since)) & (F.col("event_time") < F.lit(until)))
-    labels = labels.where(F.col("reported_at") < F.lit(until))
+    labels = labels.where(F.col("reported_at") <= F.lit(labels_until or until))
     return History(_records(swipes, Swipe), _records(labels, Label))
 
 

@@ -120,7 +120,8 @@ def train_on_delta(
     """
     warm_up = timedelta(seconds=config.retention_s)
     progress(f"reading Delta swipes and labels from {stream.delta_path}")
-    history = read_history(spark, stream, window.start - warm_up, window.end)
+    # Labels reported after --to but by --as-of were known when training ran: read them too.
+    history = read_history(spark, stream, window.start - warm_up, window.end, labels_until=cutoff.as_of)
     progress(f"replaying {len(history.swipes):,} swipes through the scorer's feature code")
     rows = training_rows(history.swipes, history.labels, window, cutoff, config, merchant)
     version = f"{kind}-delta-{window.usable_end(cutoff):%Y%m%dT%H%M%S}-s{seed}"
