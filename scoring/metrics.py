@@ -63,7 +63,7 @@ class ScorerMetrics:
         )
         self.consumer_lag = Gauge(
             "fraudstream_features_consumer_lag",
-            "Feature records between the follower and the topic's high watermark.",
+            "Feature records between the followers and their topics' high watermarks (cards and merchants).",
             registry=registry,
         )
         self.model_info = Gauge(
