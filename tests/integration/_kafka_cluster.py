@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.kafka_broker import _LOG4J2, BrokerConfig, EmbeddedKafka, KafkaUnavailable
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_ports
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,9 @@ class KafkaCluster:
     """Three nodes started together (a lone voter cannot elect a leader, so start() would never return)."""
 
     def __init__(self, root: Path, jars_dir: Path, size: int = 3, heap: str = "256m") -> None:
-        ports = [(free_port(), free_port()) for _ in range(size)]
+        # Distinct for sure: one port picked twice makes StorageTool refuse the node's listeners.
+        picked = free_ports(2 * size)
+        ports = list(zip(picked[::2], picked[1::2], strict=True))
         voters = ",".join(f"{i + 1}@127.0.0.1:{c}" for i, (_, c) in enumerate(ports))
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         self.nodes = [

@@ -16,9 +16,19 @@ from services.topics import ensure_topics
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports: every socket stays bound until all are picked, so none repeats."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 @pytest.fixture(scope="session")
@@ -29,12 +39,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield configured
         return
     settings = StackSettings()
+    port, controller_port = free_ports(2)
     broker = EmbeddedKafka(
         BrokerConfig(
             data_dir=tmp_path_factory.mktemp("kafka"),
             jars_dir=settings.jars_dir,
-            port=free_port(),
-            controller_port=free_port(),
+            port=port,
+            controller_port=controller_port,
         )
     )
     broker.start()

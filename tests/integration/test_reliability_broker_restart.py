@@ -33,7 +33,7 @@ from streaming.schema import to_kafka
 from tests.eventually import assert_eventually
 from tests.integration._served import served
 from tests.integration._stream_support import TopicReader, card, swipe
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_ports
 from tests.unit.scoring.builders import CFG, T0, artifact, card_features
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
@@ -91,12 +91,13 @@ def score(client: httpx.Client, card_token: str, at: datetime, swipe_id: str) ->
 
 
 def test_scorer_degrades_then_recovers_across_a_broker_restart(tmp_path: Path) -> None:
+    port, controller_port = free_ports(2)
     broker = EmbeddedKafka(
         BrokerConfig(
             data_dir=tmp_path / "kafka",
             jars_dir=StackSettings().jars_dir,
-            port=free_port(),
-            controller_port=free_port(),
+            port=port,
+            controller_port=controller_port,
         )
     )
     broker.start()

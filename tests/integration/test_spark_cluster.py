@@ -20,7 +20,7 @@ from services.settings import StackSettings
 from streaming.schema import CardFeatures, from_kafka
 from tests.eventually import assert_eventually
 from tests.integration._stream_support import TopicReader, card, produce, swipe
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_port, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -77,7 +77,7 @@ def spark_cluster(tmp_path: Path) -> Iterator[str]:
     """A standalone master and one 1-core worker from pyspark's own classes; yields the master URL."""
     env = _spark_env(tmp_path)
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
-    port, ui_port = free_port(), free_port()
+    port, ui_port = free_ports(2)
     master_url = f"spark://127.0.0.1:{port}"
     master_ports = ["--port", str(port), "--webui-port", str(ui_port)]
     with ExitStack() as stack:

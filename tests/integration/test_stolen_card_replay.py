@@ -18,7 +18,7 @@ from services import stack
 from services.pan_scan import scan_bytes, scan_tree
 from services.population import PopulationConfig, build_population
 from services.settings import StackSettings
-from tests.integration.conftest import free_port
+from tests.integration.conftest import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,7 +53,8 @@ def test_replay_catches_the_stolen_card_that_a_batch_job_lets_through(
     subprocess.run(
         [*fraudstream, "train", "--cards", "1500", "--days", "8"], env=env, check=True, timeout=300
     )
-    stack.up(stack_env, scorer_port=free_port(), metrics_port=free_port())
+    scorer_port, metrics_port = free_ports(2)
+    stack.up(stack_env, scorer_port=scorer_port, metrics_port=metrics_port)
     out = tmp_path / "replay.json"
     result = subprocess.run(
         [*fraudstream, "replay", "stolen-card", "--json", str(out), "--speed", "300", "--seed", "11"],
