@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 import numpy as np
 
 from scoring.model import ModelArtifact, ModelMetrics, input_names, model_inputs
-from scoring.request_features import request_features
+from scoring.request_features import RequestFeatures, request_features
 from streaming.card_state import CardState, FeatureConfig, features, fold
 from streaming.merchant_state import MerchantConfig
-from streaming.schema import Swipe
+from streaming.schema import CardFeatures, Swipe
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,31 @@ def labeled_rows(
     states: dict[str, CardState] = {}
     for swipe, is_fraud in ordered:
         state = states.get(swipe.card_token)
-        card = None
-        if state is not None and state.n > 0:
-            card = features(swipe.card_token, state, config, computed_at=swipe.event_time)
-        rf = request_features(swipe, card, (), config)
-        categories = {"mcc": swipe.mcc, "country": swipe.country, "channel": swipe.channel}
+        card, rf = as_scored(state, swipe, config)
         inputs = model_inputs(card, rf)
         if merchant is not None:
             inputs.update(merchant[swipe.swipe_id])
-        yield LabeledRow(swipe.event_time, inputs, categories, is_fraud)
+        yield LabeledRow(swipe.event_time, inputs, categories_of(swipe), is_fraud)
         states[swipe.card_token] = fold(state or CardState(), [swipe], config)
+
+
+def as_scored(
+    state: CardState | None, swipe: Swipe, config: FeatureConfig
+) -> tuple[CardFeatures | None, RequestFeatures]:
+    """The card's features from its earlier swipes (`state`) and the request-time features of `swipe`.
+
+    What a complete stream plus the lag cover gives the scorer; every offline replay (training,
+    backtest, the story) goes through it before folding the swipe in.
+    """
+    card = None
+    if state is not None and state.n > 0:
+        card = features(swipe.card_token, state, config, computed_at=swipe.event_time)
+    return card, request_features(swipe, card, (), config)
+
+
+def categories_of(swipe: Swipe) -> dict[str, str]:
+    """The category values the model's priors read."""
+    return {"mcc": swipe.mcc, "country": swipe.country, "channel": swipe.channel}
 
 
 def labeled_examples(

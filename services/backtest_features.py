@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from scoring.model import input_names, model_inputs
-from scoring.request_features import request_features
 from scoring.rules import RuleSet, context_names, load_rules, rule_context
+from scoring.training import as_scored, categories_of
 from services.file_replay import BadRow, ColumnMap, map_rows
-from streaming.card_state import CardState, FeatureConfig, features, fold
+from streaming.card_state import CardState, FeatureConfig, fold
 from streaming.schema import Swipe
 
 ROW_COLUMN = "__row__"  # the 1-based file row; it is each swipe's id inside the backtest
@@ -141,15 +141,12 @@ def _walk(
     rule = np.full(n, "", dtype=object)
     categories = []
     for i, swipe in enumerate(swipes):
-        # The loop of scoring.training.labeled_rows, plus the rules: features from earlier swipes only.
+        # The step of scoring.training.labeled_rows, plus the rules: features from earlier swipes only.
         state = states.get(swipe.card_token)
-        card = None
-        if state is not None and state.n > 0:
-            card = features(swipe.card_token, state, config, computed_at=swipe.event_time)
-        rf = request_features(swipe, card, (), config)
+        card, rf = as_scored(state, swipe, config)
         inputs = model_inputs(card, rf)
         x[i] = [inputs[name] for name in names]
-        categories.append({"mcc": swipe.mcc, "country": swipe.country, "channel": swipe.channel})
+        categories.append(categories_of(swipe))
         fired = rules.fired(rule_context(inputs, rf, swipe, swipe.card_token))
         for action, code in (("deny", VERDICT_DENY), ("approve", VERDICT_APPROVE)):
             hit = next((r for r in fired if r.action == action), None)

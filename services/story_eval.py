@@ -25,13 +25,13 @@ import numpy as np
 
 from scoring.decision import Decision, decide
 from scoring.model import ModelArtifact, model_inputs
-from scoring.request_features import request_features
 from scoring.rules import RuleSet, rule_context
+from scoring.training import as_scored
 from services.counterfactual import batch_approved
 from services.population import PopulationConfig, build_population
 from services.scenarios import StolenCardParams, stolen_card, story_theft_at
 from services.traffic import background
-from streaming.card_state import CardState, FeatureConfig, features, fold
+from streaming.card_state import CardState, FeatureConfig, fold
 from streaming.schema import Swipe
 
 STORY_DAY = datetime(2026, 11, 26, tzinfo=UTC).date()
@@ -94,8 +94,7 @@ def decide_next(
     state: CardState, swipe: Swipe, model: ModelArtifact | None, rules: RuleSet | None, config: FeatureConfig
 ) -> Decision:
     """Decide `swipe` against its card's state (everything before it), then fold it with the decision."""
-    card = features(swipe.card_token, state, config, swipe.event_time) if state.n else None
-    rf = request_features(swipe, card, (), config)
+    card, rf = as_scored(state, swipe, config)
     inputs = model_inputs(card, rf)
     decision = decide(inputs, rule_context(inputs, rf, swipe, swipe.card_token), model, rules, fail_open=True)
     fold(state, [swipe.model_copy(update={"decision": decision.decision})], config)

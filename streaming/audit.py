@@ -56,7 +56,7 @@ def start_decisions(
     append_once: Callable[[DataFrame, str, str, int], None],
     app_id: Callable[[DataFrame, str], str],
 ) -> StreamingQuery:
-    """Decisions topic -> Delta `decisions`; the job passes its writer and idempotent append.
+    """Decisions topic -> Delta `decisions`, with the writer and idempotent append of `streaming.sinks`.
 
     The scorer writes the topic; it may not exist yet when the job starts (a fresh cluster), so it is
     created here rather than failing the query.

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 
 from streaming.card_state import CardState, FeatureConfig, RecentSwipe, features, fold
-from streaming.schema import CardFeatures, Swipe, spark_schema, to_kafka
+from streaming.schema import CardFeatures, MerchantFeatures, Swipe, spark_schema, to_kafka
 from streaming.swipe_checks import field_checks
 
 KAFKA_COLUMNS = ["topic", "partition", "offset", "kafka_timestamp"]
@@ -140,18 +140,26 @@ def _fold_input(swipes: DataFrame) -> DataFrame:
     return swipes.select(*SWIPE_COLUMNS, F.unix_micros("event_time").alias("event_us"))
 
 
-def _record(card_token: str, state: CardState, cfg: FeatureConfig, clock: Clock) -> dict[str, Any]:
-    record = features(card_token, state, cfg, computed_at=clock())
+def record_row(key_column: str, key: str, record: CardFeatures | MerchantFeatures) -> dict[str, Any]:
+    """A feature record as a row of a fold's output: its key, its times and its Kafka value."""
     return {
-        "card_token": card_token,
+        key_column: key,
         "as_of": pd.Timestamp(record.as_of),
         "computed_at": pd.Timestamp(record.computed_at),
         "value": to_kafka(record).decode("utf-8"),
     }
 
 
+def record_frame(key_column: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=[key_column, "as_of", "computed_at", "value"])
+
+
+def _record(card_token: str, state: CardState, cfg: FeatureConfig, clock: Clock) -> dict[str, Any]:
+    return record_row("card_token", card_token, features(card_token, state, cfg, computed_at=clock()))
+
+
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["card_token", "as_of", "computed_at", "value"])
+    return record_frame("card_token", rows)
 
 
 def with_feature_columns(records: DataFrame) -> DataFrame:

@@ -27,7 +27,6 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import pyspark
 from delta.tables import DeltaTable
@@ -57,6 +56,7 @@ from streaming.merchant_job import (
     start_merchant_features,
 )
 from streaming.settings import StreamSettings
+from streaming.sinks import app_id, append_once, history_writer, publish_records, read_topic, writer
 
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_RAW = "swipes_raw"
@@ -75,34 +75,7 @@ log = logging.getLogger("fraudstream.stream")
 
 
 def read_swipes(spark: SparkSession, settings: StreamSettings) -> DataFrame:
-    reader = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap)
-        .option("subscribe", settings.topic_swipes)
-        .option("startingOffsets", settings.starting_offsets)
-        .option("failOnDataLoss", "false")
-    )
-    if settings.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
-    return reader.load()
-
-
-def _append_once(batch: DataFrame, path: str, app_id: str, batch_id: int) -> None:
-    """Append to a Delta table unless this (app, batch) is already in its log."""
-    (
-        batch.write.format("delta")
-        .mode("append")
-        .option("txnAppId", app_id)
-        .option("txnVersion", str(batch_id))
-        .save(path)
-    )
-
-
-def _app_id(batch: DataFrame, query: str) -> str:
-    # The query id is stable across restarts from one checkpoint and new for a new checkpoint, so a
-    # fresh checkpoint (batch ids from 0 again) cannot be mistaken for a replay and silently skipped.
-    query_id = batch.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
-    return f"fraudstream.{query}.{query_id or 'unknown'}"
+    return read_topic(spark, settings, settings.topic_swipes)
 
 
 def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
@@ -128,7 +101,7 @@ def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
 def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
     """The job's Spark settings beyond streaming.spark's defaults; the bench builds its session with them."""
     return {
-        # One pool per query (see _writer): a long Delta commit of one query does not hold the cores,
+        # One pool per query (see sinks.writer): a long Delta commit of one query does not hold the cores,
         # and card_features, the query the scorer waits on, goes first (resources/fairscheduler.xml).
         "spark.scheduler.mode": "FAIR",
         "spark.scheduler.allocation.file": str(FAIR_POOLS),
@@ -139,21 +112,6 @@ def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
     }
 
 
-def _writer(frame: DataFrame, settings: StreamSettings, query: str, trigger_s: float | None = None) -> Any:
-    # Each query gets its own scheduler pool (used when spark.scheduler.mode=FAIR, as in main), so a
-    # long Delta commit of one query does not hold the cores the feature query needs.
-    frame.sparkSession.sparkContext.setLocalProperty("spark.scheduler.pool", query)
-    return (
-        frame.writeStream.queryName(query)
-        .option("checkpointLocation", settings.checkpoint(query))
-        .trigger(processingTime=f"{settings.trigger_s if trigger_s is None else trigger_s} seconds")
-    )
-
-
-def _history_writer(frame: DataFrame, settings: StreamSettings, query: str) -> Any:
-    return _writer(frame, settings, query, settings.history_trigger_s)
-
-
 def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     """Every parsed swipe to Delta `swipes`, late or not; the invalid ones to `dead_letters`."""
     parsed = parse_swipes(read_swipes(spark, settings)).observe(
@@ -161,17 +119,17 @@ def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     )
 
     def write(batch: DataFrame, batch_id: int) -> None:
-        app_id = _app_id(batch, QUERY_RAW)
+        app = app_id(batch, QUERY_RAW)
         batch.persist()
         try:
-            _append_once(good_swipes(batch), settings.table(TABLE_SWIPES), app_id, batch_id)
+            append_once(good_swipes(batch), settings.table(TABLE_SWIPES), app, batch_id)
             bad = dead_letters(batch)
             if not bad.isEmpty():
-                _append_once(bad, settings.table(TABLE_DEAD_LETTERS), app_id, batch_id)
+                append_once(bad, settings.table(TABLE_DEAD_LETTERS), app, batch_id)
         finally:
             batch.unpersist()
 
-    return _writer(parsed, settings, QUERY_RAW, settings.history_trigger_s).foreachBatch(write).start()
+    return history_writer(parsed, settings, QUERY_RAW).foreachBatch(write).start()
 
 
 def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> StreamingQuery:
@@ -182,30 +140,24 @@ def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock =
     )
 
     def write(batch: DataFrame, batch_id: int) -> None:
-        # Persisted: a second evaluation would rerun the fold and stamp another computed_at.
-        batch.persist()
-        try:
-            if batch.isEmpty():  # a batch that only moved the watermark or evicted idle cards
-                return
-            (
-                batch.select(F.col("card_token").alias("key"), "value")
-                .write.format("kafka")
-                .option("kafka.bootstrap.servers", settings.bootstrap)
-                .option("topic", settings.topic_features)
-                .save()
-            )
-            _append_once(batch, settings.table(TABLE_FEATURES), _app_id(batch, QUERY_FEATURES), batch_id)
-        finally:
-            batch.unpersist()
+        publish_records(
+            batch,
+            batch_id,
+            settings,
+            key="card_token",
+            topic=settings.topic_features,
+            table=TABLE_FEATURES,
+            query=QUERY_FEATURES,
+        )
 
-    return _writer(records, settings, QUERY_FEATURES).outputMode("update").foreachBatch(write).start()
+    return writer(records, settings, QUERY_FEATURES).outputMode("update").foreachBatch(write).start()
 
 
 def start_sessions(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
     sessions = closed_sessions(swipes, settings.session_gap_s, settings.watermark_s)
     return (
-        _writer(sessions, settings, QUERY_SESSIONS, settings.history_trigger_s)
+        history_writer(sessions, settings, QUERY_SESSIONS)
         .outputMode("append")
         .format("delta")
         .start(settings.table(TABLE_SESSIONS))
@@ -224,15 +176,13 @@ def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now)
             start_decisions(
                 spark,
                 settings,
-                _history_writer,
-                _append_once,
-                _app_id,
+                history_writer,
+                append_once,
+                app_id,
             )
         )
-        queries.append(start_labels(spark, settings, _history_writer, _append_once, _app_id))
-        queries.append(
-            start_merchant_features(spark, settings, _history_writer, _append_once, _app_id, clock)
-        )
+        queries.append(start_labels(spark, settings))
+        queries.append(start_merchant_features(spark, settings, clock))
     except Exception:
         stop(queries)
         raise

@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 
-from streaming.features import KAFKA_COLUMNS, Clock, parse_records, utc_now
+from streaming.features import KAFKA_COLUMNS, Clock, parse_records, record_frame, record_row, utc_now
 from streaming.merchant_state import (
     KnownFraud,
     MerchantBucket,
@@ -36,7 +36,7 @@ from streaming.merchant_state import (
     features,
     fold,
 )
-from streaming.schema import Label, MerchantFeatures, Swipe, spark_schema, to_kafka
+from streaming.schema import Label, MerchantFeatures, Swipe, spark_schema
 
 LABEL_COLUMNS = list(Label.model_fields)
 MERCHANT_RECORD_SCHEMA = "merchant_id string, as_of timestamp, computed_at timestamp, value string"
@@ -134,17 +134,11 @@ def state_from_json(text: str) -> MerchantState:
 
 
 def _record(merchant_id: str, state: MerchantState, cfg: MerchantConfig, clock: Clock) -> dict[str, Any]:
-    record = features(merchant_id, state, cfg, computed_at=clock())
-    return {
-        "merchant_id": merchant_id,
-        "as_of": pd.Timestamp(record.as_of),
-        "computed_at": pd.Timestamp(record.computed_at),
-        "value": to_kafka(record).decode("utf-8"),
-    }
+    return record_row("merchant_id", merchant_id, features(merchant_id, state, cfg, computed_at=clock()))
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["merchant_id", "as_of", "computed_at", "value"])
+    return record_frame("merchant_id", rows)
 
 
 def with_merchant_columns(records: DataFrame) -> DataFrame:

@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import Producer
 
 from scoring.api import DecisionRecord, ReasonOut
-from streaming import job
+from streaming import sinks
 from streaming.audit import TABLE_DECISIONS, decision_rows, start_decisions
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
@@ -78,7 +78,7 @@ def test_decisions_reach_delta_exactly_once_across_a_restart(
         assert producer.flush(10) == 0
 
     def run_until(expected: int) -> None:
-        query = start_decisions(spark, settings, job._writer, job._append_once, job._app_id)
+        query = start_decisions(spark, settings, sinks.writer, sinks.append_once, sinks.app_id)
         try:
             query.processAllAvailable()
 

@@ -70,7 +70,7 @@ def test_train_on_the_jobs_delta_history_uses_only_labels_known_at_training_time
     job.ensure_tables(spark, settings)
     queries = [
         job.start_raw(spark, settings),
-        start_labels(spark, settings, job._history_writer, job._append_once, job._app_id),
+        start_labels(spark, settings),
     ]
     try:
         for q in queries:

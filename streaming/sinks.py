@@ -1,0 +1,84 @@
+"""The job's shared edges: the Kafka source, the stream writer, and the once-only Delta and topic sinks.
+
+Every query of `streaming.job`, `streaming.merchant_job` and `streaming.audit` reads and writes
+through these, so the source options, the scheduler pool per query and the txnAppId/txnVersion
+append are defined once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from streaming.settings import StreamSettings
+
+
+def read_topic(spark: SparkSession, settings: StreamSettings, topic: str) -> DataFrame:
+    """One Kafka topic as a stream, from the configured starting offsets."""
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap)
+        .option("subscribe", topic)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("failOnDataLoss", "false")
+    )
+    if settings.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+    return reader.load()
+
+
+def append_once(batch: DataFrame, path: str, app_id: str, batch_id: int) -> None:
+    """Append to a Delta table unless this (app, batch) is already in its log."""
+    (
+        batch.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", str(batch_id))
+        .save(path)
+    )
+
+
+def app_id(batch: DataFrame, query: str) -> str:
+    # The query id is stable across restarts from one checkpoint and new for a new checkpoint, so a
+    # fresh checkpoint (batch ids from 0 again) cannot be mistaken for a replay and silently skipped.
+    query_id = batch.sparkSession.sparkContext.getLocalProperty("sql.streaming.queryId")
+    return f"fraudstream.{query}.{query_id or 'unknown'}"
+
+
+def writer(frame: DataFrame, settings: StreamSettings, query: str, trigger_s: float | None = None) -> Any:
+    # Each query gets its own scheduler pool (used when spark.scheduler.mode=FAIR, as in main), so a
+    # long Delta commit of one query does not hold the cores the feature query needs.
+    frame.sparkSession.sparkContext.setLocalProperty("spark.scheduler.pool", query)
+    return (
+        frame.writeStream.queryName(query)
+        .option("checkpointLocation", settings.checkpoint(query))
+        .trigger(processingTime=f"{settings.trigger_s if trigger_s is None else trigger_s} seconds")
+    )
+
+
+def history_writer(frame: DataFrame, settings: StreamSettings, query: str) -> Any:
+    """`writer` on the history trigger, for the queries whose output nothing waits on."""
+    return writer(frame, settings, query, settings.history_trigger_s)
+
+
+def publish_records(
+    batch: DataFrame, batch_id: int, settings: StreamSettings, *, key: str, topic: str, table: str, query: str
+) -> None:
+    """A fold's micro-batch of records (`key`, `value`, ...) to its compacted topic and, once, to Delta."""
+    # Persisted: a second evaluation would rerun the fold and stamp another computed_at.
+    batch.persist()
+    try:
+        if batch.isEmpty():  # a batch that only moved the watermark or evicted idle keys
+            return
+        (
+            batch.select(F.col(key).alias("key"), "value")
+            .write.format("kafka")
+            .option("kafka.bootstrap.servers", settings.bootstrap)
+            .option("topic", topic)
+            .save()
+        )
+        append_once(batch, settings.table(table), app_id(batch, query), batch_id)
+    finally:
+        batch.unpersist()
