@@ -56,14 +56,22 @@ from streaming.merchant_job import (
     start_merchant_features,
 )
 from streaming.settings import StreamSettings
-from streaming.sinks import app_id, append_once, history_writer, publish_records, read_topic, writer
+from streaming.sinks import (
+    TABLE_DEAD_LETTERS,
+    app_id,
+    append_once,
+    append_parsed,
+    history_writer,
+    publish_records,
+    read_topic,
+    writer,
+)
 
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_RAW = "swipes_raw"
 QUERY_FEATURES = "card_features"
 QUERY_SESSIONS = "sessions"
 TABLE_SWIPES = "swipes"
-TABLE_DEAD_LETTERS = "dead_letters"
 TABLE_FEATURES = "card_features"
 TABLE_SESSIONS = "sessions"
 _KAFKA_SCHEMA = (
@@ -119,15 +127,7 @@ def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     )
 
     def write(batch: DataFrame, batch_id: int) -> None:
-        app = app_id(batch, QUERY_RAW)
-        batch.persist()
-        try:
-            append_once(good_swipes(batch), settings.table(TABLE_SWIPES), app, batch_id)
-            bad = dead_letters(batch)
-            if not bad.isEmpty():
-                append_once(bad, settings.table(TABLE_DEAD_LETTERS), app, batch_id)
-        finally:
-            batch.unpersist()
+        append_parsed(batch, batch_id, settings, good=good_swipes, table=TABLE_SWIPES, query=QUERY_RAW)
 
     return history_writer(parsed, settings, QUERY_RAW).foreachBatch(write).start()
 

@@ -16,16 +16,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from services.topics import ensure_topics
-from streaming.features import Clock, dead_letters, good_swipes, parse_swipes, utc_now
+from streaming.features import Clock, good_swipes, parse_swipes, utc_now
 from streaming.merchant_features import good_labels, merchant_features_stream, parse_labels
 from streaming.settings import StreamSettings
-from streaming.sinks import app_id, append_once, history_writer, publish_records, read_topic
+from streaming.sinks import append_parsed, history_writer, publish_records, read_topic
 
 QUERY_LABELS = "labels_raw"
 QUERY_MERCHANTS = "merchant_features"
 TABLE_LABELS = "labels"
 TABLE_MERCHANT_FEATURES = "merchant_features"
-TABLE_DEAD_LETTERS = "dead_letters"
 
 
 def _ensure_topics(settings: StreamSettings) -> None:
@@ -44,15 +43,7 @@ def start_labels(spark: SparkSession, settings: StreamSettings) -> StreamingQuer
     parsed = parse_labels(read_topic(spark, settings, settings.topic_labels))
 
     def write(batch: DataFrame, batch_id: int) -> None:
-        app = app_id(batch, QUERY_LABELS)
-        batch.persist()
-        try:
-            append_once(good_labels(batch), settings.table(TABLE_LABELS), app, batch_id)
-            bad = dead_letters(batch)
-            if not bad.isEmpty():
-                append_once(bad, settings.table(TABLE_DEAD_LETTERS), app, batch_id)
-        finally:
-            batch.unpersist()
+        append_parsed(batch, batch_id, settings, good=good_labels, table=TABLE_LABELS, query=QUERY_LABELS)
 
     query: StreamingQuery = history_writer(parsed, settings, QUERY_LABELS).foreachBatch(write).start()
     return query

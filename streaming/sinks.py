@@ -7,12 +7,16 @@ append are defined once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from streaming.features import dead_letters
 from streaming.settings import StreamSettings
+
+TABLE_DEAD_LETTERS = "dead_letters"
 
 
 def read_topic(spark: SparkSession, settings: StreamSettings, topic: str) -> DataFrame:
@@ -61,6 +65,27 @@ def writer(frame: DataFrame, settings: StreamSettings, query: str, trigger_s: fl
 def history_writer(frame: DataFrame, settings: StreamSettings, query: str) -> Any:
     """`writer` on the history trigger, for the queries whose output nothing waits on."""
     return writer(frame, settings, query, settings.history_trigger_s)
+
+
+def append_parsed(
+    batch: DataFrame,
+    batch_id: int,
+    settings: StreamSettings,
+    *,
+    good: Callable[[DataFrame], DataFrame],
+    table: str,
+    query: str,
+) -> None:
+    """A micro-batch of parsed records: the valid ones (`good`) to `table`, the rest to `dead_letters`."""
+    app = app_id(batch, query)
+    batch.persist()
+    try:
+        append_once(good(batch), settings.table(table), app, batch_id)
+        bad = dead_letters(batch)
+        if not bad.isEmpty():
+            append_once(bad, settings.table(TABLE_DEAD_LETTERS), app, batch_id)
+    finally:
+        batch.unpersist()
 
 
 def publish_records(
