@@ -33,7 +33,6 @@ from delta.tables import DeltaTable
 from prometheus_client import CollectorRegistry, start_http_server
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from streaming.audit import start_decisions
@@ -47,7 +46,7 @@ from streaming.features import (
     parse_swipes,
     utc_now,
 )
-from streaming.job_metrics import DEAD_LETTERS_OBSERVATION, JsonLines, ProgressExporter, StreamMetrics
+from streaming.job_metrics import JsonLines, ProgressExporter, StreamMetrics
 from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
 from streaming.merchant_job import (
     TABLE_LABELS,
@@ -61,6 +60,7 @@ from streaming.sinks import (
     app_id,
     append_once,
     append_parsed,
+    count_invalid,
     history_writer,
     publish_records,
     read_topic,
@@ -122,9 +122,7 @@ def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
 
 def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     """Every parsed swipe to Delta `swipes`, late or not; the invalid ones to `dead_letters`."""
-    parsed = parse_swipes(read_swipes(spark, settings)).observe(
-        DEAD_LETTERS_OBSERVATION, F.count_if(F.col("error").isNotNull()).alias("rows")
-    )
+    parsed = count_invalid(parse_swipes(read_swipes(spark, settings)))
 
     def write(batch: DataFrame, batch_id: int) -> None:
         append_parsed(batch, batch_id, settings, good=good_swipes, table=TABLE_SWIPES, query=QUERY_RAW)

@@ -11,7 +11,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pyspark.sql.streaming import StreamingQueryListener
 
-# The raw query observes its invalid records under this name (DataFrame.observe).
+# The raw queries (swipes, labels) observe their invalid records under this name (DataFrame.observe).
 DEAD_LETTERS_OBSERVATION = "dead_letters"
 
 log = logging.getLogger("fraudstream.stream")
@@ -54,7 +54,8 @@ class StreamMetrics:
         )
         self.dead_letters = Counter(
             "fraudstream_stream_dead_letters",
-            "Invalid swipes written to the dead_letters table.",
+            "Invalid records (swipes, labels) written to the dead_letters table.",
+            q,
             registry=registry,
         )
         self.batches = Counter("fraudstream_stream_batches", "Micro-batches completed.", q, registry=registry)
@@ -105,7 +106,8 @@ def record_progress(metrics: StreamMetrics, progress: Mapping[str, Any]) -> None
         sum(int(op.get("numRowsDroppedByWatermark") or 0) for op in operators)
     )
     observed = (progress.get("observedMetrics") or {}).get(DEAD_LETTERS_OBSERVATION) or {}
-    metrics.dead_letters.inc(int(observed.get("rows") or 0))
+    if observed:
+        metrics.dead_letters.labels(query).inc(int(observed.get("rows") or 0))
 
 
 def progress_line(progress: Mapping[str, Any]) -> dict[str, Any]:

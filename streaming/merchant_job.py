@@ -19,7 +19,7 @@ from services.topics import ensure_topics
 from streaming.features import Clock, good_swipes, parse_swipes, utc_now
 from streaming.merchant_features import good_labels, merchant_features_stream, parse_labels
 from streaming.settings import StreamSettings
-from streaming.sinks import append_parsed, history_writer, publish_records, read_topic
+from streaming.sinks import append_parsed, count_invalid, history_writer, publish_records, read_topic
 
 QUERY_LABELS = "labels_raw"
 QUERY_MERCHANTS = "merchant_features"
@@ -40,7 +40,7 @@ def _ensure_topics(settings: StreamSettings) -> None:
 def start_labels(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     """Every label as received to Delta `labels`; the invalid ones to `dead_letters`."""
     _ensure_topics(settings)
-    parsed = parse_labels(read_topic(spark, settings, settings.topic_labels))
+    parsed = count_invalid(parse_labels(read_topic(spark, settings, settings.topic_labels)))
 
     def write(batch: DataFrame, batch_id: int) -> None:
         append_parsed(batch, batch_id, settings, good=good_labels, table=TABLE_LABELS, query=QUERY_LABELS)

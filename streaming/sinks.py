@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from streaming.features import dead_letters
+from streaming.job_metrics import DEAD_LETTERS_OBSERVATION
 from streaming.settings import StreamSettings
 
 TABLE_DEAD_LETTERS = "dead_letters"
@@ -65,6 +66,11 @@ def writer(frame: DataFrame, settings: StreamSettings, query: str, trigger_s: fl
 def history_writer(frame: DataFrame, settings: StreamSettings, query: str) -> Any:
     """`writer` on the history trigger, for the queries whose output nothing waits on."""
     return writer(frame, settings, query, settings.history_trigger_s)
+
+
+def count_invalid(parsed: DataFrame) -> DataFrame:
+    """`parsed` with its invalid rows counted per micro-batch (fraudstream_stream_dead_letters_total)."""
+    return parsed.observe(DEAD_LETTERS_OBSERVATION, F.count_if(F.col("error").isNotNull()).alias("rows"))
 
 
 def append_parsed(

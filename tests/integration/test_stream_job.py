@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from streaming import job
 from streaming.features import card_features_batch
 from streaming.job_metrics import ProgressExporter, StreamMetrics
-from streaming.merchant_job import TABLE_LABELS, TABLE_MERCHANT_FEATURES
+from streaming.merchant_job import QUERY_LABELS, TABLE_LABELS, TABLE_MERCHANT_FEATURES
 from streaming.schema import CardFeatures, Label, MerchantFeatures, from_kafka, to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
@@ -194,7 +194,14 @@ def test_job_publishes_features_and_fills_delta(
             assert late is not None and late >= 1
 
         assert_eventually(late_swipe_kept_and_counted, timeout=90)
-        assert registry.get_sample_value("fraudstream_stream_dead_letters_total") == 1
+
+        def dead_letters_counted() -> None:
+            # One invalid swipe and one invalid label, each counted under the query that read it.
+            for query in (job.QUERY_RAW, QUERY_LABELS):
+                counted = registry.get_sample_value("fraudstream_stream_dead_letters_total", {"query": query})
+                assert counted == 1, (query, counted)
+
+        assert_eventually(dead_letters_counted)
         batches = registry.get_sample_value("fraudstream_stream_batches_total", {"query": job.QUERY_RAW})
         assert batches is not None and batches >= 2
         delta_features = table(spark, settings, job.TABLE_FEATURES).where(F.col("card_token") == A)

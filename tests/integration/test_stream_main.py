@@ -46,7 +46,7 @@ def test_job_process_serves_metrics_and_stops_cleanly_on_sigterm(
                     text = resp.read().decode()
             except OSError as exc:
                 raise AssertionError(f"no /metrics yet: {exc}") from exc
-            assert "fraudstream_stream_dead_letters_total 1.0" in text
+            assert 'fraudstream_stream_dead_letters_total{query="swipes_raw"} 1.0' in text
             assert 'fraudstream_stream_batches_total{query="card_features"}' in text
             return text
 

@@ -61,12 +61,18 @@ def test_a_repeated_progress_of_the_same_batch_counts_once(registry: CollectorRe
     assert value(registry, "fraudstream_stream_state_rows") == 5
 
 
-def test_dead_letters_come_from_the_raw_query_observation(registry: CollectorRegistry) -> None:
+def test_dead_letters_come_from_each_raw_query_observation(registry: CollectorRegistry) -> None:
     metrics = StreamMetrics(registry)
     raw = {"name": "swipes_raw", "stateOperators": [], "eventTime": {}}
+    labels = {"name": "labels_raw", "stateOperators": [], "eventTime": {}}
     record_progress(metrics, progress(0, **raw, observedMetrics={"dead_letters": {"rows": 3}}))
     record_progress(metrics, progress(1, **raw, observedMetrics={"dead_letters": {"rows": 2}}))
-    assert value(registry, "fraudstream_stream_dead_letters_total", None) == 5
+    record_progress(metrics, progress(0, **labels, observedMetrics={"dead_letters": {"rows": 4}}))
+    record_progress(metrics, progress(0, observedMetrics={}))
+    assert value(registry, "fraudstream_stream_dead_letters_total", "swipes_raw") == 5
+    assert value(registry, "fraudstream_stream_dead_letters_total", "labels_raw") == 4
+    # A query that observes nothing has no dead-letter series.
+    assert value(registry, "fraudstream_stream_dead_letters_total", "card_features") is None
     # A stateless query has no state and no watermark: those series are not invented.
     assert value(registry, "fraudstream_stream_state_rows", "swipes_raw") is None
     assert value(registry, "fraudstream_stream_watermark_delay_seconds", "swipes_raw") is None
