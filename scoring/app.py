@@ -15,9 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring.api import BodySizeLimit, ScoreRequest, ScoreResponse
+from scoring.direct_route import direct_route
 from scoring.metrics import ScorerMetrics
 from scoring.online import FeatureFollower, OnlineFeatureTable, OnlineMerchantTable
 from scoring.scorer import Follower, Producer, Scorer
@@ -118,12 +120,7 @@ def create_app(
             return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
         return await http_exception_handler(request, exc)
 
-    @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"], dependencies=[Depends(authorized)])
-    async def score(
-        request: ScoreRequest,
-        explain: Annotated[bool, Query(description="Include the model inputs.")] = False,
-    ) -> Response:
-        """Decide one swipe. Pure CPU work of well under a millisecond, so it runs on the event loop."""
+    def decide(request: ScoreRequest, explain: bool) -> Response:
         if request.pan is not None:
             card_token = tokenize_pan(request.pan.get_secret_value(), token_key)
         else:
@@ -133,6 +130,44 @@ def create_app(
         # validate it a second time against `response_model` (which stays for the OpenAPI schema).
         decided = scorer.score(request, card_token, explain=explain)
         return Response(decided.model_dump_json(), media_type="application/json")
+
+    expected_authorization = b"Bearer " + api_token if api_token is not None else None
+
+    async def decide_directly(request: Request) -> Response | None:
+        """The usual swipe: JSON, no query, the exact token, a valid body. None: FastAPI's way.
+
+        Every check errs towards None: FastAPI's handler then gives the answer it always gave,
+        a 401 or a 422 included. The body is parsed once, from bytes, by pydantic.
+        """
+        headers = request.headers
+        if request.scope["query_string"] or headers.get("content-type") != "application/json":
+            return None
+        if expected_authorization is not None and not hmac.compare_digest(
+            headers.get("authorization", "").encode("utf-8"), expected_authorization
+        ):
+            return None
+        try:
+            swipe = ScoreRequest.model_validate_json(await request.body())
+        except ValidationError:
+            return None
+        return decide(swipe, explain=False)
+
+    async def score(
+        request: ScoreRequest,
+        explain: Annotated[bool, Query(description="Include the model inputs.")] = False,
+    ) -> Response:
+        """Decide one swipe. Pure CPU work of well under a millisecond, so it runs on the event loop."""
+        return decide(request, explain)
+
+    app.router.add_api_route(
+        "/v1/score",
+        score,
+        methods=["POST"],
+        response_model=ScoreResponse,
+        tags=["scoring"],
+        dependencies=[Depends(authorized)],
+        route_class_override=direct_route(decide_directly),
+    )
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -138,7 +138,14 @@ def test_a_pan_is_tokenized_and_never_returned_published_or_logged(
 
 @pytest.mark.parametrize(
     ("header", "status"),
-    [(None, 401), ("Bearer wrong", 401), ("Basic c2VjcmV0", 401), ("Bearer s3cret-token", 200)],
+    [
+        (None, 401),
+        ("Bearer wrong", 401),
+        ("Basic c2VjcmV0", 401),
+        ("Bearer s3cret-token", 200),
+        ("Bearer s3cret-token-and-more", 401),
+        ("bearer  s3cret-token ", 200),  # not the shortcut's exact spelling: FastAPI's parse accepts it
+    ],
 )
 def test_bearer_token_is_required_when_configured(tmp_path: Path, header: str | None, status: int) -> None:
     h = Harness(tmp_path, api_token="s3cret-token")
@@ -324,3 +331,31 @@ def test_a_model_that_reads_merchants_scores_the_merchants_known_fraud(tmp_path:
 def test_a_model_without_merchant_inputs_never_looks_merchants_up(h: Harness, client: TestClient) -> None:
     r = client.post("/v1/score?explain=true", json=body()).json()
     assert not any(name.startswith("merchant_") for name in r["inputs"])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        body(),
+        body(card_token=None, pan=PAN),
+        body(lat=None, lon=None, channel="ecom", amount="19.99"),
+        body(event_time="2026-11-27T10:00:10+01:00"),
+    ],
+    ids=["token", "pan", "ecom-no-location", "offset-time"],
+)
+def test_the_direct_path_answers_and_publishes_as_fastapis_does(
+    tmp_path: Path, payload: dict[str, Any]
+) -> None:
+    # `application/json` takes the direct path; a charset parameter makes the scorer decline it, so
+    # the same swipe on a twin scorer goes through FastAPI's dependencies and validation.
+    answers, published = [], []
+    for i, content_type in enumerate(["application/json", "application/json; charset=utf-8"]):
+        h = Harness(tmp_path / str(i))
+        h.table.upsert(card_features(as_of_s=0, windows={600: (2, 40.0, 0), 3600: (2, 40.0, 0)}))
+        with h.client() as c:
+            r = c.post("/v1/score", content=json.dumps(payload), headers={"content-type": content_type})
+        assert r.status_code == 200, r.text
+        answers.append(r.content)
+        published.append(h.producer.records)
+    assert answers[0] == answers[1]
+    assert published[0] == published[1] and len(published[0]) == 2
