@@ -22,6 +22,11 @@ def connector_jars(jars_dir: Path) -> list[str]:
     return jars
 
 
+PANDAS_PADDING_WARNING = (
+    "ignore:The behavior of DataFrame concatenation:FutureWarning:pyspark.sql.pandas.serializers"
+)
+
+
 def build_session(
     app_name: str,
     jars_dir: Path,
@@ -61,6 +66,9 @@ def build_session(
         "spark.driver.memory": "2g",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.databricks.delta.snapshotPartitions": "2",
+        # PySpark's own applyInPandasWithState serializer concatenates all-NA padding frames, and
+        # pandas warns about that on every batch that returns few rows; only that warning is muted.
+        "spark.executorEnv.PYTHONWARNINGS": PANDAS_PADDING_WARNING,
     }
     conf.update(extra or {})
     for key, value in conf.items():
