@@ -57,6 +57,18 @@ def replay(
     run(rows=rows, json_path=json_path, console=console)
 
 
+@bench_app.command("generate")
+def generate(
+    json_path: JsonOption = None,
+    cards: Annotated[int, typer.Option(help="Cards of the large population (against 10,000).")] = 1_000_000,
+    swipes: Annotated[int, typer.Option(help="Swipes per generator run, in memory and to Kafka.")] = 200_000,
+) -> None:
+    """The swipe generator at --cards vs 10,000 cards, and to Kafka vs raw confluent-kafka produce."""
+    from bench.generate import run
+
+    run(cards=cards, swipes=swipes, json_path=json_path, console=console)
+
+
 @bench_app.command("backtest")
 def backtest(
     json_path: JsonOption = None,
