@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,18 @@ appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = {level}
 rootLogger.appenderRef.file.ref = FILE
 """
+
+
+def new_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A KRaft cluster id (16 random bytes, URL-safe base64) that does not start with "-".
+
+    StorageTool would read an id that starts with "-" as an option and refuse to format; one in 64
+    random ids does. Kafka's own random ids skip those too.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaUnavailable(RuntimeError):
@@ -147,8 +160,9 @@ class EmbeddedKafka:
         )
         if (cfg.data_dir / "log" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props_file))
+        cmd = self._java(
+            "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(self.props_file)
+        )
         result = subprocess.run([*cmd, "--standalone"], capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise KafkaUnavailable(

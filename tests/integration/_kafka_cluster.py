@@ -8,14 +8,12 @@ which Kafka 4.1's StorageTool formats with no quorum flag at all (`--standalone`
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import threading
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.kafka_broker import _LOG4J2, BrokerConfig, EmbeddedKafka, KafkaUnavailable
+from services.kafka_broker import _LOG4J2, BrokerConfig, EmbeddedKafka, KafkaUnavailable, new_cluster_id
 from tests.integration.conftest import free_ports
 
 
@@ -84,7 +82,7 @@ class KafkaCluster:
         picked = free_ports(2 * size)
         ports = list(zip(picked[::2], picked[1::2], strict=True))
         voters = ",".join(f"{i + 1}@127.0.0.1:{c}" for i, (_, c) in enumerate(ports))
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         self.nodes = [
             ClusterNode(
                 ClusterNodeConfig(
