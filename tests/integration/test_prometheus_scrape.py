@@ -6,12 +6,9 @@ import json
 import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
+from tests.integration._processes import process_group, tail
 from tests.integration._stream_support import card, produce, swipe
 from tests.integration.conftest import free_port
 from tests.unit.deploy.reference import DEPLOY, promql_metric_names
@@ -39,27 +37,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TOKEN_KEY = "prometheus-scrape-test-key"
 PAN = "4111111111111111"
 P99 = "histogram_quantile(0.99, sum by (le) (rate(fraudstream_score_latency_seconds_bucket[1m])))"
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
-
-
-@contextmanager
-def _process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `cmd` in its own process group, logging to `log`; SIGTERM it (then SIGKILL) on exit."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def _get(url: str, **params: str) -> httpx.Response:
@@ -99,10 +76,10 @@ def scorer(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Pa
     }
     log = tmp_path / "scorer.log"
     url = f"http://127.0.0.1:{port}"
-    with _process([sys.executable, "-m", "scoring"], env, log) as proc:
+    with process_group([sys.executable, "-m", "scoring"], env, log) as proc:
 
         def caught_up() -> None:
-            assert proc.poll() is None, f"the scorer exited: {_tail(log)}"
+            assert proc.poll() is None, f"the scorer exited: {tail(log)}"
             # No model in this test: /readyz stays 503 on the model, but reports the features.
             assert _get(f"{url}/readyz").json()["cards"] == 1
 
@@ -161,10 +138,10 @@ def prometheus(scorer: str, job_exporter: str, tmp_path: Path) -> Iterator[str]:
     ]
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "prometheus.log"
-    with _process(cmd, dict(os.environ), log) as proc:
+    with process_group(cmd, dict(os.environ), log) as proc:
 
         def ready() -> None:
-            assert proc.poll() is None, f"prometheus exited: {_tail(log)}"
+            assert proc.poll() is None, f"prometheus exited: {tail(log)}"
             assert _get(f"{url}/-/ready").status_code == 200
 
         assert_eventually(ready, timeout=30)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pyspark
@@ -19,6 +17,7 @@ import pytest
 from services.settings import StackSettings
 from streaming.schema import CardFeatures, from_kafka
 from tests.eventually import assert_eventually
+from tests.integration._processes import process_group, tail
 from tests.integration._stream_support import TopicReader, card, produce, swipe
 from tests.integration.conftest import free_port, free_ports
 
@@ -26,27 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
-
-
-@contextmanager
-def _process(cmd: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `cmd` in its own process group, logging to `log`; SIGTERM the group (then SIGKILL) on exit."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def _spark_env(tmp_path: Path) -> dict[str, str]:
@@ -82,7 +60,7 @@ def spark_cluster(tmp_path: Path) -> Iterator[str]:
     master_ports = ["--port", str(port), "--webui-port", str(ui_port)]
     with ExitStack() as stack:
         master = stack.enter_context(
-            _process(
+            process_group(
                 [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", *master_ports],
                 env,
                 tmp_path / "master.log",
@@ -93,15 +71,15 @@ def spark_cluster(tmp_path: Path) -> Iterator[str]:
         worker_cmd += ["--memory", "1g", "--work-dir", str(tmp_path / "work")]
 
         def master_up() -> int:
-            assert master.poll() is None, f"master exited: {_tail(tmp_path / 'master.log')}"
+            assert master.poll() is None, f"master exited: {tail(tmp_path / 'master.log')}"
             return _alive_workers(ui_port)
 
         def worker_registered() -> None:
             alive = master_up()
-            assert alive == 1, f"{alive} workers alive; worker log: {_tail(tmp_path / 'worker.log')}"
+            assert alive == 1, f"{alive} workers alive; worker log: {tail(tmp_path / 'worker.log')}"
 
         assert_eventually(master_up, timeout=60)
-        stack.enter_context(_process(worker_cmd, env, tmp_path / "worker.log"))
+        stack.enter_context(process_group(worker_cmd, env, tmp_path / "worker.log"))
         assert_eventually(worker_registered, timeout=60)
         yield master_url
 
@@ -147,7 +125,7 @@ def test_feature_job_runs_on_standalone_cluster(
     reader = TopicReader(kafka_bootstrap, features_topic)
     log = tmp_path / "job.log"
     try:
-        with _process(submit, env, log) as job:
+        with process_group(submit, env, log) as job:
             produce(
                 kafka_bootstrap,
                 swipes_topic,
@@ -155,7 +133,7 @@ def test_feature_job_runs_on_standalone_cluster(
             )
 
             def features_arrived() -> set[str]:
-                assert job.poll() is None, f"the job exited with {job.returncode}: {_tail(log)}"
+                assert job.poll() is None, f"the job exited with {job.returncode}: {tail(log)}"
                 tokens = {from_kafka(CardFeatures, value).card_token for _, value in reader.poll_all()}
                 assert tokens == set(cards), f"features for {len(tokens)} of 3 cards so far"
                 return tokens
