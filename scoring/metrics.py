@@ -9,7 +9,7 @@ PROMETHEUS_MULTIPROC_DIR is not supported: every worker would need its own featu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -84,6 +84,11 @@ class ScorerMetrics:
             registry=registry,
         )
         self._model_version: str | None = None
+        # `.labels(...)` checks and sorts its arguments on every call, several times the cost of
+        # `.inc()`; the label values are a bounded vocabulary, so each child is looked up once.
+        # (Nothing here ever removes a child of these two counters, so a cached one stays live.)
+        self._decision_children: dict[str, Counter] = {}
+        self._reason_children: dict[str, Counter] = {}
 
     def watch(
         self,
@@ -94,6 +99,19 @@ class ScorerMetrics:
         self.table_cards.set_function(table_size)
         self.consumer_lag.set_function(consumer_lag)
         self.malformed_features.set_function(malformed)
+
+    def count_decision(self, decision: str, reasons: Iterable[str]) -> None:
+        """One decision and each of its reason codes."""
+        child = self._decision_children.get(decision)
+        if child is None:
+            child = self._decision_children[decision] = self.decisions.labels(decision=decision)
+        child.inc()
+        children = self._reason_children
+        for code in reasons:
+            reason = children.get(code)
+            if reason is None:
+                reason = children[code] = self.reasons.labels(reason=code)
+            reason.inc()
 
     def serving(self, version: str | None) -> None:
         if version == self._model_version:

@@ -162,9 +162,7 @@ class Scorer:
     def _observe(self, decision: Decision, age_s: float | None, elapsed_s: float) -> None:
         m = self.metrics
         m.score_latency.observe(elapsed_s)
-        m.decisions.labels(decision=decision.decision).inc()
-        for r in decision.reasons:
-            m.reasons.labels(reason=r.code).inc()
+        m.count_decision(decision.decision, (r.code for r in decision.reasons))
         if age_s is not None:
             m.feature_age.observe(max(age_s, 0.0))
 

@@ -38,3 +38,18 @@ def test_model_info_shows_only_the_version_being_served() -> None:
     assert registry.get_sample_value("fraudstream_model_info", {"version": "v2"}) == 1
     m.serving(None)
     assert registry.get_sample_value("fraudstream_model_info", {"version": "v2"}) is None
+
+
+def test_count_decision_counts_each_decision_and_reason_every_time() -> None:
+    registry = CollectorRegistry()
+    m = ScorerMetrics(registry)
+    m.count_decision("deny", ["model_score", "feature:amount_z"])
+    m.count_decision("deny", ["model_score"])
+    m.count_decision("approve", ["model_score", "features_missing"])
+
+    get = registry.get_sample_value
+    assert get("fraudstream_decisions_total", {"decision": "deny"}) == 2
+    assert get("fraudstream_decisions_total", {"decision": "approve"}) == 1
+    assert get("fraudstream_decision_reasons_total", {"reason": "model_score"}) == 3
+    assert get("fraudstream_decision_reasons_total", {"reason": "feature:amount_z"}) == 1
+    assert get("fraudstream_decision_reasons_total", {"reason": "features_missing"}) == 1
