@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from scoring.api import DecisionRecord, ReasonOut, ScoreResponse
+from scoring.api import DecisionRecord, ScoreResponse
 from scoring.decision import Decision, Degraded, decide
 from scoring.merchant_inputs import merchant_inputs
 from scoring.metrics import ScorerMetrics
@@ -25,6 +25,8 @@ from scoring.settings import ScorerSettings
 from streaming.schema import Swipe, SwipeDetails, to_kafka
 
 log = logging.getLogger("fraudstream.scoring")
+
+_SWIPE_FIELDS = tuple(SwipeDetails.model_fields)
 
 
 class Producer(Protocol):
@@ -133,18 +135,21 @@ class Scorer:
         )
 
         age_s = now - features.computed_at.timestamp() if features is not None else None
-        response = ScoreResponse(
-            swipe_id=swipe.swipe_id,
-            card_token=card_token,
-            decision=decision.decision,
-            score=decision.score,
-            threshold=decision.threshold,
-            reasons=[ReasonOut(code=r.code, detail=r.detail, value=r.value) for r in decision.reasons],
-            model_version=model.version if model else None,
-            features_as_of=features.as_of if features is not None else None,
-            feature_age_ms=round(age_s * 1000) if age_s is not None else None,
-            degraded=decision.degraded,
-            inputs=inputs if explain else None,
+        # One validation pass, reasons included: cheaper than a ReasonOut(...) call per reason.
+        response = ScoreResponse.model_validate(
+            {
+                "swipe_id": swipe.swipe_id,
+                "card_token": card_token,
+                "decision": decision.decision,
+                "score": decision.score,
+                "threshold": decision.threshold,
+                "reasons": [{"code": r.code, "detail": r.detail, "value": r.value} for r in decision.reasons],
+                "model_version": model.version if model else None,
+                "features_as_of": features.as_of if features is not None else None,
+                "feature_age_ms": round(age_s * 1000) if age_s is not None else None,
+                "degraded": decision.degraded,
+                "inputs": inputs if explain else None,
+            }
         )
         self._publish(swipe, card_token, response, inputs, now_dt)
         self._observe(decision, age_s, time.perf_counter() - started)
@@ -181,12 +186,14 @@ class Scorer:
         out: list[tuple[str, bytes]] = []
         try:
             if self.settings.publish_swipes:
-                fields = {name: getattr(swipe, name) for name in SwipeDetails.model_fields}
+                held = swipe.__dict__
+                fields = {name: held[name] for name in _SWIPE_FIELDS}
                 decided = Swipe(**fields, card_token=card_token, decision=response.decision)
                 out.append((self.settings.topic_swipes, to_kafka(decided)))
+            # The response's validated values as they are (its reasons stay ReasonOut instances),
+            # not dumped to dicts and validated again.
             record = DecisionRecord(
-                **response.model_dump(exclude={"inputs"}),
-                inputs=inputs,
+                **{**response.__dict__, "inputs": inputs},
                 event_time=swipe.event_time,
                 decided_at=now,
             )

@@ -359,3 +359,22 @@ def test_the_direct_path_answers_and_publishes_as_fastapis_does(
         published.append(h.producer.records)
     assert answers[0] == answers[1]
     assert published[0] == published[1] and len(published[0]) == 2
+
+
+def test_the_published_records_are_the_swipe_and_the_response_with_inputs_and_times(
+    h: Harness, client: TestClient
+) -> None:
+    h.table.upsert(card_features(as_of_s=0, computed_at_s=1, windows={600: (2, 40.0, 0), 3600: (2, 40.0, 0)}))
+    answer = client.post("/v1/score", json=body()).json()
+    published = {t: json.loads(v) for t, _, v in h.producer.records}
+    swipe = {k: v for k, v in body().items() if k != "card_token"}
+    assert published["swipes"] == {
+        **swipe,
+        "event_time": "2026-11-27T09:00:10.000000Z",
+        "card_token": TOKEN,
+        "decision": answer["decision"],
+    }
+    record = published["decisions"]
+    assert record.pop("inputs")["velocity_600_count"] == 3
+    assert answer.pop("inputs") is None
+    assert record == {**answer, "event_time": "2026-11-27T09:00:10Z", "decided_at": "2026-11-27T09:00:11Z"}
