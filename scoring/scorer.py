@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from scoring.api import DecisionRecord, ScoreResponse
 from scoring.decision import Decision, Degraded, decide
@@ -22,11 +22,23 @@ from scoring.reload import WatchedFile
 from scoring.request_features import DecidedSwipe, LagCover, request_features, stale
 from scoring.rules import RuleSet, context_names, load_rules, rule_context
 from scoring.settings import ScorerSettings
-from streaming.schema import Swipe, SwipeDetails, to_kafka
+from streaming.schema import SwipeDetails, to_kafka
 
 log = logging.getLogger("fraudstream.scoring")
 
-_SWIPE_FIELDS = tuple(SwipeDetails.model_fields)
+_SWIPE_DETAILS = set(SwipeDetails.model_fields)
+
+
+def decided_swipe_value(swipe: SwipeDetails, card_token: str, decision: Literal["approve", "deny"]) -> bytes:
+    """`to_kafka(Swipe(**swipe fields, card_token=card_token, decision=decision))`, byte for byte.
+
+    The swipe was validated on arrival and the token is ours, so instead of validating them all
+    again into a Swipe (~15 µs a request), the swipe's own JSON gets the two fields appended
+    (~5 µs). Neither needs escaping: a token is `ct_` + hex, a decision a fixed word. A Swipe is
+    SwipeDetails then these two fields; tests/unit/scoring/test_scorer.py holds it to that.
+    """
+    details = swipe.model_dump_json(include=_SWIPE_DETAILS)
+    return f'{details[:-1]},"card_token":"{card_token}","decision":"{decision}"}}'.encode()
 
 
 class Producer(Protocol):
@@ -186,10 +198,8 @@ class Scorer:
         out: list[tuple[str, bytes]] = []
         try:
             if self.settings.publish_swipes:
-                held = swipe.__dict__
-                fields = {name: held[name] for name in _SWIPE_FIELDS}
-                decided = Swipe(**fields, card_token=card_token, decision=response.decision)
-                out.append((self.settings.topic_swipes, to_kafka(decided)))
+                value = decided_swipe_value(swipe, card_token, response.decision)
+                out.append((self.settings.topic_swipes, value))
             # The response's validated values as they are (its reasons stay ReasonOut instances),
             # not dumped to dicts and validated again.
             record = DecisionRecord(
