@@ -213,7 +213,7 @@ def build_producer(settings: ScorerSettings) -> Any:
             "client.id": "fraudstream-scorer",
             "enable.idempotence": True,
             "compression.type": "lz4",
-            "linger.ms": 5,
+            "linger.ms": settings.publish_linger_ms,
             # Bounded: with Kafka down, produce() fails fast (counted) instead of buffering forever.
             "queue.buffering.max.messages": 100_000,
             # A decided swipe must reach `swipes` (it counts in the card's velocity): ride out a broker

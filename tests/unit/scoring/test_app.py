@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from scoring.app import create_app
+from scoring.app import build_producer, create_app
 from scoring.model import publish_artifact
 from scoring.online import OnlineFeatureTable, OnlineMerchantTable
 from scoring.settings import DEFAULT_RULES_PATH, ScorerSettings
@@ -378,3 +378,17 @@ def test_the_published_records_are_the_swipe_and_the_response_with_inputs_and_ti
     assert record.pop("inputs")["velocity_600_count"] == 3
     assert answer.pop("inputs") is None
     assert record == {**answer, "event_time": "2026-11-27T09:00:10Z", "decided_at": "2026-11-27T09:00:11Z"}
+
+
+def test_the_producer_batches_for_the_linger_the_settings_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import confluent_kafka
+
+    built: list[dict[str, Any]] = []
+    monkeypatch.setattr(confluent_kafka, "Producer", lambda config: built.append(config))
+    monkeypatch.setenv("FRAUDSTREAM_PUBLISH_LINGER_MS", "20")
+    build_producer(ScorerSettings(_env_file=None, state_dir=tmp_path))  # type: ignore[call-arg]
+    build_producer(ScorerSettings(_env_file=None, state_dir=tmp_path, publish_linger_ms=0))  # type: ignore[call-arg]
+    assert [c["linger.ms"] for c in built] == [20, 0]
+    assert all(c["enable.idempotence"] and c["message.timeout.ms"] == 600_000 for c in built)
