@@ -17,10 +17,11 @@ import os
 import tempfile
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scoring.merchant_inputs import MERCHANT_PREFIX, merchant_input_names
 from scoring.priors import CategoryPrior
@@ -153,18 +154,26 @@ class ModelArtifact(BaseModel):
     training_window: tuple[datetime, datetime] | None = None
     metrics: ModelMetrics
 
-    _terms: tuple[tuple[str, float, float], ...] = PrivateAttr(default=())
-    _reads_merchant: bool = PrivateAttr(default=False)
-
-    @property
+    # Derived once per artifact. cached_property, not PrivateAttr: reading a pydantic private
+    # attribute goes through BaseModel.__getattr__ (~2 µs), twice per scored swipe.
+    @cached_property
     def reads_merchant(self) -> bool:
         """Whether the model reads merchant inputs (so the scorer looks the merchant up)."""
-        return self._reads_merchant
+        return any(f.startswith(MERCHANT_PREFIX) for f in self.features)
+
+    @cached_property
+    def logistic_terms(self) -> tuple[tuple[str, float, float], ...]:
+        """(name, mean, coefficient / std) per feature: standardization folded into one weight."""
+        return tuple(
+            (name, mean, coef / std)
+            for name, mean, std, coef in zip(
+                self.features, self.means, self.stds, self.coefficients, strict=True
+            )
+        )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelArtifact:
         n = len(self.features)
-        self._reads_merchant = any(f.startswith(MERCHANT_PREFIX) for f in self.features)
         if len(set(self.features)) != n:
             raise ValueError("duplicate feature names")
         missing_priors = [p.input_name for p in self.priors if p.input_name not in self.features]
@@ -181,13 +190,6 @@ class ModelArtifact(BaseModel):
             raise ValueError("features, means, stds and coefficients must have the same length")
         if any(s <= 0 for s in self.stds):
             raise ValueError("standard deviations must be positive")
-        # Fold standardization into one weight and offset per feature: w * (x - mean).
-        self._terms = tuple(
-            (name, mean, coef / std)
-            for name, mean, std, coef in zip(
-                self.features, self.means, self.stds, self.coefficients, strict=True
-            )
-        )
         return self
 
     def missing_inputs(self, available: set[str]) -> list[str]:
@@ -214,7 +216,7 @@ class ModelArtifact(BaseModel):
             return self.trees.probability(raw), dict(zip(self.features, moves, strict=True))
         contributions = {}
         z = self.intercept
-        for name, mean, weight in self._terms:
+        for name, mean, weight in self.logistic_terms:
             c = weight * (inputs.get(name, mean) - mean)
             contributions[name] = c
             z += c
