@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -75,23 +76,58 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether any process other than a zombie is still in process group `pgid`."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def _wait(alive: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while alive():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def stop_pid(pid: int | None, timeout_s: float = 30.0) -> bool:
-    """SIGTERM the process group, wait, then SIGKILL. True if something was stopped."""
+    """Stop a process we started as a group leader. True if something was stopped.
+
+    SIGTERM goes to the leader alone first: the feature job's Python driver then stops its queries
+    and its SparkContext in order, which a signal to the whole group (the JVM too) would race.
+    Whatever of the group outlives it gets SIGTERM, then SIGKILL.
+    """
     if not pid_alive(pid):
         return False
     assert pid is not None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    _wait(lambda: pid_alive(pid), timeout_s)
     for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _group_alive(pid):
+            return True
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
             return True
         except PermissionError:
             os.kill(pid, sig)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                return True
-            time.sleep(0.2)
+        _wait(lambda: _group_alive(pid), timeout_s)
     return True
 
 
@@ -108,17 +144,21 @@ def delta_tables(delta_root: str) -> dict[str, str]:
 def wait_http(
     url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None, what: str = ""
 ) -> None:
+    """Wait for `url` to answer 200; the error names the last answer (a /readyz says what is missing)."""
     deadline = time.monotonic() + timeout_s
+    last = "no answer"
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what or url} exited with code {proc.returncode} during start-up")
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            answer = httpx.get(url, timeout=1.0)
+            if answer.status_code == 200:
                 return
-        except httpx.HTTPError:
-            pass
+            last = f"{answer.status_code} {answer.text[:500]}"
+        except httpx.HTTPError as exc:
+            last = str(exc) or type(exc).__name__
         time.sleep(0.5)
-    raise RuntimeError(f"{what or url} did not become ready within {timeout_s:.0f}s")
+    raise RuntimeError(f"{what or url} did not become ready within {timeout_s:.0f}s; {url} last said: {last}")
 
 
 def up(settings: StackSettings, scorer_port: int = 8000, metrics_port: int = 9108) -> StackInfo:

@@ -1,0 +1,87 @@
+"""Stopping what `fraudstream up` started: the group leader first, then what is left of its group."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from services.stack import pid_alive, stop_pid
+
+# The leader starts a child in its process group (as the feature job's driver starts Spark's JVM),
+# and each writes the signals it gets to the log. The leader takes its time to stop, as the job does.
+LEADER = textwrap.dedent(
+    """
+    import os, signal, subprocess, sys, time
+    log = sys.argv[1]
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[2], log])
+    def term(*_):
+        with open(log, "a") as f:
+            f.write("leader got SIGTERM\\n")
+        time.sleep(0.5)  # stopping queries and the SparkContext
+        with open(log, "a") as f:
+            f.write("leader stopped\\n")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, term)
+    while child.poll() is None and not os.path.exists(log + ".child"):
+        time.sleep(0.02)
+    open(log + ".ready", "w").close()
+    while True:
+        time.sleep(0.1)
+    """
+)
+CHILD = textwrap.dedent(
+    """
+    import signal, sys, time
+    def term(*_):
+        with open(sys.argv[1], "a") as f:
+            f.write("child got SIGTERM\\n")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, term)
+    open(sys.argv[1] + ".child", "w").close()
+    while True:
+        time.sleep(0.1)
+    """
+)
+STUBBORN_CHILD = (
+    "import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "open(sys.argv[1] + '.child', 'w').close(); time.sleep(60)"
+)
+
+
+def _start(tmp_path: Path, child: str) -> tuple[subprocess.Popen[bytes], Path]:
+    log = tmp_path / "signals.log"
+    proc = subprocess.Popen([sys.executable, "-c", LEADER, str(log), child], start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not Path(str(log) + ".ready").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the leader did not start"
+        time.sleep(0.05)
+    return proc, log
+
+
+def _group_members(pgid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(pgid)], capture_output=True, text=True)
+    return [int(pid) for pid, stat in (line.split() for line in out.stdout.splitlines()) if "Z" not in stat]
+
+
+def test_the_leader_is_asked_first_and_its_group_after(tmp_path: Path) -> None:
+    proc, log = _start(tmp_path, CHILD)
+    assert stop_pid(proc.pid, timeout_s=10)
+    proc.wait(timeout=5)
+    assert log.read_text().splitlines() == ["leader got SIGTERM", "leader stopped", "child got SIGTERM"]
+    assert _group_members(proc.pid) == []
+
+
+def test_a_child_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
+    proc, log = _start(tmp_path, STUBBORN_CHILD)
+    assert stop_pid(proc.pid, timeout_s=2)
+    proc.wait(timeout=5)
+    assert log.read_text().splitlines() == ["leader got SIGTERM", "leader stopped"]
+    assert _group_members(proc.pid) == []
+
+
+def test_nothing_to_stop() -> None:
+    assert not pid_alive(None)
+    assert not stop_pid(None)
