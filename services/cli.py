@@ -74,6 +74,7 @@ def up(
 ) -> None:
     """Start Kafka (embedded unless FRAUDSTREAM_KAFKA_BOOTSTRAP is set), the feature job and the scorer."""
     settings = _settings()
+    _ensure_model()
     with console.status("starting Kafka, the feature job and the scorer (Spark takes ~30 s)..."):
         stack.up(settings, scorer_port=port, metrics_port=metrics_port)
     _print_status(stack.status(settings))
@@ -89,6 +90,34 @@ def up(
     finally:
         stopped = stack.down(settings)
         console.print(f"stopped: {', '.join(stopped) or 'nothing'}")
+
+
+def _train_baseline() -> None:
+    """Train the baseline model on generated history into the scorer's model folder."""
+    from scoring.settings import ScorerSettings
+    from services.trainer import train_on_generated
+
+    scorer_settings = ScorerSettings()
+    with console.status("training the baseline model on generated history") as spinner:
+        report = train_on_generated(
+            scorer_settings.resolved_model_path.parent,
+            _settings().token_key.get_secret_value().encode(),
+            scorer_settings.feature_config,
+            progress=lambda m: spinner.update(m),
+        )
+    console.print(
+        f"model {report.artifact.version}: validation AUC {report.artifact.metrics.roc_auc or 0:.3f}"
+    )
+
+
+def _ensure_model() -> None:
+    """The scorer is not ready without a model: train the baseline when there is none yet."""
+    from scoring.settings import ScorerSettings
+
+    path = ScorerSettings().resolved_model_path
+    if not path.exists():
+        console.print(f"no model at {path}: training a baseline first (`fraudstream train` replaces it)")
+        _train_baseline()
 
 
 @app.command()
@@ -386,9 +415,6 @@ def demo(
     import os
     import shutil
 
-    from scoring.settings import ScorerSettings
-    from services.trainer import train_on_generated
-
     base = StackSettings()
     demo_dir = base.state_dir / "demo"
     existing = stack.StackInfo.load(stack.stack_file(base.model_copy(update={"state_dir": demo_dir})))
@@ -397,18 +423,8 @@ def demo(
     shutil.rmtree(demo_dir, ignore_errors=True)
     os.environ["FRAUDSTREAM_STATE_DIR"] = str(demo_dir)
     settings = _settings()
-    scorer_settings = ScorerSettings()
     started = time.monotonic()
-    with console.status("training the baseline model on generated history") as spinner:
-        report = train_on_generated(
-            scorer_settings.resolved_model_path.parent,
-            settings.token_key.get_secret_value().encode(),
-            scorer_settings.feature_config,
-            progress=lambda m: spinner.update(m),
-        )
-    console.print(
-        f"model {report.artifact.version}: validation AUC {report.artifact.metrics.roc_auc or 0:.3f}"
-    )
+    _train_baseline()
     with console.status("starting Kafka, the feature job and the scorer (Spark takes ~30 s)..."):
         stack.up(settings)
     _print_status(stack.status(settings))
