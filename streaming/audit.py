@@ -7,14 +7,13 @@ foreachBatch with txnAppId/txnVersion: a replayed batch is not written twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from services.topics import ensure_topics
 from streaming.settings import StreamSettings
+from streaming.sinks import app_id, append_once, history_writer, start_batches
 
 QUERY_DECISIONS = "decisions"
 TABLE_DECISIONS = "decisions"
@@ -49,17 +48,12 @@ def decision_rows(raw: DataFrame) -> DataFrame:
     )
 
 
-def start_decisions(
-    spark: SparkSession,
-    settings: StreamSettings,
-    writer: Callable[[DataFrame, StreamSettings, str], object],
-    append_once: Callable[[DataFrame, str, str, int], None],
-    app_id: Callable[[DataFrame, str], str],
-) -> StreamingQuery:
-    """Decisions topic -> Delta `decisions`, with the writer and idempotent append of `streaming.sinks`.
+def start_decisions(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
+    """Decisions topic -> Delta `decisions`, on the history trigger, appended once per batch.
 
     The scorer writes the topic; it may not exist yet when the job starts (a fresh cluster), so it is
-    created here rather than failing the query.
+    created here rather than failing the query. It always starts from the earliest offset: the
+    audit trail keeps every decision, whatever the job's starting offsets for swipes are.
     """
     ensure_topics(settings.bootstrap, [settings.topic_decisions], partitions=settings.topic_partitions)
     raw = (
@@ -74,4 +68,4 @@ def start_decisions(
     def write(batch: DataFrame, batch_id: int) -> None:
         append_once(batch, settings.table(TABLE_DECISIONS), app_id(batch, QUERY_DECISIONS), batch_id)
 
-    return writer(decision_rows(raw), settings, QUERY_DECISIONS).foreachBatch(write).start()  # type: ignore[attr-defined]
+    return start_batches(history_writer(decision_rows(raw), settings, QUERY_DECISIONS), write)

@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -46,7 +47,7 @@ from streaming.features import (
     parse_swipes,
     utc_now,
 )
-from streaming.job_metrics import JsonLines, ProgressExporter, StreamMetrics
+from streaming.job_metrics import InterruptedBatchLog, JsonLines, ProgressExporter, StreamMetrics
 from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
 from streaming.merchant_job import (
     TABLE_LABELS,
@@ -57,13 +58,13 @@ from streaming.merchant_job import (
 from streaming.settings import StreamSettings
 from streaming.sinks import (
     TABLE_DEAD_LETTERS,
-    app_id,
-    append_once,
+    BatchInterrupted,
     append_parsed,
     count_invalid,
     history_writer,
     publish_records,
     read_topic,
+    start_batches,
     writer,
 )
 
@@ -127,7 +128,7 @@ def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     def write(batch: DataFrame, batch_id: int) -> None:
         append_parsed(batch, batch_id, settings, good=good_swipes, table=TABLE_SWIPES, query=QUERY_RAW)
 
-    return history_writer(parsed, settings, QUERY_RAW).foreachBatch(write).start()
+    return start_batches(history_writer(parsed, settings, QUERY_RAW), write)
 
 
 def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> StreamingQuery:
@@ -148,7 +149,7 @@ def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock =
             query=QUERY_FEATURES,
         )
 
-    return writer(records, settings, QUERY_FEATURES).outputMode("update").foreachBatch(write).start()
+    return start_batches(writer(records, settings, QUERY_FEATURES).outputMode("update"), write)
 
 
 def start_sessions(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
@@ -170,15 +171,7 @@ def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now)
         queries.append(start_raw(spark, settings))
         queries.append(start_features(spark, settings, clock))
         queries.append(start_sessions(spark, settings))
-        queries.append(
-            start_decisions(
-                spark,
-                settings,
-                history_writer,
-                append_once,
-                app_id,
-            )
-        )
+        queries.append(start_decisions(spark, settings))
         queries.append(start_labels(spark, settings))
         queries.append(start_merchant_features(spark, settings, clock))
     except Exception:
@@ -189,8 +182,18 @@ def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now)
     return queries
 
 
-def stop(queries: list[StreamingQuery]) -> None:
+def stop(queries: list[StreamingQuery], drain_timeout_s: float = 5.0) -> None:
+    """Stop each query between two micro-batches if it gets there within the timeout, else at once.
+
+    A stop in the middle of a batch interrupts its foreachBatch call: nothing is lost (the batch
+    reruns from the checkpoint and the Delta appends are idempotent), but Spark then logs the
+    interrupted Python call, and a regex over that long trace overflows the stack of the stream
+    thread. Waiting for the trigger to go idle avoids both almost always.
+    """
+    deadline = time.monotonic() + drain_timeout_s
     for query in queries:
+        while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+            time.sleep(0.05)
         if query.isActive:
             query.stop()
 
@@ -229,6 +232,7 @@ def main(settings: StreamSettings | None = None) -> int:
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.getLogger("py4j").setLevel(logging.WARNING)
+    logging.getLogger("py4j.clientserver").addFilter(InterruptedBatchLog(BatchInterrupted))
     settings = settings or StreamSettings()
     from services.topics import ensure_stack_topics
     from streaming.spark import build_session

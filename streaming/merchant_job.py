@@ -19,7 +19,14 @@ from services.topics import ensure_topics
 from streaming.features import Clock, good_swipes, parse_swipes, utc_now
 from streaming.merchant_features import good_labels, merchant_features_stream, parse_labels
 from streaming.settings import StreamSettings
-from streaming.sinks import append_parsed, count_invalid, history_writer, publish_records, read_topic
+from streaming.sinks import (
+    append_parsed,
+    count_invalid,
+    history_writer,
+    publish_records,
+    read_topic,
+    start_batches,
+)
 
 QUERY_LABELS = "labels_raw"
 QUERY_MERCHANTS = "merchant_features"
@@ -45,8 +52,7 @@ def start_labels(spark: SparkSession, settings: StreamSettings) -> StreamingQuer
     def write(batch: DataFrame, batch_id: int) -> None:
         append_parsed(batch, batch_id, settings, good=good_labels, table=TABLE_LABELS, query=QUERY_LABELS)
 
-    query: StreamingQuery = history_writer(parsed, settings, QUERY_LABELS).foreachBatch(write).start()
-    return query
+    return start_batches(history_writer(parsed, settings, QUERY_LABELS), write)
 
 
 def merchant_sources(spark: SparkSession, settings: StreamSettings) -> tuple[DataFrame, DataFrame]:
@@ -79,7 +85,4 @@ def start_merchant_features(
             query=QUERY_MERCHANTS,
         )
 
-    query: StreamingQuery = (
-        history_writer(records, settings, QUERY_MERCHANTS).outputMode("update").foreachBatch(write).start()
-    )
-    return query
+    return start_batches(history_writer(records, settings, QUERY_MERCHANTS).outputMode("update"), write)

@@ -11,7 +11,6 @@ import pytest
 from confluent_kafka import Producer
 
 from scoring.api import DecisionRecord, ReasonOut
-from streaming import sinks
 from streaming.audit import TABLE_DECISIONS, decision_rows, start_decisions
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
@@ -68,7 +67,7 @@ def test_decisions_reach_delta_exactly_once_across_a_restart(
         kafka_bootstrap=kafka_bootstrap,
         topic_decisions=topic_factory("decisions"),
         state_dir=tmp_path,
-        trigger_s=0.5,
+        history_trigger_s=0.5,
     )
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
 
@@ -78,7 +77,7 @@ def test_decisions_reach_delta_exactly_once_across_a_restart(
         assert producer.flush(10) == 0
 
     def run_until(expected: int) -> None:
-        query = start_decisions(spark, settings, sinks.writer, sinks.append_once, sinks.app_id)
+        query = start_decisions(spark, settings)
         try:
             query.processAllAvailable()
 

@@ -1,0 +1,102 @@
+"""start_batches: a batch interrupted by a stop fails with one short line; other failures as they are."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from py4j.protocol import Py4JJavaError
+
+from streaming.sinks import BatchInterrupted, start_batches
+
+# How Spark 4.2 tells its own stop from a failure in a foreachBatch function's Python error text
+# (StreamExecution.PROXY_ERROR, with the interruption class names).
+SPARK_STOPPED = re.compile(
+    r"py4j.protocol.Py4JJavaError: An error occurred while calling((.|\r\n|\r|\n)*)"
+    r"(java.lang.InterruptedException|java.io.InterruptedIOException|java.nio.channels.ClosedByInterruptException)"
+)
+
+
+class JavaThrowable:
+    """Stands in for the py4j proxy of a Java exception: its class name and its cause."""
+
+    _target_id = "o2443"  # what Py4JJavaError keeps to ask the JVM for the trace
+
+    def __init__(self, name: str, cause: JavaThrowable | None = None) -> None:
+        self._name, self._cause = name, cause
+
+    def getClass(self) -> Any:
+        name = self._name
+        return type("JavaClass", (), {"getName": lambda self: name})()
+
+    def getCause(self) -> JavaThrowable | None:
+        return self._cause
+
+
+class StreamWriter:
+    """Records the function handed to foreachBatch, as DataStreamWriter would run it per batch."""
+
+    def __init__(self) -> None:
+        self.run: Callable[[Any, int], None] | None = None
+
+    def foreachBatch(self, run: Callable[[Any, int], None]) -> StreamWriter:
+        self.run = run
+        return self
+
+    def start(self) -> str:
+        return "query"
+
+
+def batch_run(error: BaseException | None) -> Callable[[Any, int], None]:
+    def write(batch: Any, batch_id: int) -> None:
+        if error is not None:
+            raise error
+
+    stream = StreamWriter()
+    assert start_batches(stream, write) == "query"
+    assert stream.run is not None
+    return stream.run
+
+
+def java_error(exc: JavaThrowable) -> Py4JJavaError:
+    # str() of the real error asks the JVM for the whole Java trace (~18 KB); errmsg is the first line.
+    return Py4JJavaError("An error occurred while calling o2442.save.\n", exc)
+
+
+@pytest.mark.parametrize(
+    "thrown",
+    [
+        JavaThrowable("java.lang.InterruptedException"),
+        JavaThrowable("org.apache.spark.SparkException", JavaThrowable("java.io.InterruptedIOException")),
+        JavaThrowable(
+            "org.apache.spark.SparkException",
+            JavaThrowable(
+                "java.util.concurrent.ExecutionException", JavaThrowable("java.lang.InterruptedException")
+            ),
+        ),
+        JavaThrowable("java.nio.channels.ClosedByInterruptException"),
+    ],
+)
+def test_an_interrupted_batch_fails_with_one_line_spark_recognises(thrown: JavaThrowable) -> None:
+    with pytest.raises(BatchInterrupted) as raised:
+        batch_run(java_error(thrown))(None, 7)
+    message = f"streaming.sinks.BatchInterrupted: {raised.value}"  # its line in the Python traceback
+    assert SPARK_STOPPED.search(message), message
+    assert "micro-batch 7" in message and "o2442.save" in message
+    assert len(message) < 300
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_other_java_failures_are_raised_unchanged() -> None:
+    error = java_error(JavaThrowable("org.apache.spark.SparkException", JavaThrowable("java.io.IOException")))
+    with pytest.raises(Py4JJavaError) as raised:
+        batch_run(error)(None, 1)
+    assert raised.value is error
+
+
+def test_python_failures_are_raised_unchanged() -> None:
+    with pytest.raises(KeyError):
+        batch_run(KeyError("card_token"))(None, 1)
+    batch_run(None)(None, 2)  # and a batch that works returns
