@@ -3,10 +3,16 @@
 Servers run one at a time (the machine has few cores): the scorer without Kafka, the bare
 endpoint, the scorer publishing to a real embedded broker, the bare endpoint again. The bare
 figure used in the ratios is the mean of its two runs, which brackets the scorer runs in time.
+
+Besides req/s, each saturation run reads the server process's CPU time (user + system, from
+/proc) before and after: CPU per request moves far less than req/s when other work shares the
+cores, so `cpu_ratio_vs_bare` (bare's CPU per request / the server's) is the steadier figure.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import statistics
 import subprocess
 import sys
@@ -45,6 +51,7 @@ class VariantResult:
     variant: Variant
     saturation: WrkResult
     latency: WrkResult
+    cpu_us_per_request: float = math.nan  # the server process's, during the saturation run
 
 
 class Server:
@@ -74,6 +81,16 @@ class Server:
             time.sleep(0.5)
         raise RuntimeError(f"bench server not ready within {timeout_s:.0f} s; see {self.log_path}")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (its threads included); NaN off Linux."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        except OSError:
+            return math.nan
+        # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         try:
@@ -83,12 +100,17 @@ class Server:
             self.proc.wait()
 
 
-def _load(server: Server, script: Path, bodies: Path, duration_s: float) -> tuple[WrkResult, WrkResult]:
+def _load(
+    server: Server, script: Path, bodies: Path, duration_s: float
+) -> tuple[WrkResult, WrkResult, float]:
+    """Warm-up, then the saturation and latency runs; also the server's CPU µs per saturation request."""
     url = f"{server.url}/v1/score"
     run_wrk(url, script, bodies, connections=LATENCY_CONNECTIONS, duration_s=WARMUP_S)
+    cpu_before = server.cpu_seconds()
     sat = run_wrk(url, script, bodies, connections=SATURATION_CONNECTIONS, duration_s=duration_s)
+    cpu_us = (server.cpu_seconds() - cpu_before) / max(sat.requests, 1) * 1e6
     lat = run_wrk(url, script, bodies, connections=LATENCY_CONNECTIONS, duration_s=duration_s)
-    return sat, lat
+    return sat, lat, cpu_us
 
 
 def _probe_response(url: str, bodies: Path, count: int = 200) -> bytes:
@@ -150,13 +172,13 @@ def run(
                     server.wait_ready()
                     if variant.kind == "scorer" and not bare_body.exists():
                         bare_body.write_bytes(_probe_response(server.url, inputs.bodies_path))
-                    sat, lat = _load(server, script, inputs.bodies_path, duration_s)
+                    sat, lat, cpu_us = _load(server, script, inputs.bodies_path, duration_s)
                 finally:
                     server.stop()
-            results.append(VariantResult(variant, sat, lat))
+            results.append(VariantResult(variant, sat, lat, cpu_us))
             console.print(
-                f"  {variant.name}: {sat.requests_per_s:,.0f} req/s @{SATURATION_CONNECTIONS}, "
-                f"p99 {lat.p(99):.2f} ms @{LATENCY_CONNECTIONS}"
+                f"  {variant.name}: {sat.requests_per_s:,.0f} req/s @{SATURATION_CONNECTIONS} "
+                f"({cpu_us:,.0f} µs server CPU a request), p99 {lat.p(99):.2f} ms @{LATENCY_CONNECTIONS}"
             )
 
         measure(Variant("scorer, producer off", "scorer"), scorer_args)
@@ -195,6 +217,7 @@ def summarize(
 ) -> dict[str, Any]:
     bares = [r for r in results if r.variant.kind == "bare"]
     bare_rps = statistics.fmean(r.saturation.requests_per_s for r in bares)
+    bare_cpu = statistics.fmean(r.cpu_us_per_request for r in bares)
     rows = []
     for r in results:
         rows.append(
@@ -205,6 +228,8 @@ def summarize(
                 "saturation": r.saturation.as_dict(),
                 "latency": r.latency.as_dict(),
                 "ratio_vs_bare": round(ratio(r.saturation.requests_per_s, bare_rps), 3),
+                "cpu_us_per_request": round(r.cpu_us_per_request, 1),
+                "cpu_ratio_vs_bare": round(ratio(bare_cpu, r.cpu_us_per_request), 3),
             }
         )
     return {
@@ -216,6 +241,7 @@ def summarize(
         "response_bytes": body,
         "duration_s": duration_s,
         "bare_requests_per_s": round(bare_rps, 1),
+        "bare_cpu_us_per_request": round(bare_cpu, 1),
         "bare_runs_rps": [f"{r.saturation.requests_per_s:,.0f}" for r in bares],
         "variants": rows,
         "commands": {
@@ -237,6 +263,8 @@ def render(result: dict[str, Any]) -> Any:
                 output.fmt(lat["latency_ms"].get("p50", float("nan")), 2),
                 output.fmt(lat["latency_ms"].get("p99", float("nan")), 2),
                 f"{v['ratio_vs_bare']:.2f}",
+                output.fmt(v["cpu_us_per_request"]),
+                f"{v['cpu_ratio_vs_bare']:.2f}",
                 str(sat["non_2xx"] + lat["non_2xx"] + sat["socket_errors"] + lat["socket_errors"]),
             ]
         )
@@ -249,6 +277,8 @@ def render(result: dict[str, Any]) -> Any:
             f"p50 ms @{LATENCY_CONNECTIONS}",
             f"p99 ms @{LATENCY_CONNECTIONS}",
             "ratio_vs_bare",
+            f"CPU µs/req @{SATURATION_CONNECTIONS}",
+            "cpu_ratio_vs_bare",
             "errors",
         ],
         rows,

@@ -1,0 +1,50 @@
+"""bench scorer: the ratios it reports, against the bare runs' mean, for req/s and for server CPU."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from bench.measure import WrkResult
+from bench.scorer import Server, Variant, VariantResult, render, summarize
+
+
+def result(name: str, kind: str, rps: float, cpu_us: float) -> VariantResult:
+    run = WrkResult(connections=32, requests=int(rps * 10), duration_s=10.0, requests_per_s=rps)
+    return VariantResult(Variant(name, kind), run, run, cpu_us)
+
+
+def test_ratios_are_against_the_mean_of_the_bare_runs() -> None:
+    results = [
+        result("scorer", "scorer", 1_500, 600.0),
+        result("bare 1", "bare", 2_800, 280.0),
+        result("bare 2", "bare", 3_200, 320.0),
+    ]
+    inputs = SimpleNamespace(cards=10, bodies=20)
+    summary = summarize(results, {}, 10.0, 10, inputs, 700)
+    scorer = summary["variants"][0]
+    assert summary["bare_requests_per_s"] == 3_000 and summary["bare_cpu_us_per_request"] == 300
+    assert scorer["ratio_vs_bare"] == 0.5 and scorer["cpu_ratio_vs_bare"] == 0.5
+    assert scorer["cpu_us_per_request"] == 600
+    render({**summary, "table_cards": 10})  # the table renders with the CPU columns
+
+
+def test_a_missing_cpu_reading_gives_no_cpu_ratio() -> None:
+    results = [result("scorer", "scorer", 1_500, math.nan), result("bare", "bare", 3_000, 300.0)]
+    summary = summarize(results, {}, 10.0, 10, SimpleNamespace(cards=10, bodies=20), 700)
+    assert math.isnan(summary["variants"][0]["cpu_ratio_vs_bare"])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads /proc")
+def test_server_cpu_seconds_grow_while_the_process_works() -> None:
+    server = Server.__new__(Server)  # this process stands in for the server child
+    server.proc = SimpleNamespace(pid=os.getpid())  # type: ignore[assignment]
+    before = server.cpu_seconds()
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:
+        pass
+    assert server.cpu_seconds() - before >= 0.1
