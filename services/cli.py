@@ -30,6 +30,17 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
+def main() -> None:
+    """The `fraudstream` entry point: errors the user can fix print one line, not a traceback."""
+    from services.kafka_broker import KafkaUnavailable
+
+    try:
+        app()
+    except (KafkaUnavailable, stack.StackError) as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
 def _settings() -> StackSettings:
     settings = StackSettings()
     if settings.token_key.get_secret_value() == DEV_TOKEN_KEY:
@@ -291,6 +302,7 @@ def _replay_stolen_card(
     settings: StackSettings, speed: float, seed: int | None, scorer_url: str | None
 ) -> ReplayReport:
     from scoring.settings import ScorerSettings
+    from services.publish import check_reachable
     from services.replay import run_stolen_card
 
     st = stack.status(settings)
@@ -302,6 +314,12 @@ def _replay_stolen_card(
     )
     scorer_settings = ScorerSettings()
     token = scorer_settings.api_token.get_secret_value() if scorer_settings.api_token else None
+    check_reachable(str(bootstrap))
+    stack.wait_http(
+        f"{url}/readyz",
+        5,
+        what=f"no ready scorer at {url}: start the stack with `fraudstream up` (or pass --scorer-url); it",
+    )
     with console.status("replaying the stolen card...") as spinner:
         report = run_stolen_card(
             str(bootstrap),

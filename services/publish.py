@@ -95,7 +95,8 @@ class LabelPublisher(_KeyedPublisher):
 def check_reachable(bootstrap: str, timeout_s: float = 10.0) -> None:
     """Raise KafkaUnavailable with what to do next when no broker answers at `bootstrap`."""
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout_s)
+        # log_level 0: librdkafka would print a connection failure every 50 ms while we wait.
+        AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise KafkaUnavailable(
             f"Kafka at {bootstrap} is not reachable ({exc}); start it with `fraudstream up` "

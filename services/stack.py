@@ -18,6 +18,11 @@ from services.kafka_broker import BrokerConfig, EmbeddedKafka, KafkaUnavailable,
 from services.settings import StackSettings
 from services.topics import ensure_stack_topics
 
+
+class StackError(RuntimeError):
+    """Something about the running stack that the user can fix; the message says what to do next."""
+
+
 TABLES = ("swipes", "card_features", "sessions", "dead_letters", "labels", "merchant_features")
 
 
@@ -149,7 +154,7 @@ def wait_http(
     last = "no answer"
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what or url} exited with code {proc.returncode} during start-up")
+            raise StackError(f"{what or url} exited with code {proc.returncode} during start-up")
         try:
             answer = httpx.get(url, timeout=1.0)
             if answer.status_code == 200:
@@ -158,14 +163,14 @@ def wait_http(
         except httpx.HTTPError as exc:
             last = str(exc) or type(exc).__name__
         time.sleep(0.5)
-    raise RuntimeError(f"{what or url} did not become ready within {timeout_s:.0f}s; {url} last said: {last}")
+    raise StackError(f"{what or url} did not become ready within {timeout_s:.0f}s; {url} last said: {last}")
 
 
 def up(settings: StackSettings, scorer_port: int = 8000, metrics_port: int = 9108) -> StackInfo:
     """Start Kafka (unless FRAUDSTREAM_KAFKA_BOOTSTRAP is set), the feature job and the scorer."""
     existing = StackInfo.load(stack_file(settings))
     if existing and any(pid_alive(c.pid) for c in (existing.kafka, existing.stream, existing.scorer)):
-        raise RuntimeError(
+        raise StackError(
             "the stack is already running; see `fraudstream status` or stop it with `fraudstream down`"
         )
     logs = settings.state_dir / "logs"
@@ -210,8 +215,8 @@ def up(settings: StackSettings, scorer_port: int = 8000, metrics_port: int = 910
     )
     info.save(stack_file(settings))
     try:
-        wait_http(f"{info.scorer.address}/readyz", 120, scorer, "the scorer")
-        wait_http(info.stream.address, 180, stream, "the feature job")
+        wait_http(f"{info.scorer.address}/readyz", 120, scorer, f"the scorer (log: {info.scorer.log})")
+        wait_http(info.stream.address, 180, stream, f"the feature job (log: {info.stream.log})")
     except Exception:
         down(settings)
         raise

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from services import stack
+from services import cli, stack
 from services.cli import app
+from services.kafka_broker import KafkaUnavailable
 
 runner = CliRunner()
 
@@ -77,3 +79,51 @@ def test_replay_needs_a_story_or_a_file() -> None:
     result = runner.invoke(app, ["replay", "lost-wallet"])
     assert result.exit_code != 0
     assert "stolen-card" in result.output
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KafkaUnavailable("Kafka at 127.0.0.1:1 is not reachable; start it with `fraudstream up`"),
+        stack.StackError("the scorer did not become ready within 120s; start it with `fraudstream up`"),
+    ],
+)
+def test_an_error_the_user_can_fix_is_one_line_and_exit_code_1(
+    error: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def failing_app() -> None:
+        raise error
+
+    monkeypatch.setattr(cli, "app", failing_app)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 1
+    printed = capsys.readouterr().err
+    assert printed.startswith("error: ") and "`fraudstream up`" in printed
+    assert "Traceback" not in printed
+
+
+def test_any_other_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_app() -> None:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "app", failing_app)
+    with pytest.raises(ZeroDivisionError):
+        cli.main()
+
+
+def test_replay_without_a_running_stack_says_to_start_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Kafka answers (stubbed), but no scorer listens: the replay stops before publishing anything.
+    monkeypatch.setattr("services.publish.check_reachable", lambda bootstrap, timeout_s=10.0: None)
+    result = runner.invoke(
+        app, ["replay", "stolen-card", "--scorer-url", f"http://127.0.0.1:{_closed_port()}"]
+    )
+    assert result.exit_code != 0
+    assert isinstance(result.exception, stack.StackError)
+    assert "start the stack with `fraudstream up`" in str(result.exception)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
