@@ -86,6 +86,19 @@ def backtest(
     run(cards=cards, days=days, file=file, workers=workers, kind=kind, json_path=json_path, console=console)
 
 
+@bench_app.command("catchup")
+def catchup(
+    json_path: JsonOption = None,
+    cards: Annotated[
+        int, typer.Option(help="Distinct cards on the card-features topic (against 10,000).", min=2)
+    ] = 1_000_000,
+) -> None:
+    """A new scorer replica reading the whole card-features topic: time to ready, memory, lookups."""
+    from bench.catchup import run
+
+    run(cards=cards, json_path=json_path, console=console)
+
+
 @bench_app.command("soak")
 def soak(
     json_path: JsonOption = None,
