@@ -283,11 +283,17 @@ def replay(
     if file is not None:
         from pathlib import Path
 
+        from services.file_replay import MappingError
         from services.file_replay import run_replay as run_file_replay
 
         if mapping is None:
             raise typer.BadParameter("--file needs --map card=COL,amount=COL,time=COL[,...]")
-        run_file_replay(settings, Path(file), mapping, console=console)
+        if not Path(file).is_file():
+            raise typer.BadParameter(f"{file} does not exist", param_hint="--file")
+        try:
+            run_file_replay(settings, Path(file), mapping, console=console)
+        except MappingError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--map") from exc
         return
     if story != "stolen-card":
         raise typer.BadParameter("replay `stolen-card`, or give --file F --map ...")

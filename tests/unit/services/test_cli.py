@@ -127,3 +127,23 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _text(output: str) -> str:
+    """The output as one line of words: Typer's error box wraps long messages."""
+    return " ".join(output.replace("│", " ").split())
+
+
+def test_replay_of_a_missing_file_names_the_option(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.csv")
+    result = runner.invoke(app, ["replay", "--file", missing, "--map", "card=a,amount=b,time=c"])
+    assert result.exit_code == 2
+    assert "Invalid value for --file" in _text(result.output) and "does not exist" in _text(result.output)
+
+
+def test_replay_with_a_bad_mapping_names_the_option(tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    path.write_text("pan,amt,ts\n4111111111111111,12.5,2026-11-01T10:00:00Z\n")
+    result = runner.invoke(app, ["replay", "--file", str(path), "--map", "amount=amt,time=ts"])
+    assert result.exit_code == 2
+    assert "Invalid value for --map: --map is missing required key(s) card" in _text(result.output)
