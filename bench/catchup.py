@@ -27,10 +27,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import machine, output
-from bench.catchup_records import Template, card_records, templates
+from bench.catchup_records import card_records
 from bench.catchup_table import READY_TIMEOUT_S, REPORT_PREFIX
 from bench.kafka import embedded_broker, fresh_name, high_watermarks, raw_consume_rate
 from bench.measure import ratio
+from bench.scorer_data import Template, templates
 from services.population import Population, PopulationConfig, build_population
 from services.publish import producer_config
 from services.settings import StackSettings

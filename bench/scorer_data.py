@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.population import PopulationConfig, build_population
+from services.population import Population, PopulationConfig, build_population
 from services.traffic import background
 from streaming.card_state import CardState, FeatureConfig, features, fold
 from streaming.schema import Swipe, to_kafka
@@ -33,6 +33,50 @@ class BenchInputs:
     bodies: int
     mean_record_bytes: float
     mean_body_bytes: float
+
+
+@dataclass(frozen=True)
+class Template:
+    """A folded card: its token, and its CardFeatures as the Kafka value the job publishes."""
+
+    token: str
+    value: bytes
+
+
+def rekey(value: bytes, old_token: str, new_token: str) -> bytes:
+    """The record of `old_token` as card `new_token`'s; the token must occur exactly once (its key field)."""
+    old = old_token.encode()
+    found = value.count(old)
+    if found != 1:
+        raise ValueError(f"token {old_token!r} occurs {found} times in the record, expected once")
+    return value.replace(old, new_token.encode())
+
+
+def templates(
+    pop: Population,
+    rng: np.random.Generator,
+    config: FeatureConfig,
+    *,
+    end: datetime,
+    template_cards: int,
+    history_days: float,
+) -> list[Template]:
+    """Fold `history_days` of traffic for cards 0..template_cards-1; the cards that swiped, in card order."""
+    picked = np.arange(min(template_cards, pop.cards))
+    by_card: dict[str, list[Swipe]] = {}
+    start = end - timedelta(days=history_days)
+    for s in background(pop, start, rng, end=end, cards=picked, id_prefix="hist-"):
+        by_card.setdefault(s.card_token, []).append(s)
+    out = []
+    for k in picked.tolist():
+        token = pop.token(k)
+        history = by_card.get(token)
+        if history:
+            state = fold(CardState(), history, config)
+            out.append(Template(token, to_kafka(features(token, state, config, computed_at=end))))
+    if not out:
+        raise ValueError(f"none of {len(picked)} template cards swiped in {history_days} days")
+    return out
 
 
 def build_inputs(
@@ -50,32 +94,24 @@ def build_inputs(
     end = end or (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=0)
     rng = np.random.default_rng(seed)
     pop = build_population(rng, token_key, PopulationConfig(cards=cards))
-    templates = np.arange(min(template_cards, cards))
-    by_card: dict[str, list[Swipe]] = {}
-    start = end - timedelta(days=history_days)
-    for s in background(pop, start, rng, end=end, cards=templates, id_prefix="hist-"):
-        by_card.setdefault(s.card_token, []).append(s)
-    records: dict[int, bytes] = {}
-    for k in templates.tolist():
-        history = by_card.get(pop.token(k))
-        if history:
-            state = fold(CardState(), history, config)
-            records[k] = to_kafka(features(pop.token(k), state, config, computed_at=end))
+    t = min(template_cards, cards)
+    records = {
+        m.token: m.value
+        for m in templates(pop, rng, config, end=end, template_cards=t, history_days=history_days)
+    }
     following: dict[str, Swipe] = {}
-    for s in background(pop, end, rng, end=end + timedelta(days=1), cards=templates, id_prefix="next-"):
+    picked = np.arange(t)
+    for s in background(pop, end, rng, end=end + timedelta(days=1), cards=picked, id_prefix="next-"):
         following.setdefault(s.card_token, s)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     features_path, bodies_path = out_dir / "features.jsonl", out_dir / "bodies.jsonl"
     n_records = n_bodies = record_bytes = body_bytes = 0
-    t = len(templates)
     with features_path.open("wb") as feats, bodies_path.open("w") as bodies:
         for j in range(cards):
-            k = j % t
-            template_token, token = pop.token(k), pop.token(j)
-            if k in records:
-                # The token occurs once in the record (its key field), so this is an exact re-keying.
-                line = records[k].replace(template_token.encode(), token.encode())
+            template_token, token = pop.token(j % t), pop.token(j)
+            if template_token in records:
+                line = rekey(records[template_token], template_token, token)
                 feats.write(line + b"\n")
                 n_records += 1
                 record_bytes += len(line)
