@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.generate import status_bytes
+from bench.machine import own_status_bytes
 from scoring.online import FeatureFollower, OnlineFeatureTable
 
 REPORT_PREFIX = "BENCH_CATCHUP "
@@ -53,10 +53,6 @@ def lookup_us(get: Callable[[str], Any], tokens: Sequence[str], rounds: int = LO
     return per_round
 
 
-def _rss(field: str = "VmRSS") -> int:
-    return status_bytes(Path("/proc/self/status").read_text(), field)
-
-
 def _trim() -> None:
     """Hand freed heap back to the OS, so `held` counts what is in use, not what glibc keeps around."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc: measure without trimming
@@ -66,7 +62,7 @@ def _trim() -> None:
 def measure(bootstrap: str, topic: str, tokens: Sequence[str]) -> dict[str, Any]:
     gc.collect()
     _trim()
-    rss_start = _rss()
+    rss_start = own_status_bytes("VmRSS")
     table = OnlineFeatureTable()
     follower = FeatureFollower(bootstrap, topic, table)  # as scoring.app.serve builds it
     started = time.perf_counter()
@@ -79,11 +75,11 @@ def measure(bootstrap: str, topic: str, tokens: Sequence[str]) -> dict[str, Any]
             break
     ready_s = time.perf_counter() - started
     ready = follower.ready
-    rss_ready = _rss()
+    rss_ready = own_status_bytes("VmRSS")
     follower.stop()
     gc.collect()
     _trim()
-    rss_held = _rss()
+    rss_held = own_status_bytes("VmRSS")
     missing = sum(table.get(t) is None for t in tokens)
     rounds = lookup_us(table.get, tokens)
     return {
@@ -96,7 +92,7 @@ def measure(bootstrap: str, topic: str, tokens: Sequence[str]) -> dict[str, Any]
         "rss_start": rss_start,
         "rss_ready": rss_ready,
         "rss_held": rss_held,
-        "rss_peak": _rss("VmHWM"),
+        "rss_peak": own_status_bytes("VmHWM"),
         # The bench sizes the table's private dict; the scorer never reads it.
         "held_bytes": held_bytes(table._records),
         "lookups": len(tokens),

@@ -74,15 +74,6 @@ class RecordingProducer:
         return 0
 
 
-def status_bytes(status: str, field: str) -> int:
-    """Bytes of a `kB` line of /proc/<pid>/status text (`VmRSS`, `VmHWM`); 0 when absent."""
-    for line in status.splitlines():
-        name, sep, value = line.partition(":")
-        if sep and name == field:
-            return int(value.split()[0]) * 1024
-    return 0
-
-
 def cards_seen(records: list[Record], topic: str) -> int:
     """Distinct keys (card tokens) among the records sent to `topic`."""
     return len({key for t, key, _ in records if t == topic})
@@ -104,17 +95,16 @@ def population_footprint(cards: int, token_key: bytes, repeats: int = BUILD_REPE
 
 
 def _footprint_in_this_process(cards: int, token_key: bytes, repeats: int) -> dict[str, float]:
-    status = Path("/proc/self/status")
-    before = status_bytes(status.read_text(), "VmRSS")
+    before = machine.own_status_bytes("VmRSS")
     best, held = float("inf"), 0
     for i in range(repeats):
         started = time.perf_counter()
         pop = build_population(np.random.default_rng(SEED), token_key, PopulationConfig(cards=cards))
         best = min(best, time.perf_counter() - started)
         if i == 0:
-            held = status_bytes(status.read_text(), "VmRSS") - before
+            held = machine.own_status_bytes("VmRSS") - before
         del pop  # so the next build does not count on top of this one
-    peak = status_bytes(status.read_text(), "VmHWM")
+    peak = machine.own_status_bytes("VmHWM")
     mb = 2**20
     return {
         "seconds": best,

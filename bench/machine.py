@@ -9,6 +9,21 @@ from pathlib import Path
 from typing import Any
 
 
+def status_bytes(status: str, field: str) -> int:
+    """Bytes of a `kB` line of /proc/<pid>/status text (`VmRSS`, `VmHWM`); 0 when absent (a kernel
+    thread or a zombie has no `VmRSS`)."""
+    for line in status.splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name == field:
+            return int(value.split()[0]) * 1024
+    return 0
+
+
+def own_status_bytes(field: str) -> int:
+    """`status_bytes` of this process (`VmRSS`: resident now, `VmHWM`: its high-water mark)."""
+    return status_bytes(Path("/proc/self/status").read_text(), field)
+
+
 def cpu_model(cpuinfo: str) -> str:
     """The first `model name` of /proc/cpuinfo text (or `Hardware`/`Processor` on ARM)."""
     for key in ("model name", "Hardware", "Processor"):

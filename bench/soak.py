@@ -23,7 +23,7 @@ import numpy as np
 from rich.console import Console
 
 from bench.kafka import free_port
-from bench.machine import describe, summary
+from bench.machine import describe, status_bytes, summary
 from bench.output import finish, fmt, table
 from services import stack
 from services.population import PopulationConfig, build_population
@@ -48,21 +48,13 @@ def tree_rss_bytes(pid: int, proc: Path = Path("/proc")) -> int:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
-        rss[int(entry.name)] = parse_vmrss(status)
+        rss[int(entry.name)] = status_bytes(status, "VmRSS")
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         total += rss.get(p, 0)
         todo += children.get(p, [])
     return total
-
-
-def parse_vmrss(status: str) -> int:
-    """Bytes of `VmRSS:` in a /proc/<pid>/status text; 0 for a kernel thread or a zombie."""
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def dir_bytes(path: Path) -> int:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench.generate import RecordingProducer, cards_seen, generate_swipes, retarget, status_bytes
+from bench.generate import RecordingProducer, cards_seen, generate_swipes, retarget
+from bench.machine import status_bytes
 from services.settings import StackSettings
 from streaming.schema import Label, Swipe, from_kafka
 

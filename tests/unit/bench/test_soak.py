@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bench.soak import parse_vmrss, ratio, tree_rss_bytes
+from bench.machine import status_bytes
+from bench.soak import ratio, tree_rss_bytes
 
 
 def _proc(root: Path, pid: int, ppid: int, rss_kb: int | None) -> None:
@@ -26,8 +27,8 @@ def test_tree_rss_sums_the_process_and_its_descendants_only(tmp_path: Path) -> N
     assert tree_rss_bytes(99, tmp_path) == 0
 
 
-def test_parse_vmrss_and_ratio() -> None:
-    assert parse_vmrss("Name:\tpython\nVmRSS:\t  2048 kB\n") == 2048 * 1024
-    assert parse_vmrss("Name:\tkthreadd\n") == 0
+def test_status_vmrss_and_ratio() -> None:
+    assert status_bytes("Name:\tpython\nVmRSS:\t  2048 kB\n", "VmRSS") == 2048 * 1024
+    assert status_bytes("Name:\tkthreadd\n", "VmRSS") == 0
     assert ratio(100.0, 150.0) == 1.5
     assert math.isnan(ratio(0.0, 1.0))
