@@ -74,14 +74,16 @@ def create_app(
     token_key = settings.token_key.get_secret_value().encode("utf-8")
     api_token = settings.api_token.get_secret_value().encode("utf-8") if settings.api_token else None
 
+    def token_ok(given: bytes) -> bool:
+        """The one bearer-token check, of FastAPI's dependency and of the direct route alike."""
+        return api_token is None or hmac.compare_digest(given, api_token)
+
     # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every request.
     async def authorized(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        if api_token is None:
-            return
         given = credentials.credentials.encode("utf-8") if credentials is not None else b""
-        if not hmac.compare_digest(given, api_token):
+        if not token_ok(given):
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "missing or wrong bearer token",
@@ -131,8 +133,6 @@ def create_app(
         decided = scorer.score(request, card_token, explain=explain)
         return Response(decided.model_dump_json(), media_type="application/json")
 
-    expected_authorization = b"Bearer " + api_token if api_token is not None else None
-
     async def decide_directly(request: Request) -> Response | None:
         """The usual swipe: JSON, no query, the exact token, a valid body. None: FastAPI's way.
 
@@ -142,10 +142,10 @@ def create_app(
         headers = request.headers
         if request.scope["query_string"] or headers.get("content-type") != "application/json":
             return None
-        if expected_authorization is not None and not hmac.compare_digest(
-            headers.get("authorization", "").encode("utf-8"), expected_authorization
-        ):
-            return None
+        if api_token is not None:
+            scheme, _, given = headers.get("authorization", "").partition(" ")
+            if scheme != "Bearer" or not token_ok(given.encode("utf-8")):
+                return None
         try:
             swipe = ScoreRequest.model_validate_json(await request.body())
         except ValidationError:
