@@ -47,7 +47,7 @@ from streaming.features import (
     parse_swipes,
     utc_now,
 )
-from streaming.job_metrics import InterruptedBatchLog, JsonLines, ProgressExporter, StreamMetrics
+from streaming.job_metrics import JsonLines, ProgressExporter, StreamMetrics
 from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
 from streaming.merchant_job import (
     TABLE_LABELS,
@@ -58,14 +58,11 @@ from streaming.merchant_job import (
 from streaming.settings import StreamSettings
 from streaming.sinks import (
     TABLE_DEAD_LETTERS,
-    BatchInterrupted,
-    append_parsed,
-    count_invalid,
+    InterruptedBatchLog,
     history_writer,
-    publish_records,
     read_topic,
-    start_batches,
-    writer,
+    start_parsed,
+    start_published,
 )
 
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
@@ -123,12 +120,8 @@ def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
 
 def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     """Every parsed swipe to Delta `swipes`, late or not; the invalid ones to `dead_letters`."""
-    parsed = count_invalid(parse_swipes(read_swipes(spark, settings)))
-
-    def write(batch: DataFrame, batch_id: int) -> None:
-        append_parsed(batch, batch_id, settings, good=good_swipes, table=TABLE_SWIPES, query=QUERY_RAW)
-
-    return start_batches(history_writer(parsed, settings, QUERY_RAW), write)
+    parsed = parse_swipes(read_swipes(spark, settings))
+    return start_parsed(parsed, settings, good=good_swipes, table=TABLE_SWIPES, query=QUERY_RAW)
 
 
 def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> StreamingQuery:
@@ -137,19 +130,14 @@ def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock =
     records = card_features_stream(
         swipes, settings.feature_config, settings.watermark_s, settings.card_idle_ttl_s, clock
     )
-
-    def write(batch: DataFrame, batch_id: int) -> None:
-        publish_records(
-            batch,
-            batch_id,
-            settings,
-            key="card_token",
-            topic=settings.topic_features,
-            table=TABLE_FEATURES,
-            query=QUERY_FEATURES,
-        )
-
-    return start_batches(writer(records, settings, QUERY_FEATURES).outputMode("update"), write)
+    return start_published(
+        records,
+        settings,
+        key="card_token",
+        topic=settings.topic_features,
+        table=TABLE_FEATURES,
+        query=QUERY_FEATURES,
+    )
 
 
 def start_sessions(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
@@ -232,7 +220,7 @@ def main(settings: StreamSettings | None = None) -> int:
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    logging.getLogger("py4j.clientserver").addFilter(InterruptedBatchLog(BatchInterrupted))
+    logging.getLogger("py4j.clientserver").addFilter(InterruptedBatchLog())
     settings = settings or StreamSettings()
     from services.topics import ensure_stack_topics
     from streaming.spark import build_session

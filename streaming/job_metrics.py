@@ -79,26 +79,6 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-class InterruptedBatchLog(logging.Filter):
-    """Turns py4j's error for a micro-batch that a stop interrupted into one info line.
-
-    py4j logs every exception of a foreachBatch call at error level with its trace; for a batch
-    the job's own stop interrupted (`streaming.sinks.BatchInterrupted`) that is no error.
-    """
-
-    def __init__(self, interrupted: type[BaseException]) -> None:
-        super().__init__()
-        self.interrupted = interrupted
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, self.interrupted):
-            record.levelno, record.levelname = logging.INFO, "INFO"
-            record.msg, record.args = str(exc), ()
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
 def _iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 

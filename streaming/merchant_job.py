@@ -19,14 +19,7 @@ from services.topics import ensure_topics
 from streaming.features import Clock, good_swipes, parse_swipes, utc_now
 from streaming.merchant_features import good_labels, merchant_features_stream, parse_labels
 from streaming.settings import StreamSettings
-from streaming.sinks import (
-    append_parsed,
-    count_invalid,
-    history_writer,
-    publish_records,
-    read_topic,
-    start_batches,
-)
+from streaming.sinks import read_topic, start_parsed, start_published
 
 QUERY_LABELS = "labels_raw"
 QUERY_MERCHANTS = "merchant_features"
@@ -47,12 +40,8 @@ def _ensure_topics(settings: StreamSettings) -> None:
 def start_labels(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     """Every label as received to Delta `labels`; the invalid ones to `dead_letters`."""
     _ensure_topics(settings)
-    parsed = count_invalid(parse_labels(read_topic(spark, settings, settings.topic_labels)))
-
-    def write(batch: DataFrame, batch_id: int) -> None:
-        append_parsed(batch, batch_id, settings, good=good_labels, table=TABLE_LABELS, query=QUERY_LABELS)
-
-    return start_batches(history_writer(parsed, settings, QUERY_LABELS), write)
+    parsed = parse_labels(read_topic(spark, settings, settings.topic_labels))
+    return start_parsed(parsed, settings, good=good_labels, table=TABLE_LABELS, query=QUERY_LABELS)
 
 
 def merchant_sources(spark: SparkSession, settings: StreamSettings) -> tuple[DataFrame, DataFrame]:
@@ -73,16 +62,12 @@ def start_merchant_features(
     _ensure_topics(settings)
     swipes, labels = merchant_sources(spark, settings)
     records = merchant_features_stream(swipes, labels, settings.merchant_config, settings.watermark_s, clock)
-
-    def write(batch: DataFrame, batch_id: int) -> None:
-        publish_records(
-            batch,
-            batch_id,
-            settings,
-            key="merchant_id",
-            topic=settings.topic_merchant_features,
-            table=TABLE_MERCHANT_FEATURES,
-            query=QUERY_MERCHANTS,
-        )
-
-    return start_batches(history_writer(records, settings, QUERY_MERCHANTS).outputMode("update"), write)
+    return start_published(
+        records,
+        settings,
+        key="merchant_id",
+        topic=settings.topic_merchant_features,
+        table=TABLE_MERCHANT_FEATURES,
+        query=QUERY_MERCHANTS,
+        trigger_s=settings.history_trigger_s,
+    )

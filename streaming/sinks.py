@@ -7,6 +7,7 @@ append are defined once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,22 @@ def history_writer(frame: DataFrame, settings: StreamSettings, query: str) -> An
 
 class BatchInterrupted(RuntimeError):
     """A micro-batch stopped halfway by `query.stop()`; it reruns from the checkpoint on restart."""
+
+
+class InterruptedBatchLog(logging.Filter):
+    """Turns py4j's error for a micro-batch that a stop interrupted into one info line.
+
+    py4j logs every exception of a foreachBatch call at error level with its trace; for a batch
+    the job's own stop interrupted (`BatchInterrupted`) that is no error.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, BatchInterrupted):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = str(exc), ()
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def _interruption(exc: Py4JJavaError) -> str | None:
@@ -167,3 +184,38 @@ def publish_records(
         append_once(batch, settings.table(table), app_id(batch, query), batch_id)
     finally:
         batch.unpersist()
+
+
+def start_parsed(
+    parsed: DataFrame,
+    settings: StreamSettings,
+    *,
+    good: Callable[[DataFrame], DataFrame],
+    table: str,
+    query: str,
+) -> StreamingQuery:
+    """A raw query on the history trigger: valid records to `table`, invalid ones to `dead_letters`,
+    counted per batch in fraudstream_stream_dead_letters_total{query}."""
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        append_parsed(batch, batch_id, settings, good=good, table=table, query=query)
+
+    return start_batches(history_writer(count_invalid(parsed), settings, query), write)
+
+
+def start_published(
+    records: DataFrame,
+    settings: StreamSettings,
+    *,
+    key: str,
+    topic: str,
+    table: str,
+    query: str,
+    trigger_s: float | None = None,
+) -> StreamingQuery:
+    """A fold's query (update mode): its records to the compacted `topic` and, once, to Delta `table`."""
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        publish_records(batch, batch_id, settings, key=key, topic=topic, table=table, query=query)
+
+    return start_batches(writer(records, settings, query, trigger_s).outputMode("update"), write)

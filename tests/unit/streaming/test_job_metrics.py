@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streaming.job_metrics import (
-    InterruptedBatchLog,
-    JsonLines,
-    StreamMetrics,
-    progress_line,
-    record_progress,
-)
-from streaming.sinks import BatchInterrupted
+from streaming.job_metrics import JsonLines, StreamMetrics, progress_line, record_progress
 
 
 def progress(batch: int, **override: Any) -> dict[str, Any]:
@@ -107,34 +99,3 @@ def test_log_lines_are_json_with_the_record_fields() -> None:
         "card_features",
         3,
     )
-
-
-def _py4j_error_record(exc: BaseException) -> logging.LogRecord:
-    try:
-        raise exc
-    except type(exc):
-        info = sys.exc_info()
-    return logging.LogRecord(
-        "py4j.clientserver",
-        logging.ERROR,
-        __file__,
-        1,
-        "There was an exception while executing the Python Proxy on the Python Side.",
-        None,
-        info,
-    )
-
-
-def test_a_batch_the_stop_interrupted_is_logged_as_one_info_line() -> None:
-    record = _py4j_error_record(BatchInterrupted("micro-batch 3 stopped halfway"))
-    assert InterruptedBatchLog(BatchInterrupted).filter(record)
-    line = json.loads(JsonLines().format(record))
-    assert (line["level"], line["msg"]) == ("info", "micro-batch 3 stopped halfway")
-    assert "exception" not in line
-
-
-def test_any_other_python_proxy_error_keeps_its_level_and_trace() -> None:
-    record = _py4j_error_record(KeyError("card_token"))
-    assert InterruptedBatchLog(BatchInterrupted).filter(record)
-    line = json.loads(JsonLines().format(record))
-    assert line["level"] == "error" and "KeyError: 'card_token'" in line["exception"]

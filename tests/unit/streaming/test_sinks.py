@@ -1,15 +1,19 @@
-"""start_batches: a batch interrupted by a stop fails with one short line; other failures as they are."""
+"""start_batches and InterruptedBatchLog: a batch a stop interrupts fails with one short info line."""
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from py4j.protocol import Py4JJavaError
 
-from streaming.sinks import BatchInterrupted, start_batches
+from streaming.job_metrics import JsonLines
+from streaming.sinks import BatchInterrupted, InterruptedBatchLog, start_batches
 
 # How Spark 4.2 tells its own stop from a failure in a foreachBatch function's Python error text
 # (StreamExecution.PROXY_ERROR, with the interruption class names).
@@ -100,3 +104,34 @@ def test_python_failures_are_raised_unchanged() -> None:
     with pytest.raises(KeyError):
         batch_run(KeyError("card_token"))(None, 1)
     batch_run(None)(None, 2)  # and a batch that works returns
+
+
+def _py4j_error_record(exc: BaseException) -> logging.LogRecord:
+    try:
+        raise exc
+    except type(exc):
+        info = sys.exc_info()
+    return logging.LogRecord(
+        "py4j.clientserver",
+        logging.ERROR,
+        __file__,
+        1,
+        "There was an exception while executing the Python Proxy on the Python Side.",
+        None,
+        info,
+    )
+
+
+def test_a_batch_the_stop_interrupted_is_logged_as_one_info_line() -> None:
+    record = _py4j_error_record(BatchInterrupted("micro-batch 3 stopped halfway"))
+    assert InterruptedBatchLog().filter(record)
+    line = json.loads(JsonLines().format(record))
+    assert (line["level"], line["msg"]) == ("info", "micro-batch 3 stopped halfway")
+    assert "exception" not in line
+
+
+def test_any_other_python_proxy_error_keeps_its_level_and_trace() -> None:
+    record = _py4j_error_record(KeyError("card_token"))
+    assert InterruptedBatchLog().filter(record)
+    line = json.loads(JsonLines().format(record))
+    assert line["level"] == "error" and "KeyError: 'card_token'" in line["exception"]
