@@ -22,15 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
-from streaming.card_state import (
-    EARTH_RADIUS_KM,
-    FeatureConfig,
-    home_of,
-    home_vector,
-    move_home,
-    place_center,
-    place_of,
-)
+from streaming.card_state import FeatureConfig
+from streaming.geometry import haversine_km, home_of, home_vector, move_home, place_center, place_of
 from streaming.schema import CardFeatures, SwipeDetails
 
 # Log-amount spread floor: a card that always spends the same amount would otherwise turn any other
@@ -167,13 +160,6 @@ class RequestFeatures:
 
     def window(self, horizon_s: int) -> WindowCount | None:
         return next((w for w in self.windows if w.horizon_s == horizon_s), None)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def request_features(

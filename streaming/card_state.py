@@ -1,263 +1,220 @@
-"""Per-card feature state: a snapshot-able dataclass and the pure fold that turns swipes into features.
+"""A card's features merged from its tiles: trailing windows, the live session and the profile.
 
-This is the one definition of the card features. The Spark job runs it per card inside
-`applyInPandasWithState` (streaming) and `applyInPandas` (batch recomputation, training); the
-scorer runs it to cover the stream's micro-batch lag; the replay runs it for the batch
-counterfactual. No I/O here.
+`CardState` holds a card's tiles (`streaming.tiles`); `fold` adds swipes to them, `features` merges
+them into the `CardFeatures` record as of the card's newest swipe. The scorer merges the tiles it
+reads from `card-tiles` with the same `features`; training, the backtest and the replay fold
+swipes with `fold`. No I/O here.
 
-Sliding windows are trailing windows ending at the card's newest swipe (`as_of`):
+A trailing window of horizon H reads the tiles of one grain (`window_grain`: the coarsest grain
+that fits at least MIN_TILES_PER_WINDOW times in H) that overlap (as_of - H, as_of]. The tile at the
+far edge is counted whole, so a window takes in at most one tile of swipes more than the exact
+trailing window, never fewer:
 
-    horizon 10m       |<------------ 600 s ------------>|
-    swipes      x        x   x                 x        x
-                         ^ counted              as_of ---^
-                ^ older than as_of - 600 s: not counted
+    minute tiles  |09:30|09:31| ... |09:40|09:41|        as_of 09:41:07, H = 10 min
+    window                 (09:31:07 ................ 09:41:07]
+    counted             [09:31 ...................... 09:41:07]   up to 1 min more, at the far edge
 
-A session is a run of swipes no more than `session_gap_s` apart; the live session is the one the
-newest swipe belongs to.
-
-The card's home is the mean position of its card-present swipes (online swipes have none), kept as
-a running mean of unit vectors on the sphere so it has no trouble at the antimeridian or the poles:
-
-    located swipes   Paris  Paris  (online)  Lyon  Paris
-    home             Paris  Paris   Paris    ~Paris-Lyon, pulled 1/3 of the way, then 1/4 back
-
-A burst of swipes far away drags the mean along, so the card also keeps its recent places: the grid
-cells of its last card-present swipes, which a few far swipes add to without moving the others.
+The live session comes from minute tiles: swipes of one minute are never a session gap apart, so
+the session starts after the newest gap of more than `session_gap_s` between two non-empty minute
+tiles (`next.first - previous.last`). The profile (log-amount mean and spread, e-commerce share,
+hour of day, countries, merchants, MCCs, places, home) merges the day tiles of the last `profile_s`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from streaming.geometry import home_of
 from streaming.schema import CardFeatures, CardProfile, SessionFeatures, Swipe, WindowFeatures
+from streaming.tiles import GRAINS_S, Tile, TileKey, add_swipe
 
 MAX_PROFILE_COUNTRIES = 16
 MAX_PROFILE_MERCHANTS = 32
 MAX_PROFILE_MCCS = 16
 MAX_PROFILE_PLACES = 16
-PLACE_CELL_DEG = 0.25  # about 28 km north-south: a city is a handful of cells
+MIN_TILES_PER_WINDOW = 6
+DAY_S = 86400
+_US = 1_000_000
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Window horizons and session gap, in seconds."""
+    """Window horizons, session gap and profile span, in seconds."""
 
     horizons_s: tuple[int, ...] = (600, 3600, 86400)
     session_gap_s: int = 1800
+    profile_s: int = 30 * DAY_S
+    # how far back minute tiles are kept for the live session: a session longer than this is cut
+    session_span_s: int = 4 * 3600
 
     @property
     def retention_s(self) -> int:
-        return max(self.horizons_s)
+        """The longest look-back of any feature: older swipes change nothing."""
+        return max(self.tile_retention_s(g) for g in GRAINS_S)
+
+    def tile_retention_s(self, grain_s: int) -> int:
+        """How long after a tile ends, behind the card's newest swipe, a feature still reads it."""
+        needed = [h for h in self.horizons_s if window_grain(h) == grain_s]
+        if grain_s == GRAINS_S[0]:
+            needed.append(self.session_span_s)
+        if grain_s == GRAINS_S[-1]:
+            needed.append(self.profile_s)
+        return max(needed, default=0)
 
 
-@dataclass
-class RecentSwipe:
-    swipe_id: str
-    t: float  # event time, epoch seconds
-    amount: float
-    merchant_id: str
-    country: str
-    denied: bool
+def window_grain(horizon_s: int) -> int:
+    """The tile grain a window of `horizon_s` reads: the coarsest with at least MIN_TILES_PER_WINDOW
+    tiles in the window (the finest for short windows)."""
+    fitting = [g for g in GRAINS_S if horizon_s >= MIN_TILES_PER_WINDOW * g]
+    return max(fitting, default=GRAINS_S[0])
 
 
 @dataclass
 class CardState:
-    """Everything the fold needs about one card. Plain fields, so Spark can store it as a row."""
+    """One card's tiles by (grain, start), as far back as a feature reads them."""
 
-    recent: list[RecentSwipe] = field(default_factory=list)  # within the longest horizon, by time
-    n: int = 0
-    log_mean: float = 0.0
-    log_m2: float = 0.0
-    ecom: int = 0
-    hours: list[int] = field(default_factory=lambda: [0] * 24)
-    countries: list[str] = field(default_factory=list)  # most recent last
-    merchants: list[str] = field(default_factory=list)
-    mccs: list[str] = field(default_factory=list)
-    session_start: float = 0.0
-    session_last: float = 0.0
-    session_swipes: int = 0
-    session_amount: float = 0.0
-    session_merchants: list[str] = field(default_factory=list)
-    session_countries: list[str] = field(default_factory=list)
-    last_swipe_id: str = ""
-    last_t: float = 0.0
-    last_country: str = ""
-    last_lat: float | None = None
-    last_lon: float | None = None
-    places: list[str] = field(default_factory=list)  # grid cells, most recent last
-    located: int = 0  # card-present swipes with a position
-    home_x: float = 0.0  # running mean of their positions as unit vectors
-    home_y: float = 0.0
-    home_z: float = 0.0
+    tiles: dict[TileKey, Tile] = field(default_factory=dict)
 
+    @property
+    def swipes(self) -> int:
+        return sum(t.count for (g, _), t in self.tiles.items() if g == GRAINS_S[-1])
 
-def _touch(items: list[str], value: str, limit: int) -> None:
-    """Move `value` to the end (most recent), dropping the oldest beyond `limit`."""
-    if value in items:
-        items.remove(value)
-    items.append(value)
-    if len(items) > limit:
-        del items[0]
+    def put(self, tile: Tile) -> None:
+        """Replace a tile with a newer value of it (a record from `card-tiles`)."""
+        self.tiles[(tile.grain_s, tile.start_s)] = tile
 
+    def newest(self) -> Tile | None:
+        """The tile holding the card's newest swipe, by (time, swipe id)."""
+        return max(
+            (t for t in self.tiles.values() if t.last is not None),
+            key=lambda t: (t.last[0], t.last[1]),  # type: ignore[index]
+            default=None,
+        )
 
-def _epoch(t: datetime) -> float:
-    return t.timestamp()
+    def trim(self, config: FeatureConfig) -> None:
+        """Drop the tiles no feature reads any more, behind the card's newest swipe."""
+        newest = self.newest()
+        if newest is None:
+            return
+        now_s = newest.last_us // _US
+        keep = {g: config.tile_retention_s(g) for g in GRAINS_S}
+        for key in [k for k, t in self.tiles.items() if t.end_s <= now_s - keep[t.grain_s]]:
+            del self.tiles[key]
 
 
 def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> CardState:
-    """Fold new swipes into the state, oldest first. Swipes already seen (same id) are ignored.
-
-    Mutates and returns `state`. Late swipes (older than the newest seen) still count in the windows
-    and the profile; they do not reopen an earlier session.
-    """
-    seen = {r.swipe_id for r in state.recent}
-    for s in sorted(swipes, key=lambda s: s.event_time):
-        if s.swipe_id in seen or s.swipe_id == state.last_swipe_id:
-            continue
-        seen.add(s.swipe_id)
-        t = _epoch(s.event_time)
-        state.recent.append(
-            RecentSwipe(s.swipe_id, t, s.amount, s.merchant_id, s.country, s.decision == "deny")
-        )
-        # Welford on log-amount: amounts are heavy-tailed, their logarithm is close to normal.
-        x = math.log1p(s.amount)
-        state.n += 1
-        delta = x - state.log_mean
-        state.log_mean += delta / state.n
-        state.log_m2 += delta * (x - state.log_mean)
-        state.ecom += s.channel == "ecom"
-        state.hours[s.event_time.astimezone(UTC).hour] += 1
-        _touch(state.countries, s.country, MAX_PROFILE_COUNTRIES)
-        _touch(state.merchants, s.merchant_id, MAX_PROFILE_MERCHANTS)
-        _touch(state.mccs, s.mcc, MAX_PROFILE_MCCS)
-        if s.lat is not None and s.lon is not None:
-            _touch(state.places, place_of(s.lat, s.lon), MAX_PROFILE_PLACES)
-            state.located += 1
-            home = move_home((state.home_x, state.home_y, state.home_z), state.located, s.lat, s.lon)
-            state.home_x, state.home_y, state.home_z = home
-        if t < state.last_t:
-            continue  # late: counted above, but it is not the card's newest position or session
-        if state.session_swipes == 0 or t - state.session_last > config.session_gap_s:
-            state.session_start, state.session_swipes, state.session_amount = t, 0, 0.0
-            state.session_merchants, state.session_countries = [], []
-        state.session_last = t
-        state.session_swipes += 1
-        state.session_amount += s.amount
-        _touch(state.session_merchants, s.merchant_id, MAX_PROFILE_MERCHANTS)
-        _touch(state.session_countries, s.country, MAX_PROFILE_COUNTRIES)
-        state.last_swipe_id, state.last_t, state.last_country = s.swipe_id, t, s.country
-        state.last_lat, state.last_lon = s.lat, s.lon
-    state.recent.sort(key=lambda r: r.t)
-    horizon_start = state.last_t - config.retention_s
-    state.recent = [r for r in state.recent if r.t > horizon_start]
+    """Add swipes to the card's tiles (in any order: tiles are order-free), then trim. Mutates `state`."""
+    for s in swipes:
+        add_swipe(state.tiles, s)
+    state.trim(config)
     return state
 
 
-EARTH_RADIUS_KM = 6371.0088
-
-
-def unit_vector(lat: float, lon: float) -> tuple[float, float, float]:
-    p, lam = math.radians(lat), math.radians(lon)
-    return math.cos(p) * math.cos(lam), math.cos(p) * math.sin(lam), math.sin(p)
-
-
-def home_of(x: float, y: float, z: float) -> tuple[float, float, float] | None:
-    """(lat, lon, spread_km) of a mean of unit vectors; None for a zero vector.
-
-    The mean's length r is 1 - (mean squared chord) / 2 between the points and their mean
-    direction, so the spread (the root-mean-square chord, in km) keeps what the direction drops.
-    """
-    r = math.sqrt(x * x + y * y + z * z)
-    if r < 1e-9:
-        return None
-    lat = math.degrees(math.atan2(z, math.hypot(x, y)))
-    spread = EARTH_RADIUS_KM * math.sqrt(max(0.0, 2.0 * (1.0 - r)))
-    return lat, math.degrees(math.atan2(y, x)), spread
-
-
-def home_vector(lat: float, lon: float, spread_km: float) -> tuple[float, float, float]:
-    """The inverse of `home_of`: the mean vector back from its direction and spread."""
-    r = 1.0 - (spread_km / EARTH_RADIUS_KM) ** 2 / 2.0
-    x, y, z = unit_vector(lat, lon)
-    return r * x, r * y, r * z
-
-
-def place_of(lat: float, lon: float) -> str:
-    """The grid cell of a position, as "<lat index>:<lon index>" of PLACE_CELL_DEG cells."""
-    return f"{math.floor(lat / PLACE_CELL_DEG)}:{math.floor(lon / PLACE_CELL_DEG)}"
-
-
-def place_center(place: str) -> tuple[float, float]:
-    i, j = place.split(":")
-    return (int(i) + 0.5) * PLACE_CELL_DEG, (int(j) + 0.5) * PLACE_CELL_DEG
-
-
-def move_home(mean: tuple[float, float, float], k: int, lat: float, lon: float) -> tuple[float, float, float]:
-    """The running mean of `k - 1` positions (as unit vectors) after adding the k-th."""
-    x, y, z = unit_vector(lat, lon)
-    return mean[0] + (x - mean[0]) / k, mean[1] + (y - mean[1]) / k, mean[2] + (z - mean[2]) / k
-
-
-def windows(recent: Sequence[RecentSwipe], as_of: float, horizons_s: Sequence[int]) -> list[WindowFeatures]:
-    """Trailing-window aggregates over (as_of - horizon, as_of] for each horizon."""
-    out = []
-    for h in horizons_s:
-        inside = [r for r in recent if as_of - h < r.t <= as_of]
-        amounts = [r.amount for r in inside]
-        out.append(
-            WindowFeatures(
-                horizon_s=h,
-                count=len(inside),
-                amount_sum=round(sum(amounts), 6),
-                amount_max=max(amounts, default=0.0),
-                amount_mean=round(sum(amounts) / len(amounts), 6) if amounts else 0.0,
-                merchants=len({r.merchant_id for r in inside}),
-                countries=len({r.country for r in inside}),
-                denied=sum(r.denied for r in inside),
-            )
-        )
-    return out
-
-
 def features(card_token: str, state: CardState, config: FeatureConfig, computed_at: datetime) -> CardFeatures:
-    """The feature record for a card whose state has folded at least one swipe."""
-    if state.n == 0:
+    """The card's features as of its newest swipe, merged from its tiles."""
+    newest = state.newest()
+    if newest is None or newest.last is None:
         raise ValueError("no swipe folded yet: a card without swipes has no features")
-    std = math.sqrt(state.log_m2 / (state.n - 1)) if state.n > 1 else 0.0
-    home = home_of(state.home_x, state.home_y, state.home_z) if state.located else None
+    as_of_us, last_id, last_country, last_lat, last_lon = newest.last
+    as_of_s = as_of_us / _US
     return CardFeatures(
         card_token=card_token,
-        as_of=datetime.fromtimestamp(state.last_t, UTC),
+        as_of=datetime.fromtimestamp(as_of_us // _US, UTC).replace(microsecond=as_of_us % _US),
         computed_at=computed_at,
-        last_swipe_id=state.last_swipe_id,
-        last_country=state.last_country,
-        last_lat=state.last_lat,
-        last_lon=state.last_lon,
-        windows=windows(state.recent, state.last_t, config.horizons_s),
-        session=SessionFeatures(
-            start=datetime.fromtimestamp(state.session_start, UTC),
-            swipes=state.session_swipes,
-            amount=round(state.session_amount, 6),
-            duration_s=state.session_last - state.session_start,
-            merchants=len(state.session_merchants),
-            countries=len(state.session_countries),
-        ),
-        profile=CardProfile(
-            swipes=state.n,
-            log_amount_mean=round(state.log_mean, 9),
-            log_amount_std=round(std, 9),
-            ecom_share=round(state.ecom / state.n, 9),
-            hour_histogram=list(state.hours),
-            countries=list(state.countries),
-            merchants=list(state.merchants),
-            mccs=list(state.mccs),
-            home_lat=round(home[0], 6) if home else None,
-            home_lon=round(home[1], 6) if home else None,
-            home_spread_km=round(home[2], 6) if home else None,
-            located_swipes=state.located,
-            places=list(state.places),
-        ),
+        last_swipe_id=last_id,
+        last_country=last_country,
+        last_lat=last_lat,
+        last_lon=last_lon,
+        windows=[_window(state, h, as_of_s) for h in config.horizons_s],
+        session=_session(state, config.session_gap_s),
+        profile=_profile(state, as_of_s, config.profile_s),
+    )
+
+
+def _grain(state: CardState, grain_s: int) -> list[Tile]:
+    return sorted((t for (g, _), t in state.tiles.items() if g == grain_s), key=lambda t: t.start_s)
+
+
+def _window(state: CardState, horizon_s: int, as_of_s: float) -> WindowFeatures:
+    inside = [t for t in _grain(state, window_grain(horizon_s)) if t.end_s > as_of_s - horizon_s]
+    count = sum(t.count for t in inside)
+    amount = sum(t.amount_sum for t in inside)
+    return WindowFeatures(
+        horizon_s=horizon_s,
+        count=count,
+        amount_sum=round(amount, 6),
+        amount_max=max((t.amount_max for t in inside), default=0.0),
+        amount_mean=round(amount / count, 6) if count else 0.0,
+        merchants=len({s[0] for t in inside for s in t.seen}),
+        countries=len({s[1] for t in inside for s in t.seen}),
+        denied=sum(t.denied for t in inside),
+    )
+
+
+def _session(state: CardState, gap_s: int) -> SessionFeatures:
+    minutes = [t for t in _grain(state, GRAINS_S[0]) if t.count]
+    start = len(minutes) - 1
+    while start > 0 and minutes[start].first_us - minutes[start - 1].last_us <= gap_s * _US:
+        start -= 1
+    session = minutes[start:]
+    first_us, last_us = session[0].first_us, session[-1].last_us
+    return SessionFeatures(
+        start=datetime.fromtimestamp(first_us // _US, UTC).replace(microsecond=first_us % _US),
+        swipes=sum(t.count for t in session),
+        amount=round(sum(t.amount_sum for t in session), 6),
+        duration_s=(last_us - first_us) / _US,
+        merchants=len({s[0] for t in session for s in t.seen}),
+        countries=len({s[1] for t in session for s in t.seen}),
+    )
+
+
+def _recent(state: CardState, days: list[Tile], part: int, limit: int) -> list[str]:
+    """Distinct values of one part of `seen` in the profile's day tiles, most recent last.
+
+    A value's recency is the newest swipe of the finest tile still holding it: the minute tiles
+    cover the last hours, so recent values are ordered to the minute, older ones to the day.
+    """
+    values = {s[part] for t in days for s in t.seen if s[part] is not None}
+    when: dict[str, tuple[int, int]] = {}
+    for t in state.tiles.values():
+        for s in t.seen:
+            value = s[part]
+            if value in values:
+                held = when.get(value)
+                rank = (-t.grain_s, t.last_us)
+                if held is None or rank > held:
+                    when[value] = rank
+    return sorted(values, key=lambda v: (when[v][1], v))[-limit:]  # type: ignore[arg-type,index]
+
+
+def _profile(state: CardState, as_of_s: float, profile_s: int) -> CardProfile:
+    days = [t for t in _grain(state, GRAINS_S[-1]) if t.end_s > as_of_s - profile_s]
+    n = sum(t.count for t in days)
+    log_sum = sum(t.log_amount_sum for t in days)
+    log_sq = sum(t.log_amount_sq for t in days)
+    mean = log_sum / n if n else 0.0
+    std = math.sqrt(max(0.0, (log_sq - n * mean * mean) / (n - 1))) if n > 1 else 0.0
+    located = sum(t.located for t in days)
+    home = None
+    if located:
+        x, y, z = (sum(getattr(t, c) for t in days) / located for c in ("home_x", "home_y", "home_z"))
+        home = home_of(x, y, z)
+    hours = [sum(t.hours[h] for t in days) for h in range(24)]
+    return CardProfile(
+        swipes=n,
+        log_amount_mean=round(mean, 9),
+        log_amount_std=round(std, 9),
+        ecom_share=round(sum(t.ecom for t in days) / n, 9) if n else 0.0,
+        hour_histogram=hours,
+        countries=_recent(state, days, 1, MAX_PROFILE_COUNTRIES),
+        merchants=_recent(state, days, 0, MAX_PROFILE_MERCHANTS),
+        mccs=_recent(state, days, 2, MAX_PROFILE_MCCS),
+        home_lat=round(home[0], 6) if home else None,
+        home_lon=round(home[1], 6) if home else None,
+        home_spread_km=round(home[2], 6) if home else None,
+        located_swipes=located,
+        places=_recent(state, days, 3, MAX_PROFILE_PLACES),
     )

@@ -165,6 +165,53 @@ class CardFeatures(_Record):
         return next((w for w in self.windows if w.horizon_s == horizon_s), None)
 
 
+class TileSeen(_Record):
+    """One distinct (merchant, country, MCC, place cell) of a tile; `place` is None for online swipes."""
+
+    merchant_id: str
+    country: str
+    mcc: str
+    place: str | None = None
+
+
+class CardTile(_Record):
+    """Mergeable partial aggregates of one card's swipes in one tile of time; on `card-tiles`.
+
+    The tile is [start_s, start_s + grain_s) in epoch seconds; times inside are epoch microseconds
+    (exact, and Spark's JSON writer keeps only milliseconds of a timestamp). Every field merges by
+    sum, max, min or union, so trailing windows, the live session and the profile are merged from
+    tiles (`streaming.card_state`). `last_*` is the tile's newest swipe by (time, swipe id). The key
+    on Kafka is `<card_token>|<grain_s>|<start_s>`: a newer value of a tile replaces the older one.
+    """
+
+    card_token: Annotated[str, Field(pattern=CARD_TOKEN_PATTERN)]
+    grain_s: int
+    start_s: int
+    count: int
+    amount_sum: float
+    amount_max: float
+    log_amount_sum: float
+    log_amount_sq: float
+    denied: int
+    ecom: int
+    located: int
+    home_x: float
+    home_y: float
+    home_z: float
+    first_us: int
+    last_us: int
+    last_swipe_id: str
+    last_country: str
+    last_lat: float | None = None
+    last_lon: float | None = None
+    hours: list[int]
+    seen: list[TileSeen]
+
+    @property
+    def key(self) -> str:
+        return f"{self.card_token}|{self.grain_s}|{self.start_s}"
+
+
 class MerchantVolume(_Record):
     """The merchant's swipes in the `horizon_s` seconds up to `as_of`, on the bucket grid."""
 
