@@ -1,4 +1,4 @@
-"""`fraudstream bench catchup`: a new scorer replica reading a 1M-card `card-features` topic, vs a raw read.
+"""`fraudstream bench catchup`: a new scorer replica reading a 1M-card `card-tiles` topic, vs a raw read.
 
 1. A real embedded broker and a compacted features topic with the stack's partition count, holding
    one realistic record per card (bench/catchup_records.py), produced as the job publishes them.
@@ -87,7 +87,7 @@ def _produce(
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     started = time.perf_counter()
     with Progress(*columns, console=console) as bars:
-        task = bars.add_task(f"producing {cards:,} card-features records", total=cards)
+        task = bars.add_task(f"producing {cards:,} card-tiles records", total=cards)
         for j, (token, value) in enumerate(card_records(pop, models, cards)):
             for topic in topics if j < small else topics[:1]:
                 while True:
@@ -172,7 +172,7 @@ def run(
         tmp = Path(tmp_name)
         console.print("starting an embedded Kafka broker")
         with embedded_broker(tmp / "kafka", base.jars_dir) as bootstrap:
-            topics = (fresh_name("card-features"), fresh_name("card-features-small"))
+            topics = (fresh_name("card-tiles"), fresh_name("card-tiles-small"))
             ensure_topics(bootstrap, topics, partitions=base.topic_partitions, compacted=topics)
             stats, tokens = _produce(console, bootstrap, topics, pop, models, cards, small, samples)
             raws = []
@@ -244,7 +244,7 @@ def _print(console: Console, result: dict[str, Any]) -> None:
     ]
     console.print(
         output.table(
-            f"catch-up on a compacted card-features topic: {cards:,} cards, "
+            f"catch-up on a compacted card-tiles topic: {cards:,} cards, "
             f"{result['partitions']} partitions, "
             f"{result['mean_record_bytes']:,.0f} B per record ({result['topic_mb']:,.0f} MB)",
             ["run", "records", "seconds", "records/s", "ratio vs faster raw read"],

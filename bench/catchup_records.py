@@ -1,4 +1,4 @@
-"""The catch-up bench's topic contents: one realistic card-features record per card, keyed by token.
+"""The catch-up bench's topic contents: one realistic card-tiles record per card, keyed by token.
 
 The same faithful shortcut as the scorer bench (`bench.scorer_data.templates`): `template_cards`
 cards get `history_days` of generated traffic folded by the real `streaming.card_state.fold`, and

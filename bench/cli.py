@@ -90,10 +90,10 @@ def backtest(
 def catchup(
     json_path: JsonOption = None,
     cards: Annotated[
-        int, typer.Option(help="Distinct cards on the card-features topic (against 10,000).", min=2)
+        int, typer.Option(help="Distinct cards on the card-tiles topic (against 10,000).", min=2)
     ] = 1_000_000,
 ) -> None:
-    """A new scorer replica reading the whole card-features topic: time to ready, memory, lookups."""
+    """A new scorer replica reading the whole card-tiles topic: time to ready, memory, lookups."""
     from bench.catchup import run
 
     run(cards=cards, json_path=json_path, console=console)

@@ -50,7 +50,7 @@ def run(
                 update={
                     "kafka_bootstrap": bootstrap,
                     "topic_swipes": fresh_name("swipes"),
-                    "topic_features": fresh_name("card-features"),
+                    "topic_tiles": fresh_name("card-tiles"),
                     "topic_labels": fresh_name("labels"),
                     "topic_decisions": fresh_name("decisions"),
                     "delta_root": str(tmp / "delta"),
@@ -102,7 +102,7 @@ def _measure(
         queries = start(spark, settings)
     feed = SwipeFeed(settings.bootstrap, settings.topic_swipes, pool)
     log = SendLog()
-    watcher = FeatureWatcher(settings.bootstrap, settings.topic_features, log)
+    watcher = FeatureWatcher(settings.bootstrap, settings.topic_tiles, log)
     watcher.start()
     # The queries that read the swipes topic; `decisions` and `labels_raw` read other topics.
     lag = Lag(

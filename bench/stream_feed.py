@@ -1,7 +1,7 @@
 """The stream bench's two Kafka ends: a paced swipe feed, and a watcher of the features topic.
 
 The feed sends generated swipes stamped with the wall clock at send time (a live stream), each
-with a fresh id so the fold never drops one as a duplicate. The watcher reads `card-features`
+with a fresh id so the fold never drops one as a duplicate. The watcher reads `card-tiles`
 the way the scorer's follower does and times each swipe from its send to the first feature record
 of its card whose `as_of` covers the swipe's event time.
 """

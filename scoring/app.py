@@ -52,7 +52,7 @@ def create_app(
     `on_shutdown` runs in the app's lifespan: uvicorn re-raises SIGTERM after its shutdown, so code
     after `uvicorn.run` may never run; this is where the follower stops and the producer flushes.
     """
-    table = table if table is not None else OnlineFeatureTable()
+    table = table if table is not None else OnlineFeatureTable(settings.feature_config)
     merchants = merchants if merchants is not None else OnlineMerchantTable()
     followers = [f for f in (follower, merchant_follower) if f is not None]
     registry = registry if registry is not None else CollectorRegistry()
@@ -231,8 +231,8 @@ def serve(settings: ScorerSettings) -> None:
     from scoring.logs import configure_logging
 
     configure_logging(settings.log_level)
-    table, merchants = OnlineFeatureTable(), OnlineMerchantTable()
-    follower = FeatureFollower(settings.bootstrap, settings.topic_features, table)
+    table, merchants = OnlineFeatureTable(settings.feature_config), OnlineMerchantTable()
+    follower = FeatureFollower(settings.bootstrap, settings.topic_tiles, table)
     merchant_follower = FeatureFollower(settings.bootstrap, settings.topic_merchant_features, merchants)
     producer = build_producer(settings)
 

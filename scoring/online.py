@@ -1,13 +1,15 @@
 """The online feature tables and the threads that fill them from the compacted feature topics.
 
-Two tables, one mechanism: cards from `card-features` (keyed by card token) and merchants from
-`merchant-features` (keyed by merchant id).
+Two tables, one follower: cards from `card-tiles` (keyed by card, grain and tile start) and
+merchants from `merchant-features` (keyed by merchant id).
 
-Memory: a card costs its feature record as zlib-compressed Kafka JSON plus its dict slot, token and
-entry tuple: about 780 bytes of Python objects for a full profile (16 countries, 32 merchants,
-16 MCCs; see tests/unit/scoring/test_online.py), less for young cards. With 1M real cards the
-process grew by 970 bytes of RSS per card (`fraudstream bench catchup`), so 1M cards take ~1 GB.
-A parsed record would cost ~8 KB. Reading one back (decompress + validate) takes ~30 µs.
+The card table merges: it keeps each card's tiles and, after each batch of records the follower
+reads, merges every card whose tiles changed into its `CardFeatures` (`streaming.card_state.features`,
+the code training and the backtest use), so a request reads a merged vector and never merges.
+
+Memory: a card's merged record is held as zlib-compressed Kafka JSON (about 780 bytes of Python
+objects for a full profile, see tests/unit/scoring/test_online.py); its tiles are held parsed
+beside it. Reading a record back (decompress + validate) takes ~30 µs.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
 
-from streaming.schema import CardFeatures, MerchantFeatures, from_kafka, to_kafka
+from streaming.card_state import CardState, FeatureConfig, features
+from streaming.schema import CardFeatures, CardTile, MerchantFeatures, from_kafka, to_kafka
+from streaming.tiles import Tile
 
 log = logging.getLogger("fraudstream.scoring.online")
 
@@ -48,12 +53,12 @@ class OnlineTable(Generic[R]):
     def __len__(self) -> int:
         return len(self._records)
 
-    def upsert(self, record: R, raw: bytes | None = None) -> bool:
-        """Keep `record` if it is newer than what the table holds; True when it was kept."""
+    def upsert(self, record: R, raw: bytes | None = None, *, replace: bool = False) -> bool:
+        """Keep `record` if it is newer than what the table holds (or `replace`); True when kept."""
         order: tuple[float, float] = self._order(record)
         key = self._key(record)
         held = self._records.get(key)
-        if held is not None and (held[0], held[1]) > order:
+        if held is not None and (held[0], held[1]) > order and not replace:
             return False
         self._records[key] = (*order, zlib.compress(raw or to_kafka(record), 1))
         return True
@@ -67,16 +72,89 @@ class OnlineTable(Generic[R]):
             return None
         return from_kafka(self.record_type, zlib.decompress(held[2]))
 
+    @property
+    def topic_type(self) -> type[Any]:
+        """The record type on the table's topic."""
+        return self.record_type
+
+    def take(self, record: Any, raw: bytes, written_at: float) -> None:
+        """A record read from the topic (`written_at`: its Kafka timestamp, epoch seconds)."""
+        self.upsert(record, raw)
+
+    def forget(self, topic_key: str) -> None:
+        """A tombstone on the topic: the record of that Kafka key is gone."""
+        self.remove(topic_key)
+
+    def flush(self) -> int:
+        """Finish what the records taken since the last flush changed; returns the keys changed."""
+        return 0
+
 
 class OnlineFeatureTable(OnlineTable[CardFeatures]):
-    """card_token -> the card's newest CardFeatures, by `as_of` then `computed_at`."""
+    """card_token -> the card's CardFeatures, merged from the tiles read from `card-tiles`.
 
-    def __init__(self) -> None:
+    `take` keeps a tile (a newer value of a tile replaces the older: more swipes, or a newer one);
+    `flush` trims each changed card's tiles and merges them, as of its newest swipe. A merged
+    record's `computed_at` is the Kafka timestamp of its newest tile: when the job wrote it.
+    `upsert` puts a merged record directly (tests, the bench).
+    """
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
         super().__init__(
             CardFeatures,
             lambda record: record.card_token,
             lambda record: (record.as_of.timestamp(), record.computed_at.timestamp()),
         )
+        self.config = config or FeatureConfig()
+        self._tiles: dict[str, CardState] = {}
+        self._changed: dict[str, float] = {}  # card -> newest Kafka timestamp among its new tiles
+
+    @property
+    def topic_type(self) -> type[Any]:
+        return CardTile
+
+    @property
+    def tiles(self) -> int:
+        return sum(len(state.tiles) for state in self._tiles.values())
+
+    def take(self, record: Any, raw: bytes, written_at: float) -> None:
+        tile = Tile.of(record)
+        state = self._tiles.get(record.card_token)
+        if state is None:
+            state = self._tiles[record.card_token] = CardState()
+        held = state.tiles.get((tile.grain_s, tile.start_s))
+        if held is not None and (held.count, held.last_us) > (tile.count, tile.last_us):
+            return  # an older value of a tile we hold (a replayed batch, a backfill behind the stream)
+        state.put(tile)
+        self._changed[record.card_token] = max(written_at, self._changed.get(record.card_token, 0.0))
+
+    def flush(self) -> int:
+        changed, self._changed = self._changed, {}
+        for token, written_at in changed.items():
+            state = self._tiles[token]
+            state.trim(self.config)
+            computed_at = datetime.fromtimestamp(written_at, UTC)
+            # the merge is the card's record now, even when a tombstone took its newest tile away
+            self.upsert(features(token, state, self.config, computed_at), replace=True)
+        return len(changed)
+
+    def forget(self, topic_key: str) -> None:
+        token, _, tile = topic_key.partition("|")
+        grain, _, start = tile.partition("|")
+        state = self._tiles.get(token)
+        if state is None or not grain.isdigit() or not start.isdigit():
+            return
+        state.tiles.pop((int(grain), int(start)), None)
+        if state.tiles:
+            held = self._records.get(token)
+            self._changed[token] = max(self._changed.get(token, 0.0), held[1] if held else 0.0)
+        else:
+            self.remove(token)
+
+    def remove(self, key: str) -> None:
+        super().remove(key)
+        self._tiles.pop(key, None)
+        self._changed.pop(key, None)
 
 
 class OnlineMerchantTable(OnlineTable[MerchantFeatures]):
@@ -162,14 +240,18 @@ class FeatureFollower:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def apply(self, value: bytes | None, key: bytes | None = None) -> None:
-        """Apply one record value: newest wins; a tombstone removes the key; garbage is counted."""
+    def apply(self, value: bytes | None, key: bytes | None = None, written_at: float | None = None) -> None:
+        """Apply one record value: newest wins; a tombstone removes the key; garbage is counted.
+
+        The table finishes what the records changed on `flush`, which the follower calls after each
+        batch it reads.
+        """
         if value is None:
             if key:
-                self.table.remove(key.decode("utf-8", "replace"))
+                self.table.forget(key.decode("utf-8", "replace"))
             return
         try:
-            record = from_kafka(self.table.record_type, value)
+            record = from_kafka(self.table.topic_type, value)
         except (ValidationError, ValueError) as exc:
             self.malformed += 1
             if self.malformed <= 10 or self.malformed % 1000 == 0:
@@ -178,7 +260,7 @@ class FeatureFollower:
                     extra={"count": self.malformed, "error": str(exc)[:200]},
                 )
             return
-        self.table.upsert(record, value)
+        self.table.take(record, value, written_at if written_at is not None else self._clock())
         self.applied += 1
         self.last_update = self._clock()
 
@@ -201,10 +283,11 @@ class FeatureFollower:
                         else:
                             self._warn(f"reading {self.topic} from {self.bootstrap} failed: {err}")
                         continue
-                    self.apply(msg.value(), msg.key())
+                    self.apply(msg.value(), msg.key(), _written_at(msg))
                     self._positions[p] = msg.offset() + 1
                     if self._positions[p] >= self._targets[p]:
                         caught.add(p)
+                self.table.flush()
                 self._mark_ready(caught, partitions)
                 self._refresh_highs(consumer, partitions)
         except Exception:
@@ -256,3 +339,9 @@ class FeatureFollower:
         if message != self.error:
             log.warning(message)
         self.error = message
+
+
+def _written_at(msg: Any) -> float | None:
+    """A Kafka record's timestamp in epoch seconds (the producer's clock), if it has one."""
+    kind, ms = msg.timestamp() if hasattr(msg, "timestamp") else (0, -1)
+    return ms / 1000.0 if kind != 0 and ms >= 0 else None

@@ -89,7 +89,8 @@ class LagCover:
     def swipes(self) -> int:
         return sum(len(q) for q in self._cards.values())
 
-    def record(self, card_token: str, swipe: DecidedSwipe) -> None:
+    def record(self, card_token: str, swipe: DecidedSwipe) -> bool:
+        """Buffer a decided swipe; False when the card's buffer already holds that swipe (a retry)."""
         queue = self._cards.get(card_token)
         if queue is None:
             queue = self._cards[card_token] = deque(maxlen=self.per_card)
@@ -98,8 +99,9 @@ class LagCover:
         else:
             self._cards.move_to_end(card_token)
             if any(s.swipe_id == swipe.swipe_id for s in queue):
-                return  # a retried request must not count twice
+                return False  # a retried request must not count twice
         queue.append(swipe)
+        return True
 
     def pending(self, card_token: str, as_of: float | None, retention_s: float) -> list[DecidedSwipe]:
         """The card's buffered swipes newer than `as_of`, by event time; drops the ones it passed."""

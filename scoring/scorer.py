@@ -142,7 +142,7 @@ class Scorer:
             fail_open=self.settings.fail_open,
             threshold=self.settings.deny_threshold,
         )
-        self.lag_cover.record(
+        first_time = self.lag_cover.record(
             card_token, DecidedSwipe.of(swipe, denied=decision.decision == "deny", decided_at=now)
         )
 
@@ -163,7 +163,9 @@ class Scorer:
                 "inputs": inputs if explain else None,
             }
         )
-        self._publish(swipe, card_token, response, inputs, now_dt)
+        # A retried request is decided again, but its swipe is on `swipes` once: the tiles count
+        # every swipe they are given.
+        self._publish(swipe, card_token, response, inputs, now_dt, swipe_too=first_time)
         self._observe(decision, age_s, time.perf_counter() - started)
         if decision.decision == "deny":
             log.info(
@@ -190,14 +192,16 @@ class Scorer:
         response: ScoreResponse,
         inputs: dict[str, float],
         now: datetime,
+        swipe_too: bool = True,
     ) -> None:
-        """Hand the decided swipe and the decision record to the producer; never raise."""
+        """Hand the decided swipe (unless `swipe_too` is False) and the decision record to the
+        producer; never raise."""
         if self.producer is None:
             return
         key = card_token.encode("ascii")
         out: list[tuple[str, bytes]] = []
         try:
-            if self.settings.publish_swipes:
+            if self.settings.publish_swipes and swipe_too:
                 value = decided_swipe_value(swipe, card_token, response.decision)
                 out.append((self.settings.topic_swipes, value))
             # The response's validated values as they are (its reasons stay ReasonOut instances),

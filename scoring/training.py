@@ -65,7 +65,7 @@ def as_scored(
     backtest, the story) goes through it before folding the swipe in.
     """
     card = None
-    if state is not None and state.n > 0:
+    if state is not None and state.tiles:
         card = features(swipe.card_token, state, config, computed_at=swipe.event_time)
     return card, request_features(swipe, card, (), config)
 

@@ -30,7 +30,7 @@ def would_deny(
     state = CardState()
     out = []
     for swipe in sorted(history, key=lambda s: s.event_time):
-        card = features(swipe.card_token, state, config, swipe.event_time) if state.n else None
+        card = features(swipe.card_token, state, config, swipe.event_time) if state.tiles else None
         rf = request_features(swipe, card, (), config)
         inputs = model_inputs(card, rf)
         decision = decide(

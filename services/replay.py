@@ -3,7 +3,7 @@
 Flow (one path for every swipe, so each reaches `swipes` exactly once):
   1. the card's normal history and other cards' background traffic are published to `swipes`
      (authorized before the story starts);
-  2. wait until the feature job has folded the victim's history (its record on `card-features`);
+  2. wait until the feature job has tiled the victim's history (its tiles on `card-tiles`);
   3. from the theft on, every swipe (the thief's and other cards' legitimate ones) goes to the
      scorer as a card network would send it, PAN included; the scorer tokenizes it, decides, and
      publishes the decided swipe to `swipes` itself, so denied attempts count in the velocity too;
@@ -31,7 +31,8 @@ from services.population import PopulationConfig, build_population
 from services.publish import LabelPublisher, SwipePublisher
 from services.scenarios import StolenCardParams, stolen_card, story_theft_at
 from services.traffic import background
-from streaming.schema import CardFeatures, Label, Swipe, from_kafka
+from streaming.schema import CardTile, Label, Swipe, from_kafka
+from streaming.tiles import epoch_us
 
 
 @dataclass
@@ -90,24 +91,25 @@ def summarize(rows: list[TimelineRow], batch_ok: list[bool], model_version: str 
 
 def wait_for_features(
     bootstrap: str, topic: str, card_token: str, as_of: datetime, timeout_s: float
-) -> CardFeatures:
-    """Read `topic` until the card's record has folded everything up to `as_of`."""
+) -> CardTile:
+    """Read the tiles `topic` until one of the card's tiles holds its swipe of `as_of` (or a newer)."""
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"replay-{uuid.uuid4()}", "enable.auto.commit": False}
     )
+    prefix, wanted_us = f"{card_token}|".encode(), epoch_us(as_of)
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             msg = consumer.poll(0.5)
-            if msg is None or msg.error() is not None or msg.key() != card_token.encode():
+            if msg is None or msg.error() is not None or not (msg.key() or b"").startswith(prefix):
                 continue
             value = msg.value()
             if value is None:
                 continue
-            record = from_kafka(CardFeatures, value)
-            if record.as_of >= as_of:
+            record = from_kafka(CardTile, value)
+            if record.last_us >= wanted_us:
                 return record
     finally:
         consumer.close()
@@ -172,7 +174,7 @@ def run_stolen_card(
     token = pop.token(victim)
     progress("waiting for the feature job to fold the card's history")
     wait_for_features(
-        bootstrap, scorer_settings.topic_features, token, history[-1].event_time, features_timeout_s
+        bootstrap, scorer_settings.topic_tiles, token, history[-1].event_time, features_timeout_s
     )
     time.sleep(2.0)  # the scorer follows the same topic; give it a moment to read the record
 

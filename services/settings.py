@@ -33,7 +33,13 @@ class StackSettings(BaseSettings):
     jars_dir: Path = Field(default=PROJECT_ROOT / ".jars", description="Jars resolved by deploy/jvm/pom.xml.")
 
     topic_swipes: str = "swipes"
-    topic_features: str = "card-features"
+    topic_tiles: str = "card-tiles"
+    tile_topic_retention_ms: int = Field(
+        default=31 * 86_400_000,
+        ge=60_000,
+        description="How long card tiles stay on their topic: longer than the longest feature look-back "
+        "(the 30-day profile), so a new scorer replica reads every tile it needs.",
+    )
     topic_merchant_features: str = "merchant-features"
     topic_labels: str = "labels"
     topic_decisions: str = "decisions"

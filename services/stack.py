@@ -23,7 +23,7 @@ class StackError(RuntimeError):
     """Something about the running stack that the user can fix; the message says what to do next."""
 
 
-TABLES = ("swipes", "card_features", "sessions", "dead_letters", "labels", "merchant_features")
+TABLES = ("swipes", "sessions", "dead_letters", "labels", "decisions", "merchant_features")
 
 
 @dataclass

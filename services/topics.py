@@ -1,8 +1,8 @@
-"""Topic creation: the fraudstream topics, the two feature topics compacted."""
+"""Topic creation: the fraudstream topics; the feature topics compacted, the tiles also expiring."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -16,8 +16,13 @@ def ensure_topics(
     partitions: int = 2,
     replication: int = 1,
     compacted: Iterable[str] = (),
+    retention_ms: Mapping[str, int] | None = None,
 ) -> None:
-    """Create the topics that do not exist yet; leave existing ones as they are."""
+    """Create the topics that do not exist yet; leave existing ones as they are.
+
+    A compacted topic keeps each key's newest value; one that also has a `retention_ms` drops values
+    older than that too (`compact,delete`): a card tile nobody reads any more leaves the topic.
+    """
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
     compacted = set(compacted)
@@ -28,6 +33,8 @@ def ensure_topics(
         config = (
             {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"} if name in compacted else {}
         )
+        if retention_ms and name in retention_ms:
+            config.update({"cleanup.policy": "compact,delete", "retention.ms": str(retention_ms[name])})
         wanted.append(
             NewTopic(name, num_partitions=partitions, replication_factor=replication, config=config)
         )
@@ -46,12 +53,13 @@ def ensure_stack_topics(settings: StackSettings, replication: int = 1) -> None:
         settings.bootstrap,
         [
             settings.topic_swipes,
-            settings.topic_features,
+            settings.topic_tiles,
             settings.topic_merchant_features,
             settings.topic_labels,
             settings.topic_decisions,
         ],
         partitions=settings.topic_partitions,
         replication=replication,
-        compacted=[settings.topic_features, settings.topic_merchant_features],
+        compacted=[settings.topic_tiles, settings.topic_merchant_features],
+        retention_ms={settings.topic_tiles: settings.tile_topic_retention_ms},
     )

@@ -174,20 +174,17 @@ def _session(state: CardState, gap_s: int) -> SessionFeatures:
 def _recent(state: CardState, days: list[Tile], part: int, limit: int) -> list[str]:
     """Distinct values of one part of `seen` in the profile's day tiles, most recent last.
 
-    A value's recency is the newest swipe of the finest tile still holding it: the minute tiles
-    cover the last hours, so recent values are ordered to the minute, older ones to the day.
+    A value's recency is the latest start (first swipe) of a tile holding it: the finest tiles
+    still held (minutes for the last hours) order recent values to the minute, older ones by day.
     """
     values = {s[part] for t in days for s in t.seen if s[part] is not None}
-    when: dict[str, tuple[int, int]] = {}
+    when: dict[str, int] = {}
     for t in state.tiles.values():
         for s in t.seen:
             value = s[part]
             if value in values:
-                held = when.get(value)
-                rank = (-t.grain_s, t.last_us)
-                if held is None or rank > held:
-                    when[value] = rank
-    return sorted(values, key=lambda v: (when[v][1], v))[-limit:]  # type: ignore[arg-type,index]
+                when[value] = max(when.get(value, 0), t.first_us)  # type: ignore[index]
+    return sorted(values, key=lambda v: (when[v], v))[-limit:]  # type: ignore[arg-type,index]
 
 
 def _profile(state: CardState, as_of_s: float, profile_s: int) -> CardProfile:

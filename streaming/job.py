@@ -4,7 +4,7 @@ Queries, each reading Kafka itself with its own checkpoint (Spark refuses sessio
 Update mode, and the fold's Update output cannot feed an Append aggregation):
 
     swipes_raw         every parsed swipe -> Delta `swipes`, invalid ones -> Delta `dead_letters`
-    card_features      per-card fold (update) -> Kafka `card-features` and Delta `card_features`
+    card_tiles         per-card tiles, native aggregation (update) -> Kafka `card-tiles` (the hot query)
     sessions           closed session windows (append) -> Delta `sessions`
     decisions          the scorer's decisions -> Delta `decisions` (streaming.audit)
     labels_raw         every label -> Delta `labels` (streaming.merchant_job)
@@ -12,8 +12,9 @@ Update mode, and the fold's Update output cannot feed an Append aggregation):
                        and Delta `merchant_features` (streaming.merchant_job)
 
 Delta writes in foreachBatch carry txnAppId/txnVersion, so a batch replayed after a crash or a
-restart is not written twice. The Kafka feature records are at-least-once: a consumer keeps the
-record with the greatest `as_of`, so a replayed record does no harm.
+restart is not written twice. The hot query writes no Delta: its tiles go straight to Kafka
+(at-least-once; a replayed batch re-emits the same tile values, and a consumer keeps a tile's
+newest value).
 
 Run it with `python -m streaming.job` (local[2] by default) or `spark-submit streaming/job.py`.
 """
@@ -37,16 +38,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from streaming.audit import start_decisions
-from streaming.features import (
-    Clock,
-    card_features_batch,
-    card_features_stream,
-    closed_sessions,
-    dead_letters,
-    good_swipes,
-    parse_swipes,
-    utc_now,
-)
+from streaming.features import Clock, closed_sessions, dead_letters, good_swipes, parse_swipes, utc_now
 from streaming.job_metrics import JsonLines, ProgressExporter, StreamMetrics
 from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
 from streaming.merchant_job import (
@@ -62,15 +54,15 @@ from streaming.sinks import (
     history_writer,
     read_topic,
     start_parsed,
-    start_published,
+    writer,
 )
+from streaming.tile_spark import card_tiles_stream, tile_records
 
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_RAW = "swipes_raw"
-QUERY_FEATURES = "card_features"
+QUERY_TILES = "card_tiles"
 QUERY_SESSIONS = "sessions"
 TABLE_SWIPES = "swipes"
-TABLE_FEATURES = "card_features"
 TABLE_SESSIONS = "sessions"
 _KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, "
@@ -90,11 +82,9 @@ def ensure_tables(spark: SparkSession, settings: StreamSettings) -> None:
     parsed = parse_swipes(raw)
     swipes = good_swipes(parsed)
     labels = good_labels(parse_labels(raw))
-    cfg = settings.feature_config
     tables = {
         TABLE_SWIPES: swipes,
         TABLE_DEAD_LETTERS: dead_letters(parsed),
-        TABLE_FEATURES: card_features_batch(swipes, cfg),
         TABLE_SESSIONS: closed_sessions(swipes, settings.session_gap_s, settings.watermark_s),
         TABLE_LABELS: labels,
         TABLE_MERCHANT_FEATURES: merchant_features_batch(swipes, labels, settings.merchant_config),
@@ -108,7 +98,7 @@ def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
     """The job's Spark settings beyond streaming.spark's defaults; the bench builds its session with them."""
     return {
         # One pool per query (see sinks.writer): a long Delta commit of one query does not hold the cores,
-        # and card_features, the query the scorer waits on, goes first (resources/fairscheduler.xml).
+        # and card_tiles, the query the scorer waits on, goes first (resources/fairscheduler.xml).
         "spark.scheduler.mode": "FAIR",
         "spark.scheduler.allocation.file": str(FAIR_POOLS),
         # Each append with txnAppId/txnVersion replays the table's log to find the app's last version
@@ -124,19 +114,21 @@ def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     return start_parsed(parsed, settings, good=good_swipes, table=TABLE_SWIPES, query=QUERY_RAW)
 
 
-def start_features(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> StreamingQuery:
-    """The per-card fold: records to the compacted features topic and to Delta `card_features`."""
+def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
+    """The hot query: each micro-batch's changed card tiles straight to the compacted `card-tiles` topic.
+
+    Native aggregation only (no Python per row or per card) and no Delta commit, so a swipe's tiles
+    reach the scorer one short trigger after the swipe reached Kafka.
+    """
     swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
-    records = card_features_stream(
-        swipes, settings.feature_config, settings.watermark_s, settings.card_idle_ttl_s, clock
-    )
-    return start_published(
-        records,
-        settings,
-        key="card_token",
-        topic=settings.topic_features,
-        table=TABLE_FEATURES,
-        query=QUERY_FEATURES,
+    records = tile_records(card_tiles_stream(swipes, settings.watermark_s))
+    return (
+        writer(records, settings, QUERY_TILES)
+        .outputMode("update")
+        .format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap)
+        .option("topic", settings.topic_tiles)
+        .start()
     )
 
 
@@ -157,7 +149,7 @@ def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now)
     queries: list[StreamingQuery] = []
     try:
         queries.append(start_raw(spark, settings))
-        queries.append(start_features(spark, settings, clock))
+        queries.append(start_tiles(spark, settings))
         queries.append(start_sessions(spark, settings))
         queries.append(start_decisions(spark, settings))
         queries.append(start_labels(spark, settings))

@@ -143,7 +143,7 @@ class CardProfile(_Record):
 
 
 class CardFeatures(_Record):
-    """One card's features as of its newest swipe; published to `card-features`, keyed by token.
+    """One card's features as of its newest swipe; published to `card-tiles`, keyed by token.
 
     `as_of` is the event time of the newest swipe folded in: a consumer keeps the record with the
     greatest `as_of`, so replays and duplicates do no harm. `computed_at` is the job's wall clock

@@ -68,15 +68,15 @@ Last = tuple[int, str, str, float | None, float | None]
 Seen = tuple[str, str, str, str | None]
 
 
-def event_us(swipe: Swipe) -> int:
-    """Event time in epoch microseconds, exact (no float seconds in between)."""
-    delta = swipe.event_time - _EPOCH
+def epoch_us(t: datetime) -> int:
+    """A time in epoch microseconds, exact (no float seconds in between)."""
+    delta = t - _EPOCH
     return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
 
 
 def swipe_inputs(swipe: Swipe) -> dict[str, Any]:
     """The inputs the measures read, from one swipe (the Spark twin: `streaming.tile_spark.inputs`)."""
-    t_us = event_us(swipe)
+    t_us = epoch_us(swipe.event_time)
     located = swipe.lat is not None and swipe.lon is not None
     x, y, z = unit_vector(swipe.lat, swipe.lon) if located else (0.0, 0.0, 0.0)  # type: ignore[arg-type]
     log_amount = math.log1p(swipe.amount)

@@ -55,7 +55,7 @@ def _query(prometheus: str, expr: str) -> list[dict[str, Any]]:
 @pytest.fixture
 def scorer(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path) -> Iterator[str]:
     """`python -m scoring` on a free port, following a fresh features topic that holds one card."""
-    features_topic = topic_factory("card-features", compacted=True)
+    features_topic = topic_factory("card-tiles", compacted=True)
     token = tokenize_pan(PAN, TOKEN_KEY.encode())
     computed = (datetime.now(UTC) - T0).total_seconds() - 30  # features computed 30 s ago
     record = card_features(as_of_s=computed, computed_at_s=computed, token=token)
@@ -68,7 +68,7 @@ def scorer(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Pa
         "FRAUDSTREAM_PORT": str(port),
         "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "FRAUDSTREAM_STATE_DIR": str(tmp_path / "scorer-state"),
-        "FRAUDSTREAM_TOPIC_FEATURES": features_topic,
+        "FRAUDSTREAM_TOPIC_TILES": features_topic,
         "FRAUDSTREAM_TOPIC_SWIPES": topic_factory("swipes"),
         "FRAUDSTREAM_TOPIC_DECISIONS": topic_factory("decisions"),
         "FRAUDSTREAM_TOKEN_KEY": TOKEN_KEY,

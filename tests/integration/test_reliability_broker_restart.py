@@ -105,7 +105,7 @@ def test_scorer_degrades_then_recovers_across_a_broker_restart(tmp_path: Path) -
     settings = ScorerSettings(
         _env_file=None,  # type: ignore[call-arg]
         kafka_bootstrap=broker.bootstrap,
-        topic_features=f"card-features-{suffix}",
+        topic_tiles=f"card-tiles-{suffix}",
         topic_swipes=f"swipes-{suffix}",
         topic_decisions=f"decisions-{suffix}",
         state_dir=tmp_path,
@@ -116,14 +116,14 @@ def test_scorer_degrades_then_recovers_across_a_broker_restart(tmp_path: Path) -
     publish_artifact(artifact({"velocity_600_count": 1.0}, threshold=0.5), tmp_path / "models")
     features = Producer({"bootstrap.servers": broker.bootstrap})  # plays the feature job
     table = OnlineFeatureTable()
-    follower = FeatureFollower(broker.bootstrap, settings.topic_features, table)
+    follower = FeatureFollower(broker.bootstrap, settings.topic_tiles, table)
     scorer_producer = build_producer(settings)
     generator: Generator | None = None
     try:
         ensure_topics(broker.bootstrap, [settings.topic_swipes, settings.topic_decisions])
-        ensure_topics(broker.bootstrap, [settings.topic_features], compacted=[settings.topic_features])
+        ensure_topics(broker.bootstrap, [settings.topic_tiles], compacted=[settings.topic_tiles])
         features.produce(
-            settings.topic_features, key=KNOWN.encode(), value=to_kafka(card_features(0, token=KNOWN))
+            settings.topic_tiles, key=KNOWN.encode(), value=to_kafka(card_features(0, token=KNOWN))
         )
         assert features.flush(30) == 0
         follower.start()
@@ -164,7 +164,7 @@ def test_scorer_degrades_then_recovers_across_a_broker_restart(tmp_path: Path) -
             # The job catches up after the outage: A's features now include every decided swipe.
             caught_up = T0 + timedelta(seconds=10 + k + 1)
             features.produce(
-                settings.topic_features,
+                settings.topic_tiles,
                 key=KNOWN.encode(),
                 value=to_kafka(card_features(10 + k + 1, token=KNOWN, windows={600: (k + 1, 99.0, 0)})),
             )

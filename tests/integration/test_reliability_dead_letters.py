@@ -113,7 +113,7 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
     return StreamSettings(
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes"),
-        topic_features=topic_factory("features", compacted=True),
+        topic_tiles=topic_factory("features", compacted=True),
         delta_root=str(tmp_path / "delta"),
         checkpoint_root=str(tmp_path / "checkpoints"),
         horizons_s=[600, 3600],

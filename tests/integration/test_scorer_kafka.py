@@ -34,7 +34,7 @@ def test_scorer_follows_features_and_publishes_decided_swipes(
     settings = ScorerSettings(
         _env_file=None,  # type: ignore[call-arg]
         kafka_bootstrap=kafka_bootstrap,
-        topic_features=topic_factory("card-features", compacted=True),
+        topic_tiles=topic_factory("card-tiles", compacted=True),
         topic_swipes=topic_factory("swipes"),
         topic_decisions=topic_factory("decisions"),
         state_dir=tmp_path,
@@ -45,16 +45,16 @@ def test_scorer_follows_features_and_publishes_decided_swipes(
     published = card_features(as_of_s=0, windows={600: (4, 80.0, 0), 3600: (4, 80.0, 0)}, token=token)
     upstream = Producer({"bootstrap.servers": kafka_bootstrap})
     upstream.produce(
-        settings.topic_features, key=token.encode(), value=to_kafka(card_features(as_of_s=-60, token=token))
+        settings.topic_tiles, key=token.encode(), value=to_kafka(card_features(as_of_s=-60, token=token))
     )
-    upstream.produce(settings.topic_features, key=b"junk", value=b"{not a feature record")
-    upstream.produce(settings.topic_features, key=token.encode(), value=to_kafka(published))
+    upstream.produce(settings.topic_tiles, key=b"junk", value=b"{not a feature record")
+    upstream.produce(settings.topic_tiles, key=token.encode(), value=to_kafka(published))
     assert upstream.flush(30) == 0
     # score = sigmoid(velocity_600_count - 4): the 5th swipe in 10 minutes is denied
     publish_artifact(artifact({"velocity_600_count": 1.0}, threshold=0.5), tmp_path / "models")
 
     table = OnlineFeatureTable()
-    follower = FeatureFollower(kafka_bootstrap, settings.topic_features, table)
+    follower = FeatureFollower(kafka_bootstrap, settings.topic_tiles, table)
     producer = build_producer(settings)
     registry = CollectorRegistry()
     follower.start()
@@ -94,7 +94,7 @@ def test_scorer_follows_features_and_publishes_decided_swipes(
 
             # The follower keeps following after it is ready.
             upstream.produce(
-                settings.topic_features,
+                settings.topic_tiles,
                 key=token.encode(),
                 value=to_kafka(card_features(as_of_s=45, token=token)),
             )

@@ -94,7 +94,7 @@ def test_feature_job_runs_on_standalone_cluster(
         **_spark_env(tmp_path),
         "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "FRAUDSTREAM_TOPIC_SWIPES": swipes_topic,
-        "FRAUDSTREAM_TOPIC_FEATURES": features_topic,
+        "FRAUDSTREAM_TOPIC_TILES": features_topic,
         "FRAUDSTREAM_TOPIC_LABELS": topic_factory("labels"),
         "FRAUDSTREAM_TOPIC_DECISIONS": topic_factory("decisions"),
         "FRAUDSTREAM_STATE_DIR": str(tmp_path / "state"),

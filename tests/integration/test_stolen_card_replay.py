@@ -32,7 +32,7 @@ def stack_env(
         "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "FRAUDSTREAM_STATE_DIR": str(tmp_path / "state"),
         "FRAUDSTREAM_TOPIC_SWIPES": f"swipes-{suffix}",
-        "FRAUDSTREAM_TOPIC_FEATURES": f"card-features-{suffix}",
+        "FRAUDSTREAM_TOPIC_TILES": f"card-tiles-{suffix}",
         "FRAUDSTREAM_TOPIC_LABELS": f"labels-{suffix}",
         "FRAUDSTREAM_TOPIC_DECISIONS": f"decisions-{suffix}",
     }
@@ -84,7 +84,7 @@ def test_replay_catches_the_stolen_card_that_a_batch_job_lets_through(
     assert scan_tree(stack_env.state_dir, known=pans) == []
     topics = [
         stack_env.topic_swipes,
-        stack_env.topic_features,
+        stack_env.topic_tiles,
         stack_env.topic_labels,
         stack_env.topic_decisions,
     ]

@@ -33,7 +33,7 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
     return StreamSettings(
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes"),
-        topic_features=topic_factory("features", compacted=True),
+        topic_tiles=topic_factory("features", compacted=True),
         topic_labels=topic_factory("labels"),
         topic_merchant_features=topic_factory("merchant-features", compacted=True),
         delta_root=str(tmp_path / "delta"),
@@ -123,7 +123,7 @@ def test_job_publishes_features_and_fills_delta(
         {k: v for k, v in json.loads(to_kafka(chargeback(s1, 10))).items() if k != "merchant_id"}
     )
     produce_labels(settings, [to_kafka(chargeback(s1, 10)), no_merchant.encode()])
-    reader = TopicReader(settings.bootstrap, settings.topic_features)
+    reader = TopicReader(settings.bootstrap, settings.topic_tiles)
     merchant_reader = TopicReader(settings.bootstrap, settings.topic_merchant_features)
     queries = job.start(spark, settings)
     try:

@@ -30,7 +30,7 @@ def test_job_process_serves_metrics_and_stops_cleanly_on_sigterm(
         **os.environ,
         "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "FRAUDSTREAM_TOPIC_SWIPES": swipes,
-        "FRAUDSTREAM_TOPIC_FEATURES": features,
+        "FRAUDSTREAM_TOPIC_TILES": features,
         "FRAUDSTREAM_STATE_DIR": str(tmp_path),
         "FRAUDSTREAM_METRICS_PORT": str(port),
         "FRAUDSTREAM_TRIGGER_S": "0.5",

@@ -88,21 +88,21 @@ def test_topics_created_replicated_are_the_topics_the_processes_use() -> None:
         s = settings(service)
         assert (
             s.topic_swipes,
-            s.topic_features,
+            s.topic_tiles,
             s.topic_merchant_features,
             s.topic_labels,
             s.topic_decisions,
         ) == (
             topics.topic_swipes,
-            topics.topic_features,
+            topics.topic_tiles,
             topics.topic_merchant_features,
             topics.topic_labels,
             topics.topic_decisions,
         )
-    for var in ("SWIPES", "LABELS", "DECISIONS", "FEATURES", "MERCHANT_FEATURES"):
+    for var in ("SWIPES", "LABELS", "DECISIONS", "TILES", "MERCHANT_FEATURES"):
         assert f'--topic "$$FRAUDSTREAM_TOPIC_{var}"' in script
     assert "--replication-factor 3" in script
-    assert re.search(r'"\$\$FRAUDSTREAM_TOPIC_FEATURES" --config cleanup\.policy=compact', script)
+    assert re.search(r"\"\$\$FRAUDSTREAM_TOPIC_TILES\" --config cleanup\.policy=compact,delete --config retention\.ms=2678400000", script)
     assert re.search(r'TOPIC_MERCHANT_FEATURES" --config cleanup\.policy=compact', script)
 
 

@@ -169,7 +169,7 @@ def test_feature_job_runs_the_job_with_its_metrics_port_scraped() -> None:
 def test_scorer_and_job_share_windows_and_topics() -> None:
     scorer, job = scorer_settings(), job_settings()
     assert scorer.feature_config == job.feature_config
-    assert (scorer.topic_features, scorer.topic_swipes) == (job.topic_features, job.topic_swipes)
+    assert (scorer.topic_tiles, scorer.topic_swipes) == (job.topic_tiles, job.topic_swipes)
     assert scorer.bootstrap == job.bootstrap and not job.embedded
 
 

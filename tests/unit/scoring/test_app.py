@@ -273,6 +273,17 @@ def test_decided_swipe_and_decision_record_are_published_keyed_by_token(
     assert topics["decisions"][1]["inputs"]["velocity_600_count"] == 1
 
 
+def test_a_retried_request_is_decided_again_but_its_swipe_is_published_once(
+    h: Harness, client: TestClient
+) -> None:
+    first = client.post("/v1/score", json=body())
+    again = client.post("/v1/score", json=body())
+    assert first.status_code == again.status_code == 200
+    topics = [t for t, _, _ in h.producer.records]
+    assert topics.count("swipes") == 1  # the tiles count every swipe they get
+    assert topics.count("decisions") == 2
+
+
 def test_rules_file_changes_apply_without_restart(tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
     text = DEFAULT_RULES_PATH.read_text()

@@ -1,4 +1,4 @@
-"""The per-card fold as tables: trailing windows, sessions, profile, duplicates and late swipes."""
+"""Card features merged from tiles, as tables: trailing windows, sessions, profile and late swipes."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scoring.request_features import haversine_km
-from streaming.card_state import CardState, FeatureConfig, features, fold, home_of, home_vector
+from streaming.card_state import CardState, FeatureConfig, features, fold, window_grain
+from streaming.geometry import haversine_km, home_of, home_vector
 from streaming.schema import Swipe
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -47,11 +47,12 @@ def run(*swipes: Swipe) -> dict[str, object]:
     }
 
 
-# Timeline (minutes after 09:00); the 10-minute window ends at the newest swipe:
+# Timeline (minutes after 09:00); the 10-minute window ends at the newest swipe and reads minute tiles:
 #
 #   0    5    10   15   20 21  ...   60   65   70
 #   s1   s2                s3                   s4
 #       |<-- 10m -->|s3 alone in (11, 21]; the gap 5 -> 21 (16 min) > 15 min closes the session
+#   [0,1) is the tile at the far edge of (0, 10]: counted whole, so s1 counts at 10 min, not at 11
 @pytest.mark.parametrize(
     ("swipes", "expected"),
     [
@@ -60,8 +61,10 @@ def run(*swipes: Swipe) -> dict[str, object]:
         ([sw(1, 0), sw(2, 5), sw(3, 21)], {"c10": 1, "c60": 3, "sess": 1, "as_of_min": 21}),
         # a gap of exactly the session gap keeps the session open
         ([sw(1, 0), sw(2, 5), sw(3, 20)], {"sess": 3, "sess_s": 1200.0}),
-        # exactly 10 minutes back is outside (window is half-open at its start)
-        ([sw(1, 0), sw(2, 10)], {"c10": 1, "c60": 2}),
+        # exactly 10 minutes back: its minute tile overlaps the window, so it counts (edge error <= 1 tile)
+        ([sw(1, 0), sw(2, 10)], {"c10": 2, "c60": 2}),
+        ([sw(1, 0), sw(2, 10.5)], {"c10": 2, "c60": 2}),
+        ([sw(1, 0), sw(2, 11)], {"c10": 1, "c60": 2}),
         ([sw(1, 0), sw(2, 5), sw(3, 21), sw(4, 71)], {"c10": 1, "c60": 2, "sess": 1}),
         ([sw(1, 0, merchant="a"), sw(2, 1, merchant="b", country="DE")], {"m60": 2, "k60": 2}),
     ],
@@ -81,11 +84,11 @@ def test_folding_in_two_batches_equals_one() -> None:
     assert features(TOKEN, one, CFG, T0) == features(TOKEN, two, CFG, T0)
 
 
-def test_duplicates_are_ignored() -> None:
+def test_tiles_count_every_swipe_they_are_given() -> None:
+    # Tiles keep no swipe ids: a swipe is published once at the edge (the scorer does not publish a
+    # retried request again), so the fold counts what it gets, as the Spark aggregation does.
     state = fold(CardState(), [sw(1, 0), sw(1, 0)], CFG)
-    state = fold(state, [sw(1, 0)], CFG)
-    assert features(TOKEN, state, CFG, T0).windows[0].count == 1
-    assert state.n == 1
+    assert features(TOKEN, state, CFG, T0).windows[0].count == 2
 
 
 def test_late_swipe_counts_but_does_not_move_as_of() -> None:
@@ -95,6 +98,7 @@ def test_late_swipe_counts_but_does_not_move_as_of() -> None:
     assert f.as_of == T0 + timedelta(minutes=8)
     assert f.windows[0].count == 3
     assert f.last_swipe_id == "s2"
+    assert f.session.swipes == 3  # a late swipe inside the session's minutes belongs to it
 
 
 def test_denied_swipes_are_counted() -> None:
@@ -111,9 +115,44 @@ def test_profile_tracks_log_amount_and_habits() -> None:
     assert p.hour_histogram[9] == 1 and p.hour_histogram[14] == 1
 
 
-def test_state_is_trimmed_to_the_longest_horizon() -> None:
-    state = fold(CardState(), [sw(i, i * 30) for i in range(10)], CFG)
-    assert [r.swipe_id for r in state.recent] == ["s8", "s9"]
+def test_tiles_are_trimmed_to_what_a_feature_still_reads() -> None:
+    cfg = FeatureConfig(horizons_s=(600, 3600), session_gap_s=900, session_span_s=2 * 3600)
+    state = fold(CardState(), [sw(i, i * 30) for i in range(10)], cfg)  # 09:00 .. 13:30
+    minutes = sorted(start for (g, start) in state.tiles if g == 60)
+    newest = T0.timestamp() + 270 * 60
+    assert minutes[0] >= newest - 2 * 3600 - 60  # minute tiles: the session span back
+    # no window reads hour tiles: only the open hour is left
+    assert [s for (g, s) in state.tiles if g == 3600] == [T0.timestamp() + 4 * 3600]
+    assert [g for (g, _) in state.tiles].count(86400) == 1  # the profile's day
+    assert features(TOKEN, state, cfg, T0).profile.swipes == 10
+
+
+# Which tiles a window reads: the coarsest grain that fits at least 6 times.
+@pytest.mark.parametrize(
+    ("horizon_s", "grain_s"),
+    [
+        (60, 60),
+        (600, 60),
+        (3600, 60),
+        (6 * 3600, 3600),
+        (86400, 3600),
+        (7 * 86400, 86400),
+        (30 * 86400, 86400),
+    ],
+)
+def test_window_grain(horizon_s: int, grain_s: int) -> None:
+    assert window_grain(horizon_s) == grain_s
+
+
+def test_long_windows_merge_hour_and_day_tiles() -> None:
+    cfg = FeatureConfig(horizons_s=(86400, 7 * 86400), session_gap_s=900)
+    days = [sw(i, i * 24 * 60 + 5, amount=float(i + 1)) for i in range(10)]  # one swipe a day, 09:05
+    f = features(TOKEN, fold(CardState(), days, cfg), cfg, T0)
+    w24, w7d = f.windows
+    # (day 8 09:05, day 9 09:05] on hour tiles: day 8's [09:00, 10:00) is the far-edge tile, counted whole
+    assert (w24.count, w24.amount_sum) == (2, 19.0)
+    # (day 2 09:05, day 9 09:05] on day tiles: the far-edge day 2 counts whole, so days 2..9
+    assert (w7d.count, w7d.amount_sum, w7d.amount_max) == (8, sum(range(3, 11)), 10.0)
 
 
 def test_no_swipes_no_features() -> None:
@@ -165,10 +204,12 @@ def test_home_is_the_mean_card_present_position(
 
 def test_home_vector_round_trips_through_the_published_profile() -> None:
     state = fold(CardState(), [at(1, PARIS), at(2, LYON), at(3, SYDNEY)], CFG)
-    lat, lon, spread = home_of(state.home_x, state.home_y, state.home_z) or (0.0, 0.0, 0.0)
-    assert home_vector(lat, lon, spread) == pytest.approx(
-        (state.home_x, state.home_y, state.home_z), abs=1e-12
-    )
+    (day,) = [t for (g, _), t in state.tiles.items() if g == 86400]
+    mean = (day.home_x / day.located, day.home_y / day.located, day.home_z / day.located)
+    p = features(TOKEN, state, CFG, T0).profile
+    assert p.home_lat is not None and p.home_lon is not None and p.home_spread_km is not None
+    assert home_of(*mean) == pytest.approx((p.home_lat, p.home_lon, p.home_spread_km), abs=1e-5)
+    assert home_vector(p.home_lat, p.home_lon, p.home_spread_km) == pytest.approx(mean, abs=1e-6)
 
 
 def test_places_keep_home_cells_when_a_burst_happens_far_away() -> None:

@@ -9,14 +9,14 @@ from streaming import job
 from streaming.settings import StreamSettings
 
 
-def test_the_card_features_pool_goes_first_and_every_other_query_shares_the_rest() -> None:
+def test_the_card_tiles_pool_goes_first_and_every_other_query_shares_the_rest() -> None:
     conf = job.job_spark_conf(StreamSettings(_env_file=None))  # type: ignore[call-arg]
     assert conf["spark.scheduler.mode"] == "FAIR"
     pools = {
         pool.get("name"): (int(pool.findtext("weight", "1")), int(pool.findtext("minShare", "0")))
         for pool in ET.parse(Path(conf["spark.scheduler.allocation.file"])).getroot().iter("pool")
     }
-    # Each query runs in the pool named after it (streaming.sinks.writer); only card_features is listed.
-    assert set(pools) == {job.QUERY_FEATURES}
-    weight, min_share = pools[job.QUERY_FEATURES]
+    # Each query runs in the pool named after it (streaming.sinks.writer); only card_tiles is listed.
+    assert set(pools) == {job.QUERY_TILES}
+    weight, min_share = pools[job.QUERY_TILES]
     assert weight > 1 and min_share >= 2  # both local[2] cores whenever its tasks wait
