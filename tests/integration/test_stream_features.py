@@ -1,4 +1,4 @@
-"""The feature definitions on small batch DataFrames: parsing, the per-card fold, closed sessions."""
+"""The feature definitions on small batch DataFrames: parsing, card tiles, closed sessions."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pytest
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from streaming.card_state import FeatureConfig
-from streaming.features import card_features_batch, closed_sessions, dead_letters, good_swipes, parse_swipes
-from streaming.schema import CardFeatures, from_kafka, to_kafka
+from streaming.card_state import CardState, FeatureConfig, features
+from streaming.features import closed_sessions, dead_letters, good_swipes, parse_swipes
+from streaming.schema import CardTile, to_kafka
+from streaming.tile_spark import card_tiles_batch
+from streaming.tiles import Tile
 from tests.integration._stream_support import T0, card, swipe
 
 pytestmark = pytest.mark.integration
@@ -95,40 +97,22 @@ def swipes_frame(spark: SparkSession) -> DataFrame:
     return good_swipes(parse_swipes(raw))
 
 
-def test_batch_features_after_every_swipe(spark: SparkSession) -> None:
-    records = card_features_batch(swipes_frame(spark), CFG, every_swipe=True).collect()
-    feats = sorted(
-        (from_kafka(CardFeatures, r.value) for r in records), key=lambda f: (f.card_token, f.as_of)
+def test_features_merged_from_spark_tiles_are_the_pure_folds(spark: SparkSession) -> None:
+    state: dict[str, CardState] = {}
+    for row in card_tiles_batch(swipes_frame(spark)).drop("tile_end").collect():
+        record = CardTile.model_validate(row.asDict(recursive=True))
+        state.setdefault(record.card_token, CardState()).put(Tile.of(record))
+    merged = {token: features(token, s, CFG, T0) for token, s in state.items()}
+    a = merged[A]
+    assert (a.as_of, a.windows[0].count, a.windows[1].count, a.session.swipes) == (
+        T0 + timedelta(minutes=25),
+        1,
+        4,
+        1,
     )
-    table = [
-        (
-            f.card_token,
-            (f.as_of - T0) / timedelta(minutes=1),
-            f.windows[0].count,
-            f.windows[0].amount_sum,
-            f.windows[1].count,
-            f.session.swipes,
-        )
-        for f in feats
-    ]
-    assert table == [
-        (A, 0, 1, 10.0, 1, 1),
-        (A, 4, 2, 30.0, 2, 2),
-        (A, 9, 3, 60.0, 3, 3),
-        (A, 25, 1, 5.0, 4, 1),
-        (B, 3, 1, 99.0, 1, 1),
-    ]
-    # The structured column carries the same record, for queries on the Delta table.
-    assert {r.features.windows[1].merchants for r in records if r.card_token == A} == {1, 2}
-
-
-def test_batch_features_final_record_per_card(spark: SparkSession) -> None:
-    records = card_features_batch(swipes_frame(spark), CFG).collect()
-    final = {r.card_token: from_kafka(CardFeatures, r.value) for r in records}
-    assert len(records) == 2
-    assert final[A].as_of == T0 + timedelta(minutes=25)
-    assert final[A].profile.swipes == 4
-    assert final[B].last_country == "DE"
+    assert a.profile.swipes == 4 and a.windows[1].merchants == 2
+    # the tiles count the swipe published twice twice: swipes are de-duplicated at the edge
+    assert merged[B].last_country == "DE" and merged[B].profile.swipes == 2
 
 
 def test_closed_sessions_split_on_the_gap(spark: SparkSession) -> None:

@@ -5,30 +5,23 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
 
-from streaming.card_state import FeatureConfig
-from streaming.features import (
-    card_features_batch,
-    card_features_stream,
-    dead_letters,
-    good_swipes,
-    parse_swipes,
-)
+from streaming.features import dead_letters, good_swipes, parse_swipes
 from streaming.job import read_swipes
-from streaming.schema import CardFeatures, Swipe, from_kafka, spark_schema
+from streaming.schema import CardTile
 from streaming.settings import StreamSettings
+from streaming.tile_spark import card_tiles_stream
+from streaming.tiles import Tile, tiles_of
 from tests.eventually import assert_eventually
 from tests.integration._stream_support import T0, card, produce, swipe
 
 pytestmark = pytest.mark.integration
 
-CFG = FeatureConfig(horizons_s=(600, 3600), session_gap_s=900)
 A, B, C = card(0xA), card(0xB), card(0xC)
 
 
@@ -36,11 +29,20 @@ def settings_for(bootstrap: str, topic: str, **kw: Any) -> StreamSettings:
     return StreamSettings(kafka_bootstrap=bootstrap, topic_swipes=topic, **kw)
 
 
-def without_clock(value: str) -> dict[str, Any]:
-    return from_kafka(CardFeatures, value).model_dump(exclude={"computed_at"})
+def newest_tiles(rows: list[Any]) -> dict[tuple[str, int, int], Tile]:
+    """The newest value of each tile among a memory sink's rows: what a consumer of card-tiles keeps."""
+    out: dict[tuple[str, int, int], Tile] = {}
+    for row in rows:
+        record = CardTile.model_validate(
+            {k: v for k, v in row.asDict(recursive=True).items() if k != "tile_end"}
+        )
+        key = (record.card_token, record.grain_s, record.start_s)
+        if key not in out or record.count >= out[key].count:
+            out[key] = Tile.of(record)
+    return out
 
 
-def test_stream_folds_each_card_across_micro_batches(
+def test_stream_tiles_each_card_across_micro_batches_and_closes_tiles_by_the_watermark(
     spark: SparkSession, kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path
 ) -> None:
     topic = topic_factory("swipes", partitions=1)
@@ -52,12 +54,12 @@ def test_stream_folds_each_card_across_micro_batches(
         swipe("s4", A, 25, 5.0),
     ]
     produce(kafka_bootstrap, topic, first)
-    # Two offsets per trigger: [s1 s5] [s2 s3] [s4], so card A's state must carry over batches.
+    # Two offsets per trigger: [s1 s5] [s2 s3] [s4], so card A's tiles must carry over batches.
     settings = settings_for(kafka_bootstrap, topic, max_offsets_per_trigger=2)
     swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
-    name = f"features_{uuid.uuid4().hex[:8]}"
+    name = f"tiles_{uuid.uuid4().hex[:8]}"
     query = (
-        card_features_stream(swipes, CFG, watermark_s=60, idle_ttl_s=600)
+        card_tiles_stream(swipes, watermark_s=60)
         .writeStream.queryName(name)
         .format("memory")
         .outputMode("update")
@@ -66,35 +68,37 @@ def test_stream_folds_each_card_across_micro_batches(
     )
     try:
         query.processAllAvailable()
-        streamed = [r.value for r in spark.table(name).collect()]
-        as_of = sorted(
-            (from_kafka(CardFeatures, v).card_token, from_kafka(CardFeatures, v).as_of) for v in streamed
-        )
-        assert as_of == [(A, T0 + timedelta(minutes=m)) for m in (0, 9, 25)] + [
-            (B, T0 + timedelta(minutes=3))
-        ]
+        streamed = newest_tiles(spark.table(name).collect())
+        want: dict[tuple[str, int, int], Tile] = {}
+        for token in (A, B):
+            own = [s for s in first if s.card_token == token]
+            want.update({(token, g, start): t for (g, start), t in tiles_of(own).items()})
+        assert sorted(streamed) == sorted(want)
+        assert all(streamed[k].count == want[k].count and streamed[k].last == want[k].last for k in want)
 
-        # Every streamed record is the batch fold's record after that swipe (computed_at aside).
-        static = spark.createDataFrame([tuple(s.model_dump().values()) for s in first], spark_schema(Swipe))
-        batch = [without_clock(r.value) for r in card_features_batch(static, CFG, every_swipe=True).collect()]
-        assert all(without_clock(v) in batch for v in streamed)
-
-        # C at 120 min moves the watermark to 119 min: A (last 25) and B (last 3) are idle for more
-        # than 10 min of event time and get evicted; A's swipe at 30 min is now late and dropped.
+        # C at 120 min moves the watermark to 119 min once its batch is done (s7, in the same batch,
+        # is not late yet): every minute and hour tile of A and B ended more than a minute before
+        # and leaves the state; their day tiles stay open. s8 at 30.5 min is then late for its
+        # minute and hour tiles (dropped), not for its day.
         produce(kafka_bootstrap, topic, [swipe("s6", C, 120), swipe("s7", A, 30)])
         query.processAllAvailable()
         produce(kafka_bootstrap, topic, [swipe("s8", A, 30.5)])
         query.processAllAvailable()
 
-        def evicted_and_late_dropped() -> None:
+        def closed_and_late_dropped() -> None:
             progress = [p for p in query.recentProgress if p["stateOperators"]]
-            assert progress[-1]["stateOperators"][0]["numRowsTotal"] == 1, "only card C should remain"
+            # A's and B's day tiles, C's minute, hour and day tiles
+            assert progress[-1]["stateOperators"][0]["numRowsTotal"] == 5
             dropped = sum(p["stateOperators"][0]["numRowsDroppedByWatermark"] for p in progress)
-            assert dropped >= 1
+            assert dropped == 2  # s8's minute and hour tiles
 
-        assert_eventually(evicted_and_late_dropped, timeout=30)
-        late = {from_kafka(CardFeatures, r.value).last_swipe_id for r in spark.table(name).collect()}
-        assert "s6" in late and "s8" not in late
+        assert_eventually(closed_and_late_dropped, timeout=30)
+        tiles = newest_tiles(spark.table(name).collect())
+        day = int(T0.timestamp()) // 86400 * 86400
+        assert tiles[(A, 86400, day)].count == 6
+        assert tiles[(A, 86400, day)].last[1] == "s8"  # type: ignore[index]
+        assert tiles[(A, 60, int(T0.timestamp()) + 30 * 60)].count == 1  # s7's, never s8's
+        assert tiles[(C, 60, int(T0.timestamp()) + 120 * 60)].count == 1
     finally:
         query.stop()
 
@@ -127,7 +131,7 @@ def test_malformed_records_become_dead_letters_and_the_stream_goes_on(
         .start()
     )
     feat_q = (
-        card_features_stream(good_swipes(parsed), CFG, watermark_s=60, idle_ttl_s=600)
+        card_tiles_stream(good_swipes(parsed), watermark_s=60)
         .writeStream.queryName(feat_name)
         .format("memory")
         .outputMode("update")
@@ -143,7 +147,7 @@ def test_malformed_records_become_dead_letters_and_the_stream_goes_on(
             "card_token: missing required field",
             "malformed JSON: the value is not a JSON object",
         ]
-        assert sorted(r.card_token for r in spark.table(feat_name).collect()) == [A, B]
+        assert sorted({r.card_token for r in spark.table(feat_name).collect()}) == [A, B]
         assert dead_q.isActive and feat_q.isActive
     finally:
         dead_q.stop()
