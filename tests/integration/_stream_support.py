@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import Consumer, Producer
 
-from streaming.schema import Swipe, to_kafka
+from streaming.card_state import CardState, FeatureConfig, features
+from streaming.schema import CardFeatures, CardTile, Swipe, from_kafka, to_kafka
+from streaming.tiles import Tile
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -73,3 +75,25 @@ class TopicReader:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def newest_tiles(messages: Iterable[tuple[bytes | None, bytes]]) -> dict[str, CardTile]:
+    """The newest value of each tile on a card-tiles topic, by its key: what a consumer keeps."""
+    out: dict[str, CardTile] = {}
+    for key, value in messages:
+        record = from_kafka(CardTile, value)
+        assert key == record.key.encode(), "a tile is keyed by card, grain and start"
+        held = out.get(record.key)
+        if held is None or (record.count, record.last_us) >= (held.count, held.last_us):
+            out[record.key] = record
+    return out
+
+
+def merged_features(
+    messages: Iterable[tuple[bytes | None, bytes]], config: FeatureConfig
+) -> dict[str, CardFeatures]:
+    """Each card's features merged from the tiles on a card-tiles topic, as the scorer merges them."""
+    states: dict[str, CardState] = {}
+    for record in newest_tiles(messages).values():
+        states.setdefault(record.card_token, CardState()).put(Tile.of(record))
+    return {token: features(token, state, config, T0) for token, state in states.items()}

@@ -1,4 +1,4 @@
-"""The feature job end to end: Kafka swipes in; Delta tables and the features topic out; restarts."""
+"""The feature job end to end: Kafka swipes in; Delta tables and the tiles topic out; restarts."""
 
 from __future__ import annotations
 
@@ -15,13 +15,21 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from streaming import job
-from streaming.features import card_features_batch
 from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.merchant_job import QUERY_LABELS, TABLE_LABELS, TABLE_MERCHANT_FEATURES
-from streaming.schema import CardFeatures, Label, MerchantFeatures, from_kafka, to_kafka
+from streaming.schema import CardFeatures, CardTile, Label, MerchantFeatures, from_kafka, to_kafka
 from streaming.settings import StreamSettings
+from streaming.tile_spark import card_tiles_batch
 from tests.eventually import assert_eventually
-from tests.integration._stream_support import T0, TopicReader, card, produce, swipe
+from tests.integration._stream_support import (
+    T0,
+    TopicReader,
+    card,
+    merged_features,
+    newest_tiles,
+    produce,
+    swipe,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +41,7 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
     return StreamSettings(
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes"),
-        topic_tiles=topic_factory("features", compacted=True),
+        topic_tiles=topic_factory("card-tiles", compacted=True),
         topic_labels=topic_factory("labels"),
         topic_merchant_features=topic_factory("merchant-features", compacted=True),
         delta_root=str(tmp_path / "delta"),
@@ -67,13 +75,8 @@ def table(spark: SparkSession, settings: StreamSettings, name: str) -> DataFrame
     return spark.read.format("delta").load(settings.table(name))
 
 
-def latest_features(reader: TopicReader) -> dict[str, CardFeatures]:
-    latest: dict[str, CardFeatures] = {}
-    for _, value in reader.poll_all():
-        record = from_kafka(CardFeatures, value)
-        if record.card_token not in latest or record.as_of > latest[record.card_token].as_of:
-            latest[record.card_token] = record
-    return latest
+def latest_features(reader: TopicReader, settings: StreamSettings) -> dict[str, CardFeatures]:
+    return merged_features(reader.poll_all(), settings.feature_config)
 
 
 def assert_each_swipe_once(
@@ -129,7 +132,7 @@ def test_job_publishes_features_and_fills_delta(
     try:
 
         def features_published() -> dict[str, CardFeatures]:
-            latest = latest_features(reader)
+            latest = latest_features(reader, settings)
             assert set(latest) == {A, B}
             window = latest[A].window(600)
             assert window is not None and window.count == 3 and window.amount_sum == 60.0
@@ -137,7 +140,6 @@ def test_job_publishes_features_and_fills_delta(
             return latest
 
         assert_eventually(features_published, timeout=90)
-        assert all(key == value.card_token.encode() for key, value in zip_records(reader))
         assert_eventually(lambda: assert_each_swipe_once(spark, settings, {"s1", "s2", "s3", "s4"}, queries))
 
         def dead_letter_kept() -> None:
@@ -183,14 +185,13 @@ def test_job_publishes_features_and_fills_delta(
 
         assert_eventually(merchant_features_published, timeout=90)
 
-        # Behind the watermark now: the fold drops it (and counts it), the raw table still keeps it.
+        # Behind the watermark now for its minute tile: the tiles drop it there (and count it), its hour
+        # and day tiles, still open, take it; the raw table keeps it.
         produce(settings.bootstrap, settings.topic_swipes, [swipe("late", A, 3)])
 
         def late_swipe_kept_and_counted() -> None:
             assert_each_swipe_once(spark, settings, {"s1", "s2", "s3", "s4", "s5", "late"})
-            late = registry.get_sample_value(
-                "fraudstream_stream_late_rows_total", {"query": job.QUERY_FEATURES}
-            )
+            late = registry.get_sample_value("fraudstream_stream_late_rows_total", {"query": job.QUERY_TILES})
             assert late is not None and late >= 1
 
         assert_eventually(late_swipe_kept_and_counted, timeout=90)
@@ -204,16 +205,10 @@ def test_job_publishes_features_and_fills_delta(
         assert_eventually(dead_letters_counted)
         batches = registry.get_sample_value("fraudstream_stream_batches_total", {"query": job.QUERY_RAW})
         assert batches is not None and batches >= 2
-        delta_features = table(spark, settings, job.TABLE_FEATURES).where(F.col("card_token") == A)
-        assert max(r.features.windows[0]["count"] for r in delta_features.collect()) == 3
     finally:
         job.stop(queries)
         reader.close()
         merchant_reader.close()
-
-
-def zip_records(reader: TopicReader) -> list[tuple[bytes | None, CardFeatures]]:
-    return [(key, from_kafka(CardFeatures, value)) for key, value in reader.messages]
 
 
 def forget_last_commit(checkpoint: Path) -> None:
@@ -226,36 +221,26 @@ def forget_last_commit(checkpoint: Path) -> None:
     (last.parent / f".{last.name}.crc").unlink(missing_ok=True)
 
 
-def without_clock(records: list[Any]) -> dict[str, dict[str, Any]]:
-    out = {}
-    for r in records:
-        out[r.card_token] = from_kafka(CardFeatures, r.value).model_dump(exclude={"computed_at"})
-    return out
-
-
 def test_restart_resumes_without_duplicates_or_loss(spark: SparkSession, settings: StreamSettings) -> None:
     produce(
         settings.bootstrap, settings.topic_swipes, [swipe("s1", A, 0), swipe("s2", A, 2), swipe("s3", B, 1)]
     )
+    reader = TopicReader(settings.bootstrap, settings.topic_tiles)
     queries = job.start(spark, settings)
     try:
         assert_eventually(lambda: assert_each_swipe_once(spark, settings, {"s1", "s2", "s3"}), timeout=90)
-        assert_eventually(
-            lambda: assert_has_features(spark, settings, {A: "s2", B: "s3"}),
-            timeout=90,
-        )
+        assert_eventually(lambda: assert_has_features(reader, settings, {A: "s2", B: "s3"}), timeout=90)
     finally:
         job.stop(queries)
     checkpoints = Path(settings.checkpoint_path)
     forget_last_commit(checkpoints / job.QUERY_RAW)
-    forget_last_commit(checkpoints / job.QUERY_FEATURES)
+    forget_last_commit(checkpoints / job.QUERY_TILES)
 
     produce(settings.bootstrap, settings.topic_swipes, [swipe("s4", A, 4, 25.0), swipe("s5", D, 6)])
     queries = job.start(spark, settings)
     try:
         assert_eventually(
-            lambda: assert_has_features(spark, settings, {A: "s4", B: "s3", D: "s5"}),
-            timeout=90,
+            lambda: assert_has_features(reader, settings, {A: "s4", B: "s3", D: "s5"}), timeout=90
         )
         # The raw query commits on the slower history trigger: its rows may land after the features.
         assert_eventually(
@@ -264,20 +249,22 @@ def test_restart_resumes_without_duplicates_or_loss(spark: SparkSession, setting
     finally:
         job.stop(queries)
 
-    # The stream's newest record per card is what a batch recomputation from Delta gives.
-    streamed = latest_rows(table(spark, settings, job.TABLE_FEATURES))
-    recomputed = card_features_batch(table(spark, settings, job.TABLE_SWIPES), settings.feature_config)
-    assert without_clock(streamed) == without_clock(recomputed.collect())
+    # The newest value of every tile on the topic is what a batch recomputation from Delta gives: the
+    # replayed batch re-emitted its tiles, it did not count their swipes twice.
+    try:
+        streamed = newest_tiles(reader.poll_all())
+    finally:
+        reader.close()
+    recomputed = {}
+    for row in card_tiles_batch(table(spark, settings, job.TABLE_SWIPES)).drop("tile_end").collect():
+        record = CardTile.model_validate(row.asDict(recursive=True))
+        recomputed[record.key] = record
+    assert sorted(streamed) == sorted(recomputed)
+    assert {k: (t.count, t.amount_sum, t.last_swipe_id) for k, t in streamed.items()} == {
+        k: (t.count, t.amount_sum, t.last_swipe_id) for k, t in recomputed.items()
+    }
 
 
-def latest_rows(features: DataFrame) -> list[Any]:
-    latest: dict[str, Any] = {}
-    for r in features.collect():
-        if r.card_token not in latest or r.as_of > latest[r.card_token].as_of:
-            latest[r.card_token] = r
-    return list(latest.values())
-
-
-def assert_has_features(spark: SparkSession, settings: StreamSettings, last_swipe: dict[str, str]) -> None:
-    rows = latest_rows(table(spark, settings, job.TABLE_FEATURES))
-    assert {r.card_token: r.features.last_swipe_id for r in rows} == last_swipe
+def assert_has_features(reader: TopicReader, settings: StreamSettings, last_swipe: dict[str, str]) -> None:
+    merged = latest_features(reader, settings)
+    assert {token: f.last_swipe_id for token, f in merged.items()} == last_swipe
