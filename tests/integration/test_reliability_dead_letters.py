@@ -19,7 +19,8 @@ from pyspark.sql import SparkSession
 from streaming import job
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
-from tests.integration._stream_support import card, swipe
+from tests.eventually import assert_eventually
+from tests.integration._stream_support import TopicReader, card, merged_features, swipe
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
 
@@ -113,7 +114,7 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
     return StreamSettings(
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes"),
-        topic_tiles=topic_factory("features", compacted=True),
+        topic_tiles=topic_factory("card-tiles", compacted=True),
         delta_root=str(tmp_path / "delta"),
         checkpoint_root=str(tmp_path / "checkpoints"),
         horizons_s=[600, 3600],
@@ -143,9 +144,10 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_through(
         producer.poll(0)
     assert producer.flush(60) == 0
 
-    # The raw query (dead letters) and the fold; the sessions query adds nothing here but CPU time.
+    # The raw query (dead letters) and the tiles; the sessions query adds nothing here but CPU time.
     job.ensure_tables(spark, settings)
-    queries = [job.start_raw(spark, settings), job.start_features(spark, settings)]
+    reader = TopicReader(settings.bootstrap, settings.topic_tiles)
+    queries = [job.start_raw(spark, settings), job.start_tiles(spark, settings)]
     try:
         for q in queries:
             q.processAllAvailable()
@@ -177,17 +179,17 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_through(
                 unnamed.append((want, r.error))
         assert not unnamed, f"{len(unnamed)} dead letters do not name their field, e.g. {unnamed[:5]}"
 
-        # The fold went on too: each card's newest features include its last good swipe.
+        # The tiles went on too: each card's merged features end with its last good swipe.
         last = {s.card_token: s.swipe_id for s in goods}
 
-        rows = spark.read.format("delta").load(settings.table(job.TABLE_FEATURES)).collect()
-        newest: dict[str, Any] = {}
-        for r in rows:
-            if r.card_token not in newest or r.as_of > newest[r.card_token].as_of:
-                newest[r.card_token] = r
-        assert {c: r.features.last_swipe_id for c, r in newest.items()} == last
+        def tiled_to_the_last_good_swipe() -> None:
+            merged = merged_features(reader.poll_all(), settings.feature_config)
+            assert {c: f.last_swipe_id for c, f in merged.items()} == last
+
+        assert_eventually(tiled_to_the_last_good_swipe, timeout=60)
 
         for q in queries:
             assert q.isActive and q.exception() is None, f"{q.name} died: {q.exception()}"
     finally:
         job.stop(queries)
+        reader.close()

@@ -24,11 +24,11 @@ from pyspark.sql import SparkSession
 
 from services.publish import SwipePublisher
 from streaming import job
-from streaming.features import card_features_batch
-from streaming.schema import CardFeatures, from_kafka
+from streaming.schema import CardTile
 from streaming.settings import StreamSettings
+from streaming.tile_spark import card_tiles_batch
 from tests.eventually import assert_eventually
-from tests.integration._stream_support import card, swipe
+from tests.integration._stream_support import TopicReader, card, newest_tiles, swipe
 from tests.integration.conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
@@ -143,7 +143,7 @@ def test_job_survives_three_sigkills_without_loss_or_duplicates(
 ) -> None:
     topics = {
         "SWIPES": topic_factory("swipes"),
-        "FEATURES": topic_factory("features", compacted=True),
+        "TILES": topic_factory("card-tiles", compacted=True),
         "LABELS": topic_factory("labels"),
         "DECISIONS": topic_factory("decisions"),
     }
@@ -165,7 +165,7 @@ def test_job_survives_three_sigkills_without_loss_or_duplicates(
         horizons_s=[600, 3600],
     )
     raw_cp = Path(settings.checkpoint(job.QUERY_RAW))
-    features_cp = Path(settings.checkpoint(job.QUERY_FEATURES))
+    features_cp = Path(settings.checkpoint(job.QUERY_TILES))
     running = JobProcess(env, tmp_path / "job.log")
     generator = Generator(kafka_bootstrap, topics["SWIPES"])
     kills: list[str] = []
@@ -218,20 +218,30 @@ def test_job_survives_three_sigkills_without_loss_or_duplicates(
     assert len(ids) == len(set(ids)), f"duplicates after kills at {kills}"
     assert sorted(ids) == sorted(produced), f"missing swipes after kills at {kills}"
 
-    streamed = _latest(spark.read.format("delta").load(settings.table(job.TABLE_FEATURES)).collect())
-    recomputed = _latest(card_features_batch(swipes, settings.feature_config).collect())
-    assert len(recomputed) == CARDS
-    assert streamed == recomputed, (
-        f"streamed features differ from a batch recomputation after kills at {kills}"
+    # Every tile's newest value on the topic is the batch recomputation's: a batch replayed after a
+    # kill re-emitted its tiles, it never counted a swipe twice or lost one.
+    reader = TopicReader(kafka_bootstrap, topics["TILES"])
+    try:
+        seen = -1
+        while seen != len(reader.messages):  # until a 2 s poll brings nothing new
+            seen = len(reader.messages)
+            reader.poll_all(2.0)
+        streamed = _comparable(newest_tiles(reader.messages))
+    finally:
+        reader.close()
+    recomputed = _comparable(
+        {
+            t.key: t
+            for t in (
+                CardTile.model_validate(r.asDict(recursive=True))
+                for r in card_tiles_batch(swipes).drop("tile_end").collect()
+            )
+        }
     )
+    assert len({key.split("|")[0] for key in recomputed}) == CARDS
+    assert streamed == recomputed, f"streamed tiles differ from a batch recomputation after kills at {kills}"
 
 
-def _latest(rows: list[Any]) -> dict[str, dict[str, Any]]:
-    """Each card's newest record by as_of, without the wall-clock computed_at."""
-    newest: dict[str, Any] = {}
-    for r in rows:
-        if r.card_token not in newest or r.as_of > newest[r.card_token].as_of:
-            newest[r.card_token] = r
-    return {
-        c: from_kafka(CardFeatures, r.value).model_dump(exclude={"computed_at"}) for c, r in newest.items()
-    }
+def _comparable(tiles: dict[str, CardTile]) -> dict[str, tuple[Any, ...]]:
+    """Each tile's counts and newest swipe exactly, its amount to the cent (sums add in any order)."""
+    return {k: (t.count, round(t.amount_sum, 2), t.denied, t.last_swipe_id) for k, t in tiles.items()}
