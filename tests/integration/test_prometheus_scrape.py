@@ -23,14 +23,13 @@ from pyspark.sql import SparkSession
 from services.tokenize import tokenize_pan
 from streaming import job
 from streaming.job_metrics import ProgressExporter, StreamMetrics
-from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
 from tests.integration._processes import process_group, tail
 from tests.integration._stream_support import card, produce, swipe
 from tests.integration.conftest import free_port
 from tests.unit.deploy.reference import DEPLOY, promql_metric_names
-from tests.unit.scoring.builders import T0, card_features
+from tests.unit.scoring.builders import T0, tile_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -57,10 +56,11 @@ def scorer(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Pa
     """`python -m scoring` on a free port, following a fresh features topic that holds one card."""
     features_topic = topic_factory("card-tiles", compacted=True)
     token = tokenize_pan(PAN, TOKEN_KEY.encode())
-    computed = (datetime.now(UTC) - T0).total_seconds() - 30  # features computed 30 s ago
-    record = card_features(as_of_s=computed, computed_at_s=computed, token=token)
+    now = datetime.now(UTC)
+    computed = (now - T0).total_seconds() - 30  # the card's tiles, written by the job 30 s ago
     upstream = Producer({"bootstrap.servers": kafka_bootstrap})
-    upstream.produce(features_topic, key=token.encode(), value=to_kafka(record))
+    for key, value in tile_messages(token, [computed]):
+        upstream.produce(features_topic, key=key, value=value, timestamp=int(now.timestamp() * 1000) - 30_000)
     assert upstream.flush(30) == 0
     port = free_port()
     env = {

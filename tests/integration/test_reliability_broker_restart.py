@@ -29,12 +29,11 @@ from services.kafka_broker import BrokerConfig, EmbeddedKafka
 from services.publish import SwipePublisher
 from services.settings import StackSettings
 from services.topics import ensure_topics
-from streaming.schema import to_kafka
 from tests.eventually import assert_eventually
 from tests.integration._served import served
 from tests.integration._stream_support import TopicReader, card, swipe
 from tests.integration.conftest import free_ports
-from tests.unit.scoring.builders import CFG, T0, artifact, card_features
+from tests.unit.scoring.builders import CFG, T0, artifact, tile_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
 
@@ -115,16 +114,15 @@ def test_scorer_degrades_then_recovers_across_a_broker_restart(tmp_path: Path) -
     )
     publish_artifact(artifact({"velocity_600_count": 1.0}, threshold=0.5), tmp_path / "models")
     features = Producer({"bootstrap.servers": broker.bootstrap})  # plays the feature job
-    table = OnlineFeatureTable()
+    table = OnlineFeatureTable(settings.feature_config)
     follower = FeatureFollower(broker.bootstrap, settings.topic_tiles, table)
     scorer_producer = build_producer(settings)
     generator: Generator | None = None
     try:
         ensure_topics(broker.bootstrap, [settings.topic_swipes, settings.topic_decisions])
         ensure_topics(broker.bootstrap, [settings.topic_tiles], compacted=[settings.topic_tiles])
-        features.produce(
-            settings.topic_tiles, key=KNOWN.encode(), value=to_kafka(card_features(0, token=KNOWN))
-        )
+        for key, value in tile_messages(KNOWN, [0.0]):
+            features.produce(settings.topic_tiles, key=key, value=value)
         assert features.flush(30) == 0
         follower.start()
         assert follower.wait_ready(60), f"the follower did not load the features: {follower.error}"
@@ -163,11 +161,8 @@ def test_scorer_degrades_then_recovers_across_a_broker_restart(tmp_path: Path) -
             broker.start()
             # The job catches up after the outage: A's features now include every decided swipe.
             caught_up = T0 + timedelta(seconds=10 + k + 1)
-            features.produce(
-                settings.topic_tiles,
-                key=KNOWN.encode(),
-                value=to_kafka(card_features(10 + k + 1, token=KNOWN, windows={600: (k + 1, 99.0, 0)})),
-            )
+            for key, value in tile_messages(KNOWN, [0.0, 10.0 + k + 1]):
+                features.produce(settings.topic_tiles, key=key, value=value)
             assert features.flush(30) == 0
 
             def recovered() -> None:

@@ -19,9 +19,8 @@ from scoring.model import publish_artifact
 from scoring.online import FeatureFollower, OnlineFeatureTable
 from scoring.settings import ScorerSettings
 from services.tokenize import tokenize_pan
-from streaming.schema import to_kafka
 from tests.eventually import assert_eventually
-from tests.unit.scoring.builders import CFG, T0, artifact, card_features
+from tests.unit.scoring.builders import CFG, T0, artifact, tile_messages
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +41,19 @@ def test_scorer_follows_features_and_publishes_decided_swipes(
         reload_check_s=0,
     )
     token = tokenize_pan(PAN, settings.token_key.get_secret_value().encode())
-    published = card_features(as_of_s=0, windows={600: (4, 80.0, 0), 3600: (4, 80.0, 0)}, token=token)
+    # The job's tiles of 4 swipes in the last 3 minutes, after the older tiles of the first of them.
+    history = [-180.0, -120.0, -60.0, 0.0]
     upstream = Producer({"bootstrap.servers": kafka_bootstrap})
-    upstream.produce(
-        settings.topic_tiles, key=token.encode(), value=to_kafka(card_features(as_of_s=-60, token=token))
-    )
-    upstream.produce(settings.topic_tiles, key=b"junk", value=b"{not a feature record")
-    upstream.produce(settings.topic_tiles, key=token.encode(), value=to_kafka(published))
+    for key, value in tile_messages(token, history[:1]):
+        upstream.produce(settings.topic_tiles, key=key, value=value)
+    upstream.produce(settings.topic_tiles, key=b"junk", value=b"{not a tile record")
+    for key, value in tile_messages(token, history):
+        upstream.produce(settings.topic_tiles, key=key, value=value)
     assert upstream.flush(30) == 0
     # score = sigmoid(velocity_600_count - 4): the 5th swipe in 10 minutes is denied
     publish_artifact(artifact({"velocity_600_count": 1.0}, threshold=0.5), tmp_path / "models")
 
-    table = OnlineFeatureTable()
+    table = OnlineFeatureTable(settings.feature_config)
     follower = FeatureFollower(kafka_bootstrap, settings.topic_tiles, table)
     producer = build_producer(settings)
     registry = CollectorRegistry()
@@ -93,11 +93,8 @@ def test_scorer_follows_features_and_publishes_decided_swipes(
             assert float(count.split()[-1]) > 0
 
             # The follower keeps following after it is ready.
-            upstream.produce(
-                settings.topic_tiles,
-                key=token.encode(),
-                value=to_kafka(card_features(as_of_s=45, token=token)),
-            )
+            for key, value in tile_messages(token, [*history, 45.0]):
+                upstream.produce(settings.topic_tiles, key=key, value=value)
             upstream.flush(30)
             assert_eventually(lambda: _equal(table.get(token).as_of, T0 + timedelta(seconds=45)), timeout=30)  # type: ignore[union-attr]
         assert producer.flush(30) == 0

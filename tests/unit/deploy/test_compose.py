@@ -102,7 +102,11 @@ def test_topics_created_replicated_are_the_topics_the_processes_use() -> None:
     for var in ("SWIPES", "LABELS", "DECISIONS", "TILES", "MERCHANT_FEATURES"):
         assert f'--topic "$$FRAUDSTREAM_TOPIC_{var}"' in script
     assert "--replication-factor 3" in script
-    assert re.search(r"\"\$\$FRAUDSTREAM_TOPIC_TILES\" --config cleanup\.policy=compact,delete --config retention\.ms=2678400000", script)
+    assert re.search(
+        r"\"\$\$FRAUDSTREAM_TOPIC_TILES\" --config cleanup\.policy=compact,delete"
+        r" --config retention\.ms=2678400000",
+        script,
+    )
     assert re.search(r'TOPIC_MERCHANT_FEATURES" --config cleanup\.policy=compact', script)
 
 

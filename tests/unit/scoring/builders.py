@@ -1,4 +1,4 @@
-"""Builders for scorer tests: swipes, card features and a small model artifact."""
+"""Builders for scorer tests: swipes, card features, card tiles and a small model artifact."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from typing import Any
 from scoring.model import ModelArtifact, ModelMetrics, input_names
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
-from streaming.schema import CardFeatures, CardProfile, SessionFeatures, SwipeDetails, WindowFeatures
+from streaming.schema import (
+    CardFeatures,
+    CardProfile,
+    SessionFeatures,
+    Swipe,
+    SwipeDetails,
+    WindowFeatures,
+    to_kafka,
+)
+from streaming.tiles import tiles_of
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 TOKEN = "ct_" + "ab" * 16
@@ -39,6 +48,18 @@ def swipe(
         event_time=T0 + timedelta(seconds=seconds),
         **kw,
     )
+
+
+def tile_messages(
+    token: str, seconds: list[float], amount: float = 20.0, where: tuple[float, float] | None = PARIS
+) -> list[tuple[bytes, bytes]]:
+    """The (key, value) records the feature job would put on card-tiles for swipes at T0 + seconds."""
+    swipes = [
+        Swipe(**swipe(i, t, amount, where=where).model_dump(), card_token=token)
+        for i, t in enumerate(seconds)
+    ]
+    records = [t.record(token) for t in tiles_of(swipes).values()]
+    return [(r.key.encode(), to_kafka(r)) for r in records]
 
 
 def card_features(
