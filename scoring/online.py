@@ -108,6 +108,7 @@ class OnlineFeatureTable(OnlineTable[CardFeatures]):
         self.config = config or FeatureConfig()
         self._tiles: dict[str, CardState] = {}
         self._changed: dict[str, float] = {}  # card -> newest Kafka timestamp among its new tiles
+        self.merge_failures = 0
 
     @property
     def topic_type(self) -> type[Any]:
@@ -134,8 +135,14 @@ class OnlineFeatureTable(OnlineTable[CardFeatures]):
             state = self._tiles[token]
             state.trim(self.config)
             computed_at = datetime.fromtimestamp(written_at, UTC)
+            try:
+                merged = features(token, state, self.config, computed_at)
+            except Exception:  # one card's tiles must never stop the follower
+                self.merge_failures += 1
+                log.exception("could not merge a card's tiles; its features stay as they were")
+                continue
             # the merge is the card's record now, even when a tombstone took its newest tile away
-            self.upsert(features(token, state, self.config, computed_at), replace=True)
+            self.upsert(merged, replace=True)
         return len(changed)
 
     def forget(self, topic_key: str) -> None:

@@ -129,7 +129,7 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
         last_lat=last_lat,
         last_lon=last_lon,
         windows=[_window(state, h, as_of_s) for h in config.horizons_s],
-        session=_session(state, config.session_gap_s),
+        session=_session(state, config.session_gap_s, as_of_us),
         profile=_profile(state, as_of_s, config.profile_s),
     )
 
@@ -154,8 +154,13 @@ def _window(state: CardState, horizon_s: int, as_of_s: float) -> WindowFeatures:
     )
 
 
-def _session(state: CardState, gap_s: int) -> SessionFeatures:
-    minutes = [t for t in _grain(state, GRAINS_S[0]) if t.count]
+def _session(state: CardState, gap_s: int, as_of_us: int) -> SessionFeatures:
+    minutes = [t for t in _grain(state, GRAINS_S[0]) if t.count and t.first_us <= as_of_us]
+    if not minutes or minutes[-1].last_us < as_of_us - gap_s * _US:
+        # The newest swipe's minute tile is not here (yet): a reader of card-tiles may get a card's
+        # day tile before its minute tile. Nothing is known of the live session but its start.
+        start_at = datetime.fromtimestamp(as_of_us // _US, UTC).replace(microsecond=as_of_us % _US)
+        return SessionFeatures(start=start_at, swipes=0, amount=0.0, duration_s=0.0, merchants=0, countries=0)
     start = len(minutes) - 1
     while start > 0 and minutes[start].first_us - minutes[start - 1].last_us <= gap_s * _US:
         start -= 1

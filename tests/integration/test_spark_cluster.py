@@ -15,10 +15,11 @@ import pyspark
 import pytest
 
 from services.settings import StackSettings
-from streaming.schema import CardFeatures, from_kafka
+from streaming.card_state import FeatureConfig
+from streaming.schema import CardTile, from_kafka
 from tests.eventually import assert_eventually
 from tests.integration._processes import process_group, tail
-from tests.integration._stream_support import TopicReader, card, produce, swipe
+from tests.integration._stream_support import TopicReader, card, merged_features, produce, swipe
 from tests.integration.conftest import free_port, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -88,7 +89,7 @@ def test_feature_job_runs_on_standalone_cluster(
     spark_cluster: str, kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path
 ) -> None:
     swipes_topic = topic_factory("swipes")
-    features_topic = topic_factory("features", compacted=True)
+    features_topic = topic_factory("card-tiles", compacted=True)
     jars = sorted(str(p) for p in (StackSettings().jars_dir / "spark").glob("*.jar"))
     env = {
         **_spark_env(tmp_path),
@@ -134,16 +135,19 @@ def test_feature_job_runs_on_standalone_cluster(
 
             def features_arrived() -> set[str]:
                 assert job.poll() is None, f"the job exited with {job.returncode}: {tail(log)}"
-                tokens = {from_kafka(CardFeatures, value).card_token for _, value in reader.poll_all()}
+                tokens = {from_kafka(CardTile, value).card_token for _, value in reader.poll_all()}
                 assert tokens == set(cards), f"features for {len(tokens)} of 3 cards so far"
                 return tokens
 
             started = time.monotonic()
             assert_eventually(features_arrived, timeout=180, interval=1.0)
             print(f"features arrived {time.monotonic() - started:.0f}s after submit")
-            records = [from_kafka(CardFeatures, v) for _, v in reader.messages]
-            # Two swipes per card went in; the cluster's fold must have seen both of them.
-            latest = {r.card_token: r for r in sorted(records, key=lambda r: r.as_of)}
-            assert {tok: r.profile.swipes for tok, r in latest.items()} == dict.fromkeys(cards, 2)
+
+            # Two swipes per card went in; the cluster's tiles must hold both of them.
+            def both_swipes_tiled() -> None:
+                merged = merged_features(reader.poll_all(), FeatureConfig())
+                assert {tok: f.profile.swipes for tok, f in merged.items()} == dict.fromkeys(cards, 2)
+
+            assert_eventually(both_swipes_tiled, timeout=60, interval=1.0)
     finally:
         reader.close()

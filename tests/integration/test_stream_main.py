@@ -47,7 +47,7 @@ def test_job_process_serves_metrics_and_stops_cleanly_on_sigterm(
             except OSError as exc:
                 raise AssertionError(f"no /metrics yet: {exc}") from exc
             assert 'fraudstream_stream_dead_letters_total{query="swipes_raw"} 1.0' in text
-            assert 'fraudstream_stream_batches_total{query="card_features"}' in text
+            assert 'fraudstream_stream_batches_total{query="card_tiles"}' in text
             return text
 
         assert_eventually(scraped, timeout=150, interval=2)
@@ -61,4 +61,4 @@ def test_job_process_serves_metrics_and_stops_cleanly_on_sigterm(
     messages = [line["msg"] for line in lines]
     assert "feature job running" in messages and "stop requested" in messages
     progress = [line for line in lines if line["msg"] == "stream progress"]
-    assert {line["query"] for line in progress} >= {"swipes_raw", "card_features", "sessions"}
+    assert {line["query"] for line in progress} >= {"swipes_raw", "card_tiles", "sessions"}

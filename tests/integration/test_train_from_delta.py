@@ -43,7 +43,7 @@ def test_train_on_the_jobs_delta_history_uses_only_labels_known_at_training_time
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes"),
         topic_labels=topic_factory("labels"),
-        topic_tiles=topic_factory("features", compacted=True),
+        topic_tiles=topic_factory("card-tiles", compacted=True),
         topic_merchant_features=topic_factory("merchant-features", compacted=True),
         topic_decisions=topic_factory("decisions"),
         delta_root=str(tmp_path / "delta"),

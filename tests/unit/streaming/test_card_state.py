@@ -219,3 +219,12 @@ def test_places_keep_home_cells_when_a_burst_happens_far_away() -> None:
     # whereas the mean moved thousands of km away from both
     assert p.home_lat is not None and p.home_lon is not None
     assert haversine_km(p.home_lat, p.home_lon, *PARIS) > 5000
+
+
+def test_a_card_whose_minute_tile_has_not_arrived_yet_has_an_empty_live_session() -> None:
+    # card-tiles readers get a card's tiles from several partitions: the day tile may come first
+    state = fold(CardState(), [sw(1, 0), sw(2, 3)], CFG)
+    state.tiles = {k: t for k, t in state.tiles.items() if k[0] != 60}
+    f = features(TOKEN, state, CFG, T0)
+    assert (f.session.swipes, f.session.start) == (0, T0 + timedelta(minutes=3))
+    assert f.profile.swipes == 2 and f.last_swipe_id == "s2"
