@@ -1,7 +1,7 @@
 """`fraudstream bench catchup`: a new scorer replica reading a 1M-card `card-tiles` topic, vs a raw read.
 
 1. A real embedded broker and a compacted features topic with the stack's partition count, holding
-   one realistic record per card (bench/catchup_records.py), produced as the job publishes them.
+   each card's realistic tiles (bench/catchup_records.py), produced as the job publishes them.
    A second topic holds the first 10,000 of the same records: the small table to compare against.
 2. Baseline: a raw confluent-kafka consumer reads the large topic from the beginning to its end
    offsets, once before and once after the follower runs; the faster read is the baseline.
@@ -88,18 +88,19 @@ def _produce(
     started = time.perf_counter()
     with Progress(*columns, console=console) as bars:
         task = bars.add_task(f"producing {cards:,} card-tiles records", total=cards)
-        for j, (token, value) in enumerate(card_records(pop, models, cards)):
+        for j, (token, tiles) in enumerate(card_records(pop, models, cards)):
             for topic in topics if j < small else topics[:1]:
-                while True:
-                    try:
-                        producer.produce(topic, value=value, key=token.encode())
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
+                for key, value in tiles:
+                    while True:
+                        try:
+                            producer.produce(topic, value=value, key=key)
+                            break
+                        except BufferError:
+                            producer.poll(0.05)
             for w in wanted:
                 if j in w:
                     w[j] = token
-            value_bytes += len(value)
+            value_bytes += sum(len(value) for _, value in tiles)
             if j % 1000 == 0:
                 producer.poll(0)
                 bars.update(task, completed=j)

@@ -1,11 +1,10 @@
-"""The catch-up bench's topic contents: one realistic card-tiles record per card, keyed by token.
+"""The catch-up bench's topic contents: each card's realistic tiles on card-tiles, keyed as the job keys them.
 
 The same faithful shortcut as the scorer bench (`bench.scorer_data.templates`): `template_cards`
 cards get `history_days` of generated traffic folded by the real `streaming.card_state.fold`, and
-card j publishes template (j % templates)'s record under its own token. Four weeks of history
-fill a card's profile (merchants, countries, MCCs, places) about as far as a card that has been
-swiping for months; the windows only look back a day. Values are `streaming.schema.to_kafka` bytes, as the job
-publishes them.
+card j publishes template (j % templates)'s tiles (the ones a feature still reads: a day tile per
+active day of the profile, minute and hour tiles of the last day) under its own token. Values are
+`streaming.schema.to_kafka` bytes, as the job publishes them.
 """
 
 from __future__ import annotations
@@ -17,8 +16,11 @@ from services.population import Population
 from services.tokenize import tokenize_pan
 
 
-def card_records(pop: Population, models: list[Template], cards: int) -> Iterator[tuple[str, bytes]]:
-    """(card token, value) for cards 0..cards-1: card j gets template j % len(models) under its own token.
+def card_records(
+    pop: Population, models: list[Template], cards: int
+) -> Iterator[tuple[str, list[tuple[bytes, bytes]]]]:
+    """(card token, its tiles' (key, value)) for cards 0..cards-1: card j gets template j % len(models)'s
+    tiles under its own token.
 
     Tokens are computed here and not cached on `pop`, so a million of them are not kept in memory.
     """
@@ -27,4 +29,7 @@ def card_records(pop: Population, models: list[Template], cards: int) -> Iterato
     for j in range(cards):
         model = models[j % len(models)]
         token = tokenize_pan(pop.pan(j), pop.token_key)
-        yield token, rekey(model.value, model.token, token)
+        yield (
+            token,
+            [((token + suffix).encode(), rekey(value, model.token, token)) for suffix, value in model.tiles],
+        )

@@ -37,10 +37,12 @@ class BenchInputs:
 
 @dataclass(frozen=True)
 class Template:
-    """A folded card: its token, and its CardFeatures as the Kafka value the job publishes."""
+    """A folded card: its token, its merged CardFeatures (what the scorer's table holds) and its
+    tiles as the job publishes them on card-tiles: (key suffix `|<grain>|<start>`, value)."""
 
     token: str
     value: bytes
+    tiles: tuple[tuple[str, bytes], ...] = ()
 
 
 def rekey(value: bytes, old_token: str, new_token: str) -> bytes:
@@ -73,7 +75,9 @@ def templates(
         history = by_card.get(token)
         if history:
             state = fold(CardState(), history, config)
-            out.append(Template(token, to_kafka(features(token, state, config, computed_at=end))))
+            records = [t.record(token) for t in state.tiles.values()]
+            tiles = tuple((r.key[len(token) :], to_kafka(r)) for r in records)
+            out.append(Template(token, to_kafka(features(token, state, config, computed_at=end)), tiles))
     if not out:
         raise ValueError(f"none of {len(picked)} template cards swiped in {history_days} days")
     return out

@@ -131,7 +131,7 @@ def run(
     try:
         for t in threads:
             t.start()
-        state = workdir / "checkpoints" / "card_features" / "state"
+        state = workdir / "checkpoints" / "card_tiles" / "state"
         while time.monotonic() - started < minutes * 60:
             time.sleep(sample_s)
             sample = {

@@ -1,9 +1,11 @@
-"""The stream bench's two Kafka ends: a paced swipe feed, and a watcher of the features topic.
+"""The stream bench's two Kafka ends: a paced swipe feed, and a watcher of the tiles topic.
 
 The feed sends generated swipes stamped with the wall clock at send time (a live stream), each
-with a fresh id so the fold never drops one as a duplicate. The watcher reads `card-tiles`
-the way the scorer's follower does and times each swipe from its send to the first feature record
-of its card whose `as_of` covers the swipe's event time.
+with a fresh id. The watcher reads `card-tiles` into the scorer's own `OnlineFeatureTable`,
+merging after each batch it reads as the scorer's follower does, and times each swipe from its
+send to the first merge of its card whose `as_of` covers the swipe's event time: publish to the
+scorer's table. `ChildFeed` sends from another process, so the sender and the watcher do not share
+one interpreter.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bench.kafka import fresh_name
 from services.population import PopulationConfig, build_population
 from services.publish import producer_config
 from services.traffic import background
+from streaming.card_state import FeatureConfig
 
 
 def swipe_pool(
@@ -101,15 +104,21 @@ class SendLog:
 
 
 class FeatureWatcher(threading.Thread):
-    """Reads the features topic from the beginning, with the follower's fetch settings."""
+    """Reads the tiles topic from the beginning into an OnlineFeatureTable, as the scorer's follower."""
 
-    def __init__(self, bootstrap: str, topic: str, log: SendLog) -> None:
+    def __init__(self, bootstrap: str, topic: str, log: SendLog, config: FeatureConfig) -> None:
         super().__init__(name="bench-feature-watcher", daemon=True)
-        self.bootstrap, self.topic, self.log = bootstrap, topic, log
+        self.bootstrap, self.topic, self.log, self.config = bootstrap, topic, log, config
         self.records = 0
+        self.merges = 0
+        self.merge_s = 0.0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
+        from scoring.online import OnlineFeatureTable
+        from streaming.schema import CardTile, from_kafka
+
+        table = OnlineFeatureTable(self.config)
         consumer = Consumer(
             {
                 "bootstrap.servers": self.bootstrap,
@@ -126,14 +135,91 @@ class FeatureWatcher(threading.Thread):
                     value = msg.value()
                     if msg.error() is not None or value is None:
                         continue
-                    wall = time.time()
-                    record = json.loads(value)
-                    as_of = datetime.fromisoformat(record["as_of"]).timestamp()
-                    self.log.covered(record["card_token"], as_of, wall)
+                    table.take(from_kafka(CardTile, value), value, time.time())
                     self.records += 1
+                started = time.perf_counter()
+                merged = table.flush()
+                self.merge_s += time.perf_counter() - started
+                self.merges += len(merged)
+                wall = time.time()
+                for token in merged:
+                    features = table.get(token)
+                    if features is not None:
+                        self.log.covered(token, features.as_of.timestamp(), wall)
         finally:
             consumer.close()
 
     def stop(self) -> None:
         self._stop_event.set()
         self.join(10)
+
+
+def _send_paced(
+    bootstrap: str, topic: str, pool: list[dict[str, Any]], first: int, rate: float, seconds: float, out: Any
+) -> None:
+    """The child's work: send at `rate` for `seconds`; report (token, event time, send time) in chunks."""
+    feed = SwipeFeed(bootstrap, topic, pool)
+    feed.sent = first
+    log = _ChunkLog(out)
+    feed.track = log  # type: ignore[assignment]
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        feed.catch_up(rate, start, first)
+        log.push()
+        time.sleep(0.002)
+    feed.flush()
+    log.push(force=True)
+    out.send(None)
+
+
+class _ChunkLog:
+    def __init__(self, out: Any) -> None:
+        self.out, self.at = out, time.perf_counter()
+        self.items: list[tuple[str, float, float]] = []
+
+    def sent(self, token: str, event_t: float, wall: float) -> None:
+        self.items.append((token, event_t, wall))
+
+    def push(self, force: bool = False) -> None:
+        if self.items and (force or time.perf_counter() - self.at > 0.05):
+            self.out.send(self.items)
+            self.items, self.at = [], time.perf_counter()
+
+
+class ChildFeed:
+    """A paced feed in another process; what it sent reaches the SendLog through a pipe."""
+
+    def __init__(self, feed: SwipeFeed, bootstrap: str, log: SendLog) -> None:
+        self.feed, self.bootstrap, self.log = feed, bootstrap, log
+
+    def run(self, rate: float, seconds: float, while_sending: Any) -> int:
+        """Send `rate` swipes/s for `seconds` from a child; calls `while_sending()` meanwhile.
+
+        Returns how many it sent; `feed.sent` moves on by as many, so the ids stay fresh.
+        """
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        receive, send = ctx.Pipe(duplex=False)
+        first = self.feed.sent
+        child = ctx.Process(
+            target=_send_paced,
+            args=(self.bootstrap, self.feed.topic, self.feed.pool, first, rate, seconds, send),
+            daemon=True,
+        )
+        child.start()
+        send.close()
+        sent = 0
+        while True:
+            while_sending()
+            if not receive.poll(0.05):
+                continue
+            chunk = receive.recv()
+            if chunk is None:
+                break
+            for token, event_t, wall in chunk:
+                self.log.sent(token, event_t, wall)
+            sent += len(chunk)
+            self.feed.sent = first + sent
+        child.join(30)
+        return sent

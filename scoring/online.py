@@ -85,9 +85,9 @@ class OnlineTable(Generic[R]):
         """A tombstone on the topic: the record of that Kafka key is gone."""
         self.remove(topic_key)
 
-    def flush(self) -> int:
+    def flush(self) -> list[str]:
         """Finish what the records taken since the last flush changed; returns the keys changed."""
-        return 0
+        return []
 
 
 class OnlineFeatureTable(OnlineTable[CardFeatures]):
@@ -129,7 +129,7 @@ class OnlineFeatureTable(OnlineTable[CardFeatures]):
         state.put(tile)
         self._changed[record.card_token] = max(written_at, self._changed.get(record.card_token, 0.0))
 
-    def flush(self) -> int:
+    def flush(self) -> list[str]:
         changed, self._changed = self._changed, {}
         for token, written_at in changed.items():
             state = self._tiles[token]
@@ -143,7 +143,7 @@ class OnlineFeatureTable(OnlineTable[CardFeatures]):
                 continue
             # the merge is the card's record now, even when a tombstone took its newest tile away
             self.upsert(merged, replace=True)
-        return len(changed)
+        return list(changed)
 
     def forget(self, topic_key: str) -> None:
         token, _, tile = topic_key.partition("|")

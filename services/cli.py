@@ -174,6 +174,35 @@ def stream(
 
 
 @app.command()
+def backfill(
+    days: Annotated[
+        float | None,
+        typer.Option(help="Only swipes of the last N days of event time; unset: the whole table.", min=0),
+    ] = None,
+) -> None:
+    """Tile the Delta `swipes` table in Spark batch and publish the tiles to card-tiles (new scorer
+    replicas, history behind the watermark)."""
+    from datetime import UTC, datetime, timedelta
+
+    from streaming.backfill import publish_tiles, swipes_since
+    from streaming.settings import StreamSettings
+    from streaming.spark import build_session
+
+    settings = StreamSettings()
+    since = datetime.now(UTC) - timedelta(days=days) if days is not None else None
+    with console.status(f"starting Spark ({settings.spark_master}) and tiling Delta swipes"):
+        spark = build_session("fraudstream-backfill", settings.jars_dir, master=settings.spark_master)
+        try:
+            report = publish_tiles(swipes_since(spark, settings, since), settings)
+        finally:
+            spark.stop()
+    console.print(
+        f"backfilled {report.tiles:,} tiles of {report.cards:,} cards from {report.swipes:,} swipes "
+        f"to {report.topic!r}"
+    )
+
+
+@app.command()
 def serve(
     port: Annotated[int, typer.Option(help="HTTP port.", envvar="FRAUDSTREAM_PORT")] = 8000,
     host: Annotated[str, typer.Option(help="Listen address.", envvar="FRAUDSTREAM_HOST")] = "127.0.0.1",

@@ -182,14 +182,14 @@ def _recent(state: CardState, days: list[Tile], part: int, limit: int) -> list[s
     A value's recency is the latest start (first swipe) of a tile holding it: the finest tiles
     still held (minutes for the last hours) order recent values to the minute, older ones by day.
     """
-    values = {s[part] for t in days for s in t.seen if s[part] is not None}
+    values: set[str] = {v for t in days for s in t.seen if (v := s[part]) is not None}
     when: dict[str, int] = {}
     for t in state.tiles.values():
         for s in t.seen:
             value = s[part]
-            if value in values:
-                when[value] = max(when.get(value, 0), t.first_us)  # type: ignore[index]
-    return sorted(values, key=lambda v: (when[v], v))[-limit:]  # type: ignore[arg-type,index]
+            if value is not None and value in values:
+                when[value] = max(when.get(value, 0), t.first_us)
+    return sorted(values, key=lambda v: (when[v], v))[-limit:]
 
 
 def _profile(state: CardState, as_of_s: float, profile_s: int) -> CardProfile:

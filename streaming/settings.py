@@ -24,11 +24,6 @@ class StreamSettings(StackSettings):
     horizons_s: list[int] = Field(default=[600, 3600, 86400], description="Sliding-window horizons, seconds.")
     session_gap_s: int = Field(default=1800, gt=0)
     watermark_s: int = Field(default=600, ge=0, description="Allowed event-time lateness.")
-    card_idle_ttl_s: int = Field(
-        default=30 * 86400,
-        gt=0,
-        description="Event time without a swipe after which a card's state is evicted.",
-    )
     merchant_volume_horizons_s: list[int] = Field(
         default=[HOUR_S, DAY_S, 7 * DAY_S], description="Merchant volume horizons, seconds (whole buckets)."
     )

@@ -156,7 +156,7 @@ class Tile:
 
     def record(self, card_token: str) -> CardTile:
         """The tile as it travels on `card-tiles`; sets in a stable order."""
-        last = self.last or (0, "", "", None, None)
+        last_us, last_id, last_country, last_lat, last_lon = self.last or (0, "", "", None, None)
         return CardTile(
             card_token=card_token,
             grain_s=self.grain_s,
@@ -173,7 +173,11 @@ class Tile:
             home_y=self.home_y,
             home_z=self.home_z,
             first_us=self.first_us,
-            **dict(zip(LAST_FIELDS, last, strict=True)),
+            last_us=last_us,
+            last_swipe_id=last_id,
+            last_country=last_country,
+            last_lat=last_lat,
+            last_lon=last_lon,
             hours=list(self.hours),
             seen=[
                 TileSeen(merchant_id=m, country=c, mcc=k, place=p)

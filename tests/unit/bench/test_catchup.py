@@ -16,30 +16,33 @@ from bench.scorer_data import Template, rekey, templates
 from scoring.online import OnlineFeatureTable
 from services.population import PopulationConfig, build_population
 from streaming.card_state import FeatureConfig
-from streaming.schema import CardFeatures, from_kafka, to_kafka
+from streaming.schema import CardFeatures, CardTile, from_kafka, to_kafka
 
 KEY = b"test-key"
 END = datetime(2026, 11, 26, tzinfo=UTC)
 
 
-def folded(cards: int = 300, template_cards: int = 40) -> tuple[list[Template], list[tuple[str, bytes]]]:
+def folded(
+    cards: int = 300, template_cards: int = 40
+) -> tuple[list[Template], list[tuple[str, list[tuple[bytes, bytes]]]]]:
     rng = np.random.default_rng(3)
     pop = build_population(rng, KEY, PopulationConfig(cards=cards))
     models = templates(pop, rng, FeatureConfig(), end=END, template_cards=template_cards, history_days=7)
     return models, list(card_records(pop, models, cards))
 
 
-def test_every_card_gets_its_own_token_and_a_record_the_scorer_reads_as_the_job_wrote_it() -> None:
+def test_every_card_gets_its_own_token_and_tiles_the_scorer_reads_as_the_job_wrote_them() -> None:
     _, records = folded()
     assert len({token for token, _ in records}) == len(records) == 300
-    for token, value in records:
-        parsed = from_kafka(CardFeatures, value)
-        assert parsed.card_token == token
-        assert to_kafka(parsed) == value  # exactly the job's serialization
     table = OnlineFeatureTable()
-    for _, value in records:
-        table.upsert(from_kafka(CardFeatures, value), value)
-    assert len(table) == 300
+    for token, tiles in records:
+        assert tiles
+        for key, value in tiles:
+            parsed = from_kafka(CardTile, value)
+            assert parsed.card_token == token and key == parsed.key.encode()
+            assert to_kafka(parsed) == value  # exactly the job's serialization
+            table.take(parsed, value, 0.0)
+    assert len(table.flush()) == len(table) == 300
 
 
 def test_cards_reuse_their_template_s_folded_history_under_their_own_token() -> None:
@@ -48,7 +51,7 @@ def test_cards_reuse_their_template_s_folded_history_under_their_own_token() -> 
     assert 0 < n <= 40
     first, again = records[1], records[1 + n]
     assert first[0] != again[0]
-    assert again[1] == first[1].replace(first[0].encode(), again[0].encode())
+    assert [v for _, v in again[1]] == [v.replace(first[0].encode(), again[0].encode()) for _, v in first[1]]
     history = from_kafka(CardFeatures, models[1].value)
     assert history.profile.merchants  # a folded card, not an empty record
 

@@ -60,7 +60,7 @@ def test_tiles_are_merged_once_per_read_batch_into_the_features_training_compute
     for key, value in tile_values(TOKEN, 0, 30, 400, grains=(60, 3600, 86400)):
         follower.apply(value, key, written_at=T0.timestamp() + 500)
     assert table.get(TOKEN) is None  # not merged until the batch is done
-    assert table.flush() == 1
+    assert table.flush() == [TOKEN]
     want = features(
         TOKEN, fold(CardState(), [swipe_at(TOKEN, i, s) for i, s in enumerate((0, 30, 400))], cfg), cfg, T0
     )
