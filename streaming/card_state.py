@@ -17,7 +17,9 @@ trailing window, never fewer:
 The live session comes from minute tiles: swipes of one minute are never a session gap apart, so
 the session starts after the newest gap of more than `session_gap_s` between two non-empty minute
 tiles (`next.first - previous.last`). The profile (log-amount mean and spread, e-commerce share,
-hour of day, countries, merchants, MCCs, places, home) merges the day tiles of the last `profile_s`.
+hour of day, countries, merchants, MCCs, places, home) merges every day of the card: the day tiles
+still held and `CardHistory`, into which a day tile rolls once no window reads it. So a card holds
+a few tiles and one history, however long it has been swiping.
 """
 
 from __future__ import annotations
@@ -42,13 +44,16 @@ _US = 1_000_000
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Window horizons, session gap and profile span, in seconds."""
+    """Window horizons, session gap and how long tiles are held, in seconds."""
 
     horizons_s: tuple[int, ...] = (600, 3600, 86400)
     session_gap_s: int = 1800
-    profile_s: int = 30 * DAY_S
     # how far back minute tiles are kept for the live session: a session longer than this is cut
     session_span_s: int = 4 * 3600
+    # A tile is final once the job's watermark passed its end. A reader cannot see the watermark,
+    # so it rolls a day tile into the card's history (and drops other tiles) only this long after
+    # the tile's end behind the card's newest swipe; it must be at least FRAUDSTREAM_WATERMARK_S.
+    final_after_s: int = 3600
 
     @property
     def retention_s(self) -> int:
@@ -60,9 +65,7 @@ class FeatureConfig:
         needed = [h for h in self.horizons_s if window_grain(h) == grain_s]
         if grain_s == GRAINS_S[0]:
             needed.append(self.session_span_s)
-        if grain_s == GRAINS_S[-1]:
-            needed.append(self.profile_s)
-        return max(needed, default=0)
+        return max(needed, default=0) + self.final_after_s
 
 
 def window_grain(horizon_s: int) -> int:
@@ -72,18 +75,73 @@ def window_grain(horizon_s: int) -> int:
     return max(fitting, default=GRAINS_S[0])
 
 
+# the parts of a tile's `seen` the profile lists, with their bounds: merchant, country, MCC, place
+PROFILE_PARTS = (
+    (0, MAX_PROFILE_MERCHANTS),
+    (1, MAX_PROFILE_COUNTRIES),
+    (2, MAX_PROFILE_MCCS),
+    (3, MAX_PROFILE_PLACES),
+)
+
+
+@dataclass
+class CardHistory:
+    """The card's day tiles that no window reads any more, rolled up: the long past of its profile.
+
+    Sums add up exactly; of the values seen, each part keeps its most recent ones (by the start of
+    the latest day holding them), as many as the profile lists, so the profile merged from the
+    history and the held day tiles is the profile of every day tile.
+    """
+
+    until_s: int = 0  # the end of the newest day tile rolled in: tiles ending by then are in here
+    count: int = 0
+    log_amount_sum: float = 0.0
+    log_amount_sq: float = 0.0
+    ecom: int = 0
+    located: int = 0
+    home_x: float = 0.0
+    home_y: float = 0.0
+    home_z: float = 0.0
+    hours: list[int] = field(default_factory=lambda: [0] * 24)
+    recent: list[dict[str, int]] = field(default_factory=lambda: [{} for _ in PROFILE_PARTS])
+
+    def absorb(self, day: Tile) -> None:
+        self.until_s = max(self.until_s, day.end_s)
+        self.count += day.count
+        self.log_amount_sum += day.log_amount_sum
+        self.log_amount_sq += day.log_amount_sq
+        self.ecom += day.ecom
+        self.located += day.located
+        self.home_x += day.home_x
+        self.home_y += day.home_y
+        self.home_z += day.home_z
+        self.hours = [a + b for a, b in zip(self.hours, day.hours, strict=True)]
+        for (part, limit), held in zip(PROFILE_PARTS, self.recent, strict=True):
+            for seen in day.seen:
+                value = seen[part]
+                if value is not None:
+                    held[value] = max(held.get(value, 0), day.start_s)
+            if len(held) > limit:
+                for value in sorted(held, key=lambda v: (held[v], v))[: len(held) - limit]:
+                    del held[value]
+
+
 @dataclass
 class CardState:
-    """One card's tiles by (grain, start), as far back as a feature reads them."""
+    """One card's tiles by (grain, start), as far back as a window reads them, and its history."""
 
     tiles: dict[TileKey, Tile] = field(default_factory=dict)
+    history: CardHistory = field(default_factory=CardHistory)
 
     @property
     def swipes(self) -> int:
-        return sum(t.count for (g, _), t in self.tiles.items() if g == GRAINS_S[-1])
+        return self.history.count + sum(t.count for (g, _), t in self.tiles.items() if g == GRAINS_S[-1])
 
     def put(self, tile: Tile) -> None:
-        """Replace a tile with a newer value of it (a record from `card-tiles`)."""
+        """Replace a tile with a newer value of it (a record from `card-tiles`); a tile the history
+        already holds (a replayed or backfilled value of a rolled day) is ignored."""
+        if tile.end_s <= self.history.until_s:
+            return
         self.tiles[(tile.grain_s, tile.start_s)] = tile
 
     def newest(self) -> Tile | None:
@@ -95,14 +153,18 @@ class CardState:
         )
 
     def trim(self, config: FeatureConfig) -> None:
-        """Drop the tiles no feature reads any more, behind the card's newest swipe."""
+        """Drop the tiles no window reads any more, behind the card's newest swipe; day tiles roll
+        into the history first (the profile reads every day)."""
         newest = self.newest()
         if newest is None:
             return
         now_s = newest.last_us // _US
         keep = {g: config.tile_retention_s(g) for g in GRAINS_S}
-        for key in [k for k, t in self.tiles.items() if t.end_s <= now_s - keep[t.grain_s]]:
-            del self.tiles[key]
+        done = sorted((t.start_s, k) for k, t in self.tiles.items() if t.end_s <= now_s - keep[t.grain_s])
+        for _, key in done:
+            tile = self.tiles.pop(key)
+            if tile.grain_s == GRAINS_S[-1]:
+                self.history.absorb(tile)
 
 
 def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> CardState:
@@ -130,7 +192,7 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
         last_lon=last_lon,
         windows=[_window(state, h, as_of_s) for h in config.horizons_s],
         session=_session(state, config.session_gap_s, as_of_us),
-        profile=_profile(state, as_of_s, config.profile_s),
+        profile=_profile(state),
     )
 
 
@@ -177,46 +239,46 @@ def _session(state: CardState, gap_s: int, as_of_us: int) -> SessionFeatures:
 
 
 def _recent(state: CardState, days: list[Tile], part: int, limit: int) -> list[str]:
-    """Distinct values of one part of `seen` in the profile's day tiles, most recent last.
-
-    A value's recency is the latest start (first swipe) of a tile holding it: the finest tiles
-    still held (minutes for the last hours) order recent values to the minute, older ones by day.
-    """
-    values: set[str] = {v for t in days for s in t.seen if (v := s[part]) is not None}
-    when: dict[str, int] = {}
-    for t in state.tiles.values():
+    """Distinct values of one part of `seen` over the card's days, most recent last: by the latest
+    day holding each, then by value (a day's values have no order between them)."""
+    when: dict[str, int] = dict(state.history.recent[part])
+    for t in days:
         for s in t.seen:
             value = s[part]
-            if value is not None and value in values:
-                when[value] = max(when.get(value, 0), t.first_us)
-    return sorted(values, key=lambda v: (when[v], v))[-limit:]
+            if value is not None:
+                when[value] = max(when.get(value, 0), t.start_s)
+    return sorted(when, key=lambda v: (when[v], v))[-limit:]
 
 
-def _profile(state: CardState, as_of_s: float, profile_s: int) -> CardProfile:
-    days = [t for t in _grain(state, GRAINS_S[-1]) if t.end_s > as_of_s - profile_s]
-    n = sum(t.count for t in days)
-    log_sum = sum(t.log_amount_sum for t in days)
-    log_sq = sum(t.log_amount_sq for t in days)
+def _profile(state: CardState) -> CardProfile:
+    days, past = _grain(state, GRAINS_S[-1]), state.history
+    n = past.count + sum(t.count for t in days)
+    log_sum = past.log_amount_sum + sum(t.log_amount_sum for t in days)
+    log_sq = past.log_amount_sq + sum(t.log_amount_sq for t in days)
     mean = log_sum / n if n else 0.0
     std = math.sqrt(max(0.0, (log_sq - n * mean * mean) / (n - 1))) if n > 1 else 0.0
-    located = sum(t.located for t in days)
+    located = past.located + sum(t.located for t in days)
     home = None
     if located:
-        x, y, z = (sum(getattr(t, c) for t in days) / located for c in ("home_x", "home_y", "home_z"))
+        x, y, z = (
+            (getattr(past, c) + sum(getattr(t, c) for t in days)) / located
+            for c in ("home_x", "home_y", "home_z")
+        )
         home = home_of(x, y, z)
-    hours = [sum(t.hours[h] for t in days) for h in range(24)]
+    hours = [past.hours[h] + sum(t.hours[h] for t in days) for h in range(24)]
+    lists = [_recent(state, days, part, limit) for part, limit in PROFILE_PARTS]
     return CardProfile(
         swipes=n,
         log_amount_mean=round(mean, 9),
         log_amount_std=round(std, 9),
-        ecom_share=round(sum(t.ecom for t in days) / n, 9) if n else 0.0,
+        ecom_share=round((past.ecom + sum(t.ecom for t in days)) / n, 9) if n else 0.0,
         hour_histogram=hours,
-        countries=_recent(state, days, 1, MAX_PROFILE_COUNTRIES),
-        merchants=_recent(state, days, 0, MAX_PROFILE_MERCHANTS),
-        mccs=_recent(state, days, 2, MAX_PROFILE_MCCS),
+        countries=lists[1],
+        merchants=lists[0],
+        mccs=lists[2],
         home_lat=round(home[0], 6) if home else None,
         home_lon=round(home[1], 6) if home else None,
         home_spread_km=round(home[2], 6) if home else None,
         located_swipes=located,
-        places=_recent(state, days, 3, MAX_PROFILE_PLACES),
+        places=lists[3],
     )
