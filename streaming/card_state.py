@@ -182,6 +182,9 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
         raise ValueError("no swipe folded yet: a card without swipes has no features")
     as_of_us, last_id, last_country, last_lat, last_lon = newest.last
     as_of_s = as_of_us / _US
+    grains: dict[int, list[Tile]] = {g: [] for g in GRAINS_S}
+    for (g, _), t in sorted(state.tiles.items()):
+        grains[g].append(t)
     return CardFeatures(
         card_token=card_token,
         as_of=datetime.fromtimestamp(as_of_us // _US, UTC).replace(microsecond=as_of_us % _US),
@@ -190,18 +193,15 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
         last_country=last_country,
         last_lat=last_lat,
         last_lon=last_lon,
-        windows=[_window(state, h, as_of_s) for h in config.horizons_s],
-        session=_session(state, config.session_gap_s, as_of_us),
-        profile=_profile(state),
+        windows=[_window(grains[window_grain(h)], h, as_of_s) for h in config.horizons_s],
+        session=_session(grains[GRAINS_S[0]], config.session_gap_s, as_of_us),
+        profile=_profile(state.history, grains[GRAINS_S[-1]]),
     )
 
 
-def _grain(state: CardState, grain_s: int) -> list[Tile]:
-    return sorted((t for (g, _), t in state.tiles.items() if g == grain_s), key=lambda t: t.start_s)
-
-
-def _window(state: CardState, horizon_s: int, as_of_s: float) -> WindowFeatures:
-    inside = [t for t in _grain(state, window_grain(horizon_s)) if t.end_s > as_of_s - horizon_s]
+def _window(tiles: list[Tile], horizon_s: int, as_of_s: float) -> WindowFeatures:
+    """Tiles of the window's grain, by start."""
+    inside = [t for t in tiles if t.end_s > as_of_s - horizon_s]
     count = sum(t.count for t in inside)
     amount = sum(t.amount_sum for t in inside)
     return WindowFeatures(
@@ -216,8 +216,8 @@ def _window(state: CardState, horizon_s: int, as_of_s: float) -> WindowFeatures:
     )
 
 
-def _session(state: CardState, gap_s: int, as_of_us: int) -> SessionFeatures:
-    minutes = [t for t in _grain(state, GRAINS_S[0]) if t.count and t.first_us <= as_of_us]
+def _session(minute_tiles: list[Tile], gap_s: int, as_of_us: int) -> SessionFeatures:
+    minutes = [t for t in minute_tiles if t.count and t.first_us <= as_of_us]
     if not minutes or minutes[-1].last_us < as_of_us - gap_s * _US:
         # The newest swipe's minute tile is not here (yet): a reader of card-tiles may get a card's
         # day tile before its minute tile. Nothing is known of the live session but its start.
@@ -238,10 +238,10 @@ def _session(state: CardState, gap_s: int, as_of_us: int) -> SessionFeatures:
     )
 
 
-def _recent(state: CardState, days: list[Tile], part: int, limit: int) -> list[str]:
+def _recent(past: CardHistory, days: list[Tile], part: int, limit: int) -> list[str]:
     """Distinct values of one part of `seen` over the card's days, most recent last: by the latest
     day holding each, then by value (a day's values have no order between them)."""
-    when: dict[str, int] = dict(state.history.recent[part])
+    when: dict[str, int] = dict(past.recent[part])
     for t in days:
         for s in t.seen:
             value = s[part]
@@ -250,8 +250,7 @@ def _recent(state: CardState, days: list[Tile], part: int, limit: int) -> list[s
     return sorted(when, key=lambda v: (when[v], v))[-limit:]
 
 
-def _profile(state: CardState) -> CardProfile:
-    days, past = _grain(state, GRAINS_S[-1]), state.history
+def _profile(past: CardHistory, days: list[Tile]) -> CardProfile:
     n = past.count + sum(t.count for t in days)
     log_sum = past.log_amount_sum + sum(t.log_amount_sum for t in days)
     log_sq = past.log_amount_sq + sum(t.log_amount_sq for t in days)
@@ -265,8 +264,8 @@ def _profile(state: CardState) -> CardProfile:
             for c in ("home_x", "home_y", "home_z")
         )
         home = home_of(x, y, z)
-    hours = [past.hours[h] + sum(t.hours[h] for t in days) for h in range(24)]
-    lists = [_recent(state, days, part, limit) for part, limit in PROFILE_PARTS]
+    hours = [sum(hour) for hour in zip(past.hours, *(t.hours for t in days), strict=True)]
+    lists = [_recent(past, days, part, limit) for part, limit in PROFILE_PARTS]
     return CardProfile(
         swipes=n,
         log_amount_mean=round(mean, 9),
