@@ -18,7 +18,8 @@ The live session comes from minute tiles: swipes of one minute are never a sessi
 the session starts after the newest gap of more than `session_gap_s` between two non-empty minute
 tiles (`next.first - previous.last`). The profile (log-amount mean and spread, e-commerce share,
 hour of day, countries, merchants, MCCs, places, home) merges every day of the card: the day tiles
-still held and `CardHistory`, into which a day tile rolls once no window reads it. So a card holds
+still held and `CardHistory`, into which a day tile rolls once no window reads it (the hour of day
+comes from the hour tiles the same way: an hour tile's swipes are all of one hour). So a card holds
 a few tiles and one history, however long it has been swiping.
 """
 
@@ -93,7 +94,8 @@ class CardHistory:
     history and the held day tiles is the profile of every day tile.
     """
 
-    until_s: int = 0  # the end of the newest day tile rolled in: tiles ending by then are in here
+    # per grain, the end of the newest tile rolled in: a tile of that grain ending by then is in here
+    until_s: dict[int, int] = field(default_factory=dict)
     count: int = 0
     log_amount_sum: float = 0.0
     log_amount_sq: float = 0.0
@@ -105,8 +107,15 @@ class CardHistory:
     hours: list[int] = field(default_factory=lambda: [0] * 24)
     recent: list[dict[str, int]] = field(default_factory=lambda: [{} for _ in PROFILE_PARTS])
 
-    def absorb(self, day: Tile) -> None:
-        self.until_s = max(self.until_s, day.end_s)
+    def absorb(self, tile: Tile) -> None:
+        """Roll a tile no window reads any more in: an hour tile's swipes go to the hour of day, a
+        day tile's to everything else; minute tiles add nothing (their hours and days hold them)."""
+        self.until_s[tile.grain_s] = max(self.until_s.get(tile.grain_s, 0), tile.end_s)
+        if tile.grain_s == GRAINS_S[1]:
+            self.hours[tile.hour_of_day] += tile.count
+        if tile.grain_s != GRAINS_S[-1]:
+            return
+        day = tile
         self.count += day.count
         self.log_amount_sum += day.log_amount_sum
         self.log_amount_sq += day.log_amount_sq
@@ -115,7 +124,6 @@ class CardHistory:
         self.home_x += day.home_x
         self.home_y += day.home_y
         self.home_z += day.home_z
-        self.hours = [a + b for a, b in zip(self.hours, day.hours, strict=True)]
         for (part, limit), held in zip(PROFILE_PARTS, self.recent, strict=True):
             for seen in day.seen:
                 value = seen[part]
@@ -140,7 +148,7 @@ class CardState:
     def put(self, tile: Tile) -> None:
         """Replace a tile with a newer value of it (a record from `card-tiles`); a tile the history
         already holds (a replayed or backfilled value of a rolled day) is ignored."""
-        if tile.end_s <= self.history.until_s:
+        if tile.end_s <= self.history.until_s.get(tile.grain_s, 0):
             return
         self.tiles[(tile.grain_s, tile.start_s)] = tile
 
@@ -153,8 +161,8 @@ class CardState:
         )
 
     def trim(self, config: FeatureConfig) -> None:
-        """Drop the tiles no window reads any more, behind the card's newest swipe; day tiles roll
-        into the history first (the profile reads every day)."""
+        """Drop the tiles no window reads any more, behind the card's newest swipe, rolling them into
+        the history first (the profile reads every day, and its hour of day every hour tile)."""
         newest = self.newest()
         if newest is None:
             return
@@ -162,9 +170,7 @@ class CardState:
         keep = {g: config.tile_retention_s(g) for g in GRAINS_S}
         done = sorted((t.start_s, k) for k, t in self.tiles.items() if t.end_s <= now_s - keep[t.grain_s])
         for _, key in done:
-            tile = self.tiles.pop(key)
-            if tile.grain_s == GRAINS_S[-1]:
-                self.history.absorb(tile)
+            self.history.absorb(self.tiles.pop(key))
 
 
 def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> CardState:
@@ -195,7 +201,7 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
         last_lon=last_lon,
         windows=[_window(grains[window_grain(h)], h, as_of_s) for h in config.horizons_s],
         session=_session(grains[GRAINS_S[0]], config.session_gap_s, as_of_us),
-        profile=_profile(state.history, grains[GRAINS_S[-1]]),
+        profile=_profile(state.history, grains[GRAINS_S[-1]], grains[GRAINS_S[1]]),
     )
 
 
@@ -250,7 +256,7 @@ def _recent(past: CardHistory, days: list[Tile], part: int, limit: int) -> list[
     return sorted(when, key=lambda v: (when[v], v))[-limit:]
 
 
-def _profile(past: CardHistory, days: list[Tile]) -> CardProfile:
+def _profile(past: CardHistory, days: list[Tile], hour_tiles: list[Tile]) -> CardProfile:
     n = past.count + sum(t.count for t in days)
     log_sum = past.log_amount_sum + sum(t.log_amount_sum for t in days)
     log_sq = past.log_amount_sq + sum(t.log_amount_sq for t in days)
@@ -264,7 +270,9 @@ def _profile(past: CardHistory, days: list[Tile]) -> CardProfile:
             for c in ("home_x", "home_y", "home_z")
         )
         home = home_of(x, y, z)
-    hours = [sum(hour) for hour in zip(past.hours, *(t.hours for t in days), strict=True)]
+    hours = list(past.hours)
+    for t in hour_tiles:
+        hours[t.hour_of_day] += t.count
     lists = [_recent(past, days, part, limit) for part, limit in PROFILE_PARTS]
     return CardProfile(
         swipes=n,

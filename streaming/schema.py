@@ -204,7 +204,6 @@ class CardTile(_Record):
     last_country: str
     last_lat: float | None = None
     last_lon: float | None = None
-    hours: list[int]
     seen: list[TileSeen]
 
     @property

@@ -28,11 +28,10 @@ from streaming.geometry import place_of, unit_vector
 from streaming.schema import CardTile, Swipe, TileSeen
 
 GRAINS_S: tuple[int, ...] = (60, 3600, 86400)
-HOURS = 24
 _US = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-Kind = Literal["count", "sum", "max", "min", "last", "hours", "set"]
+Kind = Literal["count", "sum", "max", "min", "last", "set"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,6 @@ MEASURES: tuple[Measure, ...] = (
     Measure("first_us", "min", "event_us"),
     # the newest swipe by (event time, swipe id): its time, id, country and position
     Measure("last", "last", "last"),
-    Measure("hours", "hours", "hour"),
     Measure("seen", "set", "seen"),
 )
 LAST_FIELDS = ("last_us", "last_swipe_id", "last_country", "last_lat", "last_lon")
@@ -94,7 +92,6 @@ def swipe_inputs(swipe: Swipe) -> dict[str, Any]:
         "unit_z": z,
         "event_us": t_us,
         "last": (t_us, swipe.swipe_id, swipe.country, swipe.lat, swipe.lon),
-        "hour": (t_us // (3600 * _US)) % HOURS,
         "seen": (swipe.merchant_id, swipe.country, swipe.mcc, place),
     }
 
@@ -123,12 +120,16 @@ class Tile:
     home_z: float = 0.0
     first_us: int = 0
     last: Last | None = None
-    hours: list[int] = field(default_factory=lambda: [0] * HOURS)
     seen: set[Seen] = field(default_factory=set)
 
     @property
     def end_s(self) -> int:
         return self.start_s + self.grain_s
+
+    @property
+    def hour_of_day(self) -> int:
+        """The UTC hour of day of an hour tile (or a minute tile): the card's rhythm needs no more."""
+        return (self.start_s // 3600) % 24
 
     @property
     def last_us(self) -> int:
@@ -149,8 +150,6 @@ class Tile:
                 held = self.last
                 if held is None or (value[0], value[1]) > (held[0], held[1]):
                     self.last = value
-            elif m.kind == "hours":
-                self.hours[value] += 1
             else:
                 self.seen.add(value)
 
@@ -178,7 +177,6 @@ class Tile:
             last_country=last_country,
             last_lat=last_lat,
             last_lon=last_lon,
-            hours=list(self.hours),
             seen=[
                 TileSeen(merchant_id=m, country=c, mcc=k, place=p)
                 for m, c, k, p in sorted(self.seen, key=_seen_order)
@@ -210,7 +208,6 @@ class Tile:
                 record.last_lat,
                 record.last_lon,
             ),
-            hours=list(record.hours),
             seen={(s.merchant_id, s.country, s.mcc, s.place) for s in record.seen},
         )
 

@@ -66,7 +66,7 @@ def test_measures_aggregate_a_tile() -> None:
     assert (minute.denied, minute.ecom, minute.located) == (1, 1, 2)
     assert minute.first_us == epoch_us(T0)
     assert minute.last == (epoch_us(T0) + 20_000_000, "s2", "FR", None, None)
-    assert minute.hours[9] == 3 and sum(minute.hours) == 3
+    assert minute.hour_of_day == 9
     assert minute.seen == {("m1", "FR", "5411", "195:9"), ("m0", "FR", "5411", None)}
     assert minute.home_z == pytest.approx(2 * math.sin(math.radians(48.857)))  # two unit vectors
 
