@@ -29,7 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench import machine, output
 from bench.catchup_records import card_records
 from bench.catchup_table import READY_TIMEOUT_S, REPORT_PREFIX
-from bench.kafka import embedded_broker, fresh_name, high_watermarks, raw_consume_rate
+from bench.kafka import embedded_broker, fresh_name, high_watermarks, produce_waiting, raw_consume_rate
 from bench.measure import ratio
 from bench.scorer_data import Template, templates
 from services.population import Population, PopulationConfig, build_population
@@ -91,12 +91,7 @@ def _produce(
         for j, (token, tiles) in enumerate(card_records(pop, models, cards)):
             for topic in topics if j < small else topics[:1]:
                 for key, value in tiles:
-                    while True:
-                        try:
-                            producer.produce(topic, value=value, key=key)
-                            break
-                        except BufferError:
-                            producer.poll(0.05)
+                    produce_waiting(producer, topic, key, value)
             for w in wanted:
                 if j in w:
                     w[j] = token

@@ -87,17 +87,22 @@ def raw_consume_rate(bootstrap: str, topic: str) -> tuple[int, float]:
         consumer.close()
 
 
+def produce_waiting(producer: Producer, topic: str, key: bytes, value: bytes) -> None:
+    """Produce one record, waiting for room in the producer's queue when it is full."""
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def raw_produce_seconds(bootstrap: str, records: Sequence[tuple[str, bytes, bytes]]) -> float:
     """Seconds to produce (topic, key, value) records with the publishers' own producer settings, flushed."""
     producer = Producer(producer_config(bootstrap))
     started = time.perf_counter()
     for i, (topic, key, value) in enumerate(records):
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_waiting(producer, topic, key, value)
         if i % 1000 == 0:
             producer.poll(0)
     left = producer.flush(120)
