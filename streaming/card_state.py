@@ -53,7 +53,7 @@ class FeatureConfig:
     session_span_s: int = 4 * 3600
     # A tile is final once the job's watermark passed its end. A reader cannot see the watermark,
     # so it rolls a day tile into the card's history (and drops other tiles) only this long after
-    # the tile's end behind the card's newest swipe; it must be at least FRAUDSTREAM_WATERMARK_S.
+    # the tile's end behind the card's newest swipe; StreamSettings refuses a longer watermark.
     final_after_s: int = 3600
 
     @property

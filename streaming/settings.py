@@ -69,6 +69,18 @@ class StreamSettings(StackSettings):
         return sorted(set(value))
 
     @model_validator(mode="after")
+    def _tiles_final_before_readers_roll_them(self) -> StreamSettings:
+        # Readers of card-tiles roll a tile into the card's history `final_after_s` after its end; a
+        # later value of it (a swipe up to the watermark late) would then be ignored.
+        final_after = self.feature_config.final_after_s
+        if self.watermark_s > final_after:
+            raise ValueError(
+                f"watermark_s {self.watermark_s} is longer than the {final_after} s after which readers take "
+                f"a card tile as final; set FRAUDSTREAM_WATERMARK_S to at most {final_after}"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _merchant_windows_are_whole_buckets(self) -> StreamSettings:
         # MerchantConfig refuses windows that are not whole buckets: fail at start-up, not in the job.
         _ = self.merchant_config

@@ -20,3 +20,12 @@ def test_the_card_tiles_pool_goes_first_and_every_other_query_shares_the_rest() 
     assert set(pools) == {job.QUERY_TILES}
     weight, min_share = pools[job.QUERY_TILES]
     assert weight > 1 and min_share >= 2  # both local[2] cores whenever its tasks wait
+
+
+def test_a_watermark_longer_than_the_tiles_final_delay_is_refused_with_the_setting_to_change() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    StreamSettings(_env_file=None, watermark_s=3600)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="FRAUDSTREAM_WATERMARK_S to at most 3600"):
+        StreamSettings(_env_file=None, watermark_s=3601)  # type: ignore[call-arg]
