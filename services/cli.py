@@ -194,6 +194,9 @@ def backfill(
         spark = build_session("fraudstream-backfill", settings.jars_dir, master=settings.spark_master)
         try:
             report = publish_tiles(swipes_since(spark, settings, since), settings)
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from None
         finally:
             spark.stop()
     console.print(

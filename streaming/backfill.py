@@ -33,7 +33,15 @@ class BackfillReport:
 
 def swipes_since(spark: SparkSession, settings: StreamSettings, since: datetime | None) -> DataFrame:
     """The Delta `swipes` table (every valid swipe the job ever read), from `since` on if given."""
-    swipes = spark.read.format("delta").load(settings.table(TABLE_SWIPES))
+    from delta.tables import DeltaTable
+
+    path = settings.table(TABLE_SWIPES)
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise ValueError(
+            f"no Delta swipes table at {path}: start the feature job first (`fraudstream up`), "
+            "or set FRAUDSTREAM_DELTA_ROOT to where it writes"
+        )
+    swipes = spark.read.format("delta").load(path)
     return swipes if since is None else swipes.where(F.col("event_time") >= F.lit(since))
 
 

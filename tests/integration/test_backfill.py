@@ -66,6 +66,11 @@ def test_backfill_gives_a_new_replica_the_history_the_stream_will_not_fold_again
         assert got.model_dump(exclude={"computed_at"}) == want.model_dump(exclude={"computed_at"})
         assert got.profile.swipes == len(own)
 
+    # No table yet: an error that says what to do, not Spark's trace.
+    missing = settings.model_copy(update={"delta_root": str(tmp_path / "nothing")})
+    with pytest.raises(ValueError, match=r"no Delta swipes table at .*fraudstream up"):
+        swipes_since(spark, missing, None)
+
     # --days keeps the swipes from a point in event time on: the older ones are not tiled.
     since = T0 + timedelta(minutes=120)
     assert swipes_since(spark, settings, since).count() == 24 - 12

@@ -26,7 +26,7 @@ def offsets(topic: str, **partitions: int) -> str:
 
 def test_only_the_swipes_source_of_a_two_topic_query_counts() -> None:
     feed = SimpleNamespace(sent=100)
-    card = query("card_features", 3, [{"endOffset": offsets("swipes", **{"0": 40, "1": 50})}])
+    card = query("card_tiles", 3, [{"endOffset": offsets("swipes", **{"0": 40, "1": 50})}])
     merchant = query(
         "merchant_features",
         1,
@@ -36,6 +36,6 @@ def test_only_the_swipes_source_of_a_two_topic_query_counts() -> None:
         ],
     )
     lag = Lag([card, merchant], "swipes", feed)  # type: ignore[arg-type]
-    assert lag.sample() == {"card_features": 10, "merchant_features": 40}
+    assert lag.sample() == {"card_tiles": 10, "merchant_features": 40}
     assert len(lag.commits["merchant_features"]) == 1  # a new batch id is a commit, with its backlog
     assert lag.commits["merchant_features"][0][1] == 40

@@ -15,7 +15,7 @@ from streaming.job_metrics import JsonLines, StreamMetrics, progress_line, recor
 def progress(batch: int, **override: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "id": "q-1",
-        "name": "card_features",
+        "name": "card_tiles",
         "timestamp": "2026-11-27T09:10:00.000Z",
         "batchId": batch,
         "batchDuration": 1500,
@@ -36,7 +36,7 @@ def registry() -> CollectorRegistry:
     return CollectorRegistry()
 
 
-def value(registry: CollectorRegistry, name: str, query: str | None = "card_features") -> float | None:
+def value(registry: CollectorRegistry, name: str, query: str | None = "card_tiles") -> float | None:
     return registry.get_sample_value(name, {"query": query} if query else {})
 
 
@@ -72,7 +72,7 @@ def test_dead_letters_come_from_each_raw_query_observation(registry: CollectorRe
     assert value(registry, "fraudstream_stream_dead_letters_total", "swipes_raw") == 5
     assert value(registry, "fraudstream_stream_dead_letters_total", "labels_raw") == 4
     # A query that observes nothing has no dead-letter series.
-    assert value(registry, "fraudstream_stream_dead_letters_total", "card_features") is None
+    assert value(registry, "fraudstream_stream_dead_letters_total", "card_tiles") is None
     # A stateless query has no state and no watermark: those series are not invented.
     assert value(registry, "fraudstream_stream_state_rows", "swipes_raw") is None
     assert value(registry, "fraudstream_stream_watermark_delay_seconds", "swipes_raw") is None
@@ -85,17 +85,17 @@ def test_no_watermark_delay_before_the_first_event(registry: CollectorRegistry) 
 
 def test_progress_line_is_a_flat_summary() -> None:
     line = progress_line(progress(9))
-    assert line["query"] == "card_features"
+    assert line["query"] == "card_tiles"
     assert (line["batch"], line["rows"], line["state_rows"], line["late_rows"]) == (9, 40, 7, 2)
 
 
 def test_log_lines_are_json_with_the_record_fields() -> None:
     record = logging.LogRecord("fraudstream.stream", logging.INFO, __file__, 1, "stream progress", None, None)
-    record.fields = {"query": "card_features", "batch": 3}
+    record.fields = {"query": "card_tiles", "batch": 3}
     line = json.loads(JsonLines().format(record))
     assert (line["level"], line["msg"], line["query"], line["batch"]) == (
         "info",
         "stream progress",
-        "card_features",
+        "card_tiles",
         3,
     )
