@@ -114,10 +114,6 @@ class OnlineFeatureTable(OnlineTable[CardFeatures]):
     def topic_type(self) -> type[Any]:
         return CardTile
 
-    @property
-    def tiles(self) -> int:
-        return sum(len(state.tiles) for state in self._tiles.values())
-
     def take(self, record: Any, raw: bytes, written_at: float) -> None:
         tile = Tile.of(record)
         state = self._tiles.get(record.card_token)

@@ -39,7 +39,6 @@ MAX_PROFILE_MERCHANTS = 32
 MAX_PROFILE_MCCS = 16
 MAX_PROFILE_PLACES = 16
 MIN_TILES_PER_WINDOW = 6
-DAY_S = 86400
 _US = 1_000_000
 
 
@@ -140,10 +139,6 @@ class CardState:
 
     tiles: dict[TileKey, Tile] = field(default_factory=dict)
     history: CardHistory = field(default_factory=CardHistory)
-
-    @property
-    def swipes(self) -> int:
-        return self.history.count + sum(t.count for (g, _), t in self.tiles.items() if g == GRAINS_S[-1])
 
     def put(self, tile: Tile) -> None:
         """Replace a tile with a newer value of it (a record from `card-tiles`); a tile the history

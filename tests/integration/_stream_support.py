@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import Consumer, Producer
+from pyspark.sql import Row
 
-from streaming.card_state import CardState, FeatureConfig, features
+from scoring.online import OnlineFeatureTable
+from streaming.card_state import FeatureConfig
 from streaming.schema import CardFeatures, CardTile, Swipe, from_kafka, to_kafka
-from streaming.tiles import Tile
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -77,23 +78,37 @@ class TopicReader:
         self.consumer.close()
 
 
-def newest_tiles(messages: Iterable[tuple[bytes | None, bytes]]) -> dict[str, CardTile]:
-    """The newest value of each tile on a card-tiles topic, by its key: what a consumer keeps."""
+def tile_of_row(row: Row) -> CardTile:
+    """A tile row of `streaming.tile_spark` (a batch frame or a memory sink) as its CardTile record."""
+    return CardTile.model_validate({k: v for k, v in row.asDict(recursive=True).items() if k != "tile_end"})
+
+
+def newest(records: Iterable[CardTile]) -> dict[str, CardTile]:
+    """The newest value of each tile, by its key: the one with the most swipes (a consumer keeps it)."""
     out: dict[str, CardTile] = {}
-    for key, value in messages:
-        record = from_kafka(CardTile, value)
-        assert key == record.key.encode(), "a tile is keyed by card, grain and start"
+    for record in records:
         held = out.get(record.key)
         if held is None or (record.count, record.last_us) >= (held.count, held.last_us):
             out[record.key] = record
     return out
 
 
+def newest_tiles(messages: Iterable[tuple[bytes | None, bytes]]) -> dict[str, CardTile]:
+    """The newest value of each tile on a card-tiles topic, by its key."""
+    records = []
+    for key, value in messages:
+        record = from_kafka(CardTile, value)
+        assert key == record.key.encode(), "a tile is keyed by card, grain and start"
+        records.append(record)
+    return newest(records)
+
+
 def merged_features(
     messages: Iterable[tuple[bytes | None, bytes]], config: FeatureConfig
 ) -> dict[str, CardFeatures]:
-    """Each card's features merged from the tiles on a card-tiles topic, as the scorer merges them."""
-    states: dict[str, CardState] = {}
-    for record in newest_tiles(messages).values():
-        states.setdefault(record.card_token, CardState()).put(Tile.of(record))
-    return {token: features(token, state, config, T0) for token, state in states.items()}
+    """Each card's features merged from the tiles on a card-tiles topic by the scorer's own table."""
+    table = OnlineFeatureTable(config)
+    for _, value in messages:
+        table.take(from_kafka(CardTile, value), value, T0.timestamp())
+    merged = {token: table.get(token) for token in table.flush()}
+    return {token: f for token, f in merged.items() if f is not None}

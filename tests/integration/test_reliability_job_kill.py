@@ -28,7 +28,7 @@ from streaming.schema import CardTile
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch
 from tests.eventually import assert_eventually
-from tests.integration._stream_support import TopicReader, card, newest_tiles, swipe
+from tests.integration._stream_support import TopicReader, card, newest, newest_tiles, swipe, tile_of_row
 from tests.integration.conftest import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
@@ -229,15 +229,7 @@ def test_job_survives_three_sigkills_without_loss_or_duplicates(
         streamed = _comparable(newest_tiles(reader.messages))
     finally:
         reader.close()
-    recomputed = _comparable(
-        {
-            t.key: t
-            for t in (
-                CardTile.model_validate(r.asDict(recursive=True))
-                for r in card_tiles_batch(swipes).drop("tile_end").collect()
-            )
-        }
-    )
+    recomputed = _comparable(newest(map(tile_of_row, card_tiles_batch(swipes).collect())))
     assert len({key.split("|")[0] for key in recomputed}) == CARDS
     assert streamed == recomputed, f"streamed tiles differ from a batch recomputation after kills at {kills}"
 

@@ -12,10 +12,10 @@ from pyspark.testing import assertDataFrameEqual
 
 from streaming.card_state import CardState, FeatureConfig, features
 from streaming.features import closed_sessions, dead_letters, good_swipes, parse_swipes
-from streaming.schema import CardTile, to_kafka
+from streaming.schema import to_kafka
 from streaming.tile_spark import card_tiles_batch
 from streaming.tiles import Tile
-from tests.integration._stream_support import T0, card, swipe
+from tests.integration._stream_support import T0, card, swipe, tile_of_row
 
 pytestmark = pytest.mark.integration
 
@@ -99,8 +99,7 @@ def swipes_frame(spark: SparkSession) -> DataFrame:
 
 def test_features_merged_from_spark_tiles_are_the_pure_folds(spark: SparkSession) -> None:
     state: dict[str, CardState] = {}
-    for row in card_tiles_batch(swipes_frame(spark)).drop("tile_end").collect():
-        record = CardTile.model_validate(row.asDict(recursive=True))
+    for record in map(tile_of_row, card_tiles_batch(swipes_frame(spark)).collect()):
         state.setdefault(record.card_token, CardState()).put(Tile.of(record))
     merged = {token: features(token, s, CFG, T0) for token, s in state.items()}
     a = merged[A]

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from streaming import job
 from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.merchant_job import QUERY_LABELS, TABLE_LABELS, TABLE_MERCHANT_FEATURES
-from streaming.schema import CardFeatures, CardTile, Label, MerchantFeatures, from_kafka, to_kafka
+from streaming.schema import CardFeatures, Label, MerchantFeatures, from_kafka, to_kafka
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch
 from tests.eventually import assert_eventually
@@ -26,9 +26,11 @@ from tests.integration._stream_support import (
     TopicReader,
     card,
     merged_features,
+    newest,
     newest_tiles,
     produce,
     swipe,
+    tile_of_row,
 )
 
 pytestmark = pytest.mark.integration
@@ -255,10 +257,9 @@ def test_restart_resumes_without_duplicates_or_loss(spark: SparkSession, setting
         streamed = newest_tiles(reader.poll_all())
     finally:
         reader.close()
-    recomputed = {}
-    for row in card_tiles_batch(table(spark, settings, job.TABLE_SWIPES)).drop("tile_end").collect():
-        record = CardTile.model_validate(row.asDict(recursive=True))
-        recomputed[record.key] = record
+    recomputed = newest(
+        map(tile_of_row, card_tiles_batch(table(spark, settings, job.TABLE_SWIPES)).collect())
+    )
     assert sorted(streamed) == sorted(recomputed)
     assert {k: (t.count, t.amount_sum, t.last_swipe_id) for k, t in streamed.items()} == {
         k: (t.count, t.amount_sum, t.last_swipe_id) for k, t in recomputed.items()

@@ -13,12 +13,11 @@ from pyspark.sql import SparkSession
 
 from streaming.features import dead_letters, good_swipes, parse_swipes
 from streaming.job import read_swipes
-from streaming.schema import CardTile
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_stream
 from streaming.tiles import Tile, tiles_of
 from tests.eventually import assert_eventually
-from tests.integration._stream_support import T0, card, produce, swipe
+from tests.integration._stream_support import T0, card, newest, produce, swipe, tile_of_row
 
 pytestmark = pytest.mark.integration
 
@@ -31,15 +30,7 @@ def settings_for(bootstrap: str, topic: str, **kw: Any) -> StreamSettings:
 
 def newest_tiles(rows: list[Any]) -> dict[tuple[str, int, int], Tile]:
     """The newest value of each tile among a memory sink's rows: what a consumer of card-tiles keeps."""
-    out: dict[tuple[str, int, int], Tile] = {}
-    for row in rows:
-        record = CardTile.model_validate(
-            {k: v for k, v in row.asDict(recursive=True).items() if k != "tile_end"}
-        )
-        key = (record.card_token, record.grain_s, record.start_s)
-        if key not in out or record.count >= out[key].count:
-            out[key] = Tile.of(record)
-    return out
+    return {(r.card_token, r.grain_s, r.start_s): Tile.of(r) for r in newest(map(tile_of_row, rows)).values()}
 
 
 def test_stream_tiles_each_card_across_micro_batches_and_closes_tiles_by_the_watermark(

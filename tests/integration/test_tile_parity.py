@@ -14,7 +14,7 @@ from streaming.features import good_swipes, parse_swipes
 from streaming.schema import CardTile, Swipe, to_kafka
 from streaming.tile_spark import card_tiles_batch, card_tiles_stream, tile_records
 from streaming.tiles import Tile, TileKey, tiles_of
-from tests.integration._stream_support import T0, card, swipe
+from tests.integration._stream_support import T0, card, newest, swipe, tile_of_row
 
 pytestmark = pytest.mark.integration
 
@@ -61,11 +61,7 @@ def python_tiles(swipes: list[Swipe]) -> dict[tuple[str, int, int], Tile]:
 
 
 def spark_tiles(frame: DataFrame) -> dict[tuple[str, int, int], Tile]:
-    out = {}
-    for row in frame.drop("tile_end").collect():
-        record = CardTile.model_validate(row.asDict(recursive=True))
-        out[(record.card_token, record.grain_s, record.start_s)] = Tile.of(record)
-    return out
+    return {(r.card_token, r.grain_s, r.start_s): Tile.of(r) for r in map(tile_of_row, frame.collect())}
 
 
 def comparable(tile: Tile) -> dict[str, Any]:
@@ -121,16 +117,8 @@ def test_streaming_tiles_equal_the_batch_tiles_whatever_the_batches(
         rows = spark.sql(f"select * from {name}").collect()
     finally:
         query.stop()
-    newest: dict[tuple[str, int, int], Tile] = {}
-    for row in rows:
-        record = CardTile.model_validate(
-            {k: v for k, v in row.asDict(recursive=True).items() if k != "tile_end"}
-        )
-        tile = Tile.of(record)
-        key = (record.card_token, record.grain_s, record.start_s)
-        if key not in newest or tile.count >= newest[key].count:
-            newest[key] = tile
-    assert_same(newest, python_tiles(swipes))
+    latest = newest(map(tile_of_row, rows)).values()
+    assert_same({(r.card_token, r.grain_s, r.start_s): Tile.of(r) for r in latest}, python_tiles(swipes))
 
 
 def test_tile_records_parse_back_to_the_same_tiles(spark: SparkSession) -> None:

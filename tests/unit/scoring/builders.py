@@ -17,7 +17,7 @@ from streaming.schema import (
     WindowFeatures,
     to_kafka,
 )
-from streaming.tiles import tiles_of
+from streaming.tiles import GRAINS_S, tiles_of
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 TOKEN = "ct_" + "ab" * 16
@@ -50,15 +50,25 @@ def swipe(
     )
 
 
-def tile_messages(
+def card_swipes(
     token: str, seconds: list[float], amount: float = 20.0, where: tuple[float, float] | None = PARIS
-) -> list[tuple[bytes, bytes]]:
-    """The (key, value) records the feature job would put on card-tiles for swipes at T0 + seconds."""
-    swipes = [
+) -> list[Swipe]:
+    """Swipes `s0`, `s1`, ... of one card at T0 + seconds, as they travel on `swipes`."""
+    return [
         Swipe(**swipe(i, t, amount, where=where).model_dump(), card_token=token)
         for i, t in enumerate(seconds)
     ]
-    records = [t.record(token) for t in tiles_of(swipes).values()]
+
+
+def tile_messages(
+    token: str,
+    seconds: list[float],
+    amount: float = 20.0,
+    where: tuple[float, float] | None = PARIS,
+    grains: tuple[int, ...] = GRAINS_S,
+) -> list[tuple[bytes, bytes]]:
+    """The (key, value) records the feature job would put on card-tiles for swipes at T0 + seconds."""
+    records = [t.record(token) for t in tiles_of(card_swipes(token, seconds, amount, where), grains).values()]
     return [(r.key.encode(), to_kafka(r)) for r in records]
 
 

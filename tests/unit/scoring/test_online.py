@@ -13,9 +13,8 @@ from confluent_kafka import KafkaError
 from scoring.online import FeatureFollower, OnlineFeatureTable
 from streaming.card_state import CardState, FeatureConfig, features, fold
 from streaming.schema import Swipe, to_kafka
-from streaming.tiles import tiles_of
 from tests.eventually import assert_eventually
-from tests.unit.scoring.builders import T0, TOKEN, card_features
+from tests.unit.scoring.builders import T0, TOKEN, card_features, card_swipes, tile_messages
 
 OTHER = "ct_" + "cd" * 16
 
@@ -33,37 +32,15 @@ def test_newest_record_by_as_of_wins_and_replays_do_no_harm() -> None:
     assert table.get(TOKEN) is None
 
 
-def tile_values(token: str, *seconds: float, grains: tuple[int, ...] = (60,)) -> list[tuple[bytes, bytes]]:
-    """(key, value) of the tiles of one swipe per second offset after T0, for the given grains."""
-    swipes = [swipe_at(token, i, s) for i, s in enumerate(seconds)]
-    tiles = tiles_of(swipes, grains)
-    return [(t.record(token).key.encode(), to_kafka(t.record(token))) for t in tiles.values()]
-
-
-def swipe_at(token: str, i: int, seconds: float, amount: float = 10.0) -> Swipe:
-    return Swipe(
-        swipe_id=f"{token[-4:]}-{i}",
-        card_token=token,
-        amount=amount,
-        currency="EUR",
-        merchant_id="m-1",
-        mcc="5411",
-        country="FR",
-        event_time=T0 + timedelta(seconds=seconds),
-    )
-
-
 def test_tiles_are_merged_once_per_read_batch_into_the_features_training_computes() -> None:
     cfg = FeatureConfig(horizons_s=(600, 3600))
     table = OnlineFeatureTable(cfg)
     follower = FeatureFollower("127.0.0.1:1", "card-tiles", table)
-    for key, value in tile_values(TOKEN, 0, 30, 400, grains=(60, 3600, 86400)):
+    for key, value in tile_messages(TOKEN, [0, 30, 400]):
         follower.apply(value, key, written_at=T0.timestamp() + 500)
     assert table.get(TOKEN) is None  # not merged until the batch is done
     assert table.flush() == [TOKEN]
-    want = features(
-        TOKEN, fold(CardState(), [swipe_at(TOKEN, i, s) for i, s in enumerate((0, 30, 400))], cfg), cfg, T0
-    )
+    want = features(TOKEN, fold(CardState(), card_swipes(TOKEN, [0, 30, 400]), cfg), cfg, T0)
     got = table.get(TOKEN)
     assert got is not None
     assert got.model_dump(exclude={"computed_at"}) == want.model_dump(exclude={"computed_at"})
@@ -72,8 +49,8 @@ def test_tiles_are_merged_once_per_read_batch_into_the_features_training_compute
 
 def test_an_older_value_of_a_tile_never_replaces_a_newer_one() -> None:
     table = OnlineFeatureTable()
-    (newer,) = tile_values(TOKEN, 0, 10, 20)
-    (older,) = tile_values(TOKEN, 0, 10)
+    (newer,) = tile_messages(TOKEN, [0, 10, 20], grains=(60,))
+    (older,) = tile_messages(TOKEN, [0, 10], grains=(60,))
     table.take(*_parsed(newer), written_at=1.0)
     table.take(*_parsed(older), written_at=2.0)
     table.flush()
@@ -89,12 +66,12 @@ def _parsed(pair: tuple[bytes, bytes]) -> tuple[Any, bytes]:
 def test_a_tombstone_removes_its_tile_and_garbage_is_counted() -> None:
     table = OnlineFeatureTable()
     follower = FeatureFollower("127.0.0.1:1", "card-tiles", table)
-    (first,), (second,) = tile_values(TOKEN, 0), tile_values(TOKEN, 120)
+    (first,), (second,) = tile_messages(TOKEN, [0], grains=(60,)), tile_messages(TOKEN, [120], grains=(60,))
     for key, value in (first, second):
         follower.apply(value, key)
     follower.apply(b'{"card_token": "ct_x"}', b"ct_x|60|0")
     table.flush()
-    assert table.get(TOKEN).last_swipe_id == swipe_at(TOKEN, 0, 120).swipe_id  # type: ignore[union-attr]
+    assert table.get(TOKEN).last_swipe_id == card_swipes(TOKEN, [120])[0].swipe_id  # type: ignore[union-attr]
     follower.apply(None, second[0])
     table.flush()
     assert table.get(TOKEN).as_of == T0  # type: ignore[union-attr]
@@ -196,8 +173,8 @@ def _msg(p: int, offset: int, value: bytes | None, eof: bool = False) -> Any:
 
 
 def test_follower_is_ready_only_after_the_start_offsets_and_then_follows() -> None:
-    ((_, a),), ((_, b),) = tile_values(TOKEN, 0), tile_values(OTHER, 10)
-    ((_, a_later),) = tile_values(TOKEN, 0, 5)
+    ((_, a),), ((_, b),) = tile_messages(TOKEN, [0], grains=(60,)), tile_messages(OTHER, [10], grains=(60,))
+    ((_, a_later),) = tile_messages(TOKEN, [0, 5], grains=(60,))
     consumer = ScriptedConsumer({0: [a, b"{not json", a_later], 1: [b]})
     made: list[dict[str, Any]] = []
 
@@ -223,7 +200,7 @@ def test_follower_is_ready_only_after_the_start_offsets_and_then_follows() -> No
         assert table.get(TOKEN).as_of == T0 + timedelta(seconds=5)  # type: ignore[union-attr]
         assert follower.lag == 0
         # after catching up it keeps following
-        consumer.logs[1].append(tile_values(OTHER, 10, 99)[-1][1])
+        consumer.logs[1].append(tile_messages(OTHER, [10, 99], grains=(60,))[-1][1])
         consumer.allowed = 5
         assert_eventually(
             lambda: _check(table.get(OTHER).as_of == T0 + timedelta(seconds=99)),  # type: ignore[union-attr]
