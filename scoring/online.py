@@ -119,10 +119,8 @@ class OnlineFeatureTable(OnlineTable[CardFeatures]):
         state = self._tiles.get(record.card_token)
         if state is None:
             state = self._tiles[record.card_token] = CardState()
-        held = state.tiles.get((tile.grain_s, tile.start_s))
-        if held is not None and (held.count, held.last_us) > (tile.count, tile.last_us):
-            return  # an older value of a tile we hold (a replayed batch, a backfill behind the stream)
-        state.put(tile)
+        if not state.put(tile):
+            return
         self._changed[record.card_token] = max(written_at, self._changed.get(record.card_token, 0.0))
 
     def flush(self) -> list[str]:

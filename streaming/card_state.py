@@ -140,12 +140,18 @@ class CardState:
     tiles: dict[TileKey, Tile] = field(default_factory=dict)
     history: CardHistory = field(default_factory=CardHistory)
 
-    def put(self, tile: Tile) -> None:
-        """Replace a tile with a newer value of it (a record from `card-tiles`); a tile the history
-        already holds (a replayed or backfilled value of a rolled day) is ignored."""
+    def put(self, tile: Tile) -> bool:
+        """Keep a value of a tile read from `card-tiles` if it is newer than the one held (more
+        swipes, or a newer one); an older value (a replayed batch, a backfill behind the stream) and
+        a tile the history already holds are ignored. True when kept."""
         if tile.end_s <= self.history.until_s.get(tile.grain_s, 0):
-            return
-        self.tiles[(tile.grain_s, tile.start_s)] = tile
+            return False
+        key = (tile.grain_s, tile.start_s)
+        held = self.tiles.get(key)
+        if held is not None and (held.count, held.last_us) > (tile.count, tile.last_us):
+            return False
+        self.tiles[key] = tile
+        return True
 
     def newest(self) -> Tile | None:
         """The tile holding the card's newest swipe, by (time, swipe id)."""
