@@ -84,9 +84,7 @@ def _measure(
     console: Console,
 ) -> dict[str, Any]:
     from services.topics import ensure_stack_topics
-    from streaming.audit import QUERY_DECISIONS
     from streaming.job import job_spark_conf, start, stop
-    from streaming.merchant_job import QUERY_LABELS
     from streaming.spark import build_session
 
     ensure_stack_topics(settings)
@@ -104,10 +102,8 @@ def _measure(
     log = SendLog()
     watcher = FeatureWatcher(settings.bootstrap, settings.topic_tiles, log, settings.feature_config)
     watcher.start()
-    # The queries that read the swipes topic; `decisions` and `labels_raw` read other topics.
-    lag = Lag(
-        [q for q in queries if q.name not in (QUERY_DECISIONS, QUERY_LABELS)], settings.topic_swipes, feed
-    )
+    # Every query reads the swipes topic (history and merchant_features other topics too: Lag counts swipes).
+    lag = Lag(queries, settings.topic_swipes, feed)
     try:
         console.print(f"  warm-up: {WARMUP_RATE:g} swipes/s for {WARMUP_S:g} s, then draining")
         with console.status("warm-up"):

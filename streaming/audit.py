@@ -1,21 +1,15 @@
 """The audit trail: every decision the scorer published on `decisions`, appended to Delta `decisions`.
 
 The record keeps the scorer's full JSON (`record`) beside the columns people filter on, so a
-question about one swipe ("why was it denied, by which model?") is one Delta query. Written in
-foreachBatch with txnAppId/txnVersion: a replayed batch is not written twice.
+question about one swipe ("why was it denied, by which model?") is one Delta query. The history
+query (streaming.history) appends them, with txnAppId/txnVersion: a replayed batch is not written twice.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
 
-from services.topics import ensure_topics
-from streaming.settings import StreamSettings
-from streaming.sinks import app_id, append_once, history_writer, start_batches
-
-QUERY_DECISIONS = "decisions"
 TABLE_DECISIONS = "decisions"
 DECISIONS_SCHEMA = (
     "swipe_id string, card_token string, decision string, score double, model_version string, "
@@ -46,26 +40,3 @@ def decision_rows(raw: DataFrame) -> DataFrame:
         "partition",
         "offset",
     )
-
-
-def start_decisions(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
-    """Decisions topic -> Delta `decisions`, on the history trigger, appended once per batch.
-
-    The scorer writes the topic; it may not exist yet when the job starts (a fresh cluster), so it is
-    created here rather than failing the query. It always starts from the earliest offset: the
-    audit trail keeps every decision, whatever the job's starting offsets for swipes are.
-    """
-    ensure_topics(settings.bootstrap, [settings.topic_decisions], partitions=settings.topic_partitions)
-    raw = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap)
-        .option("subscribe", settings.topic_decisions)
-        .option("startingOffsets", "earliest")
-        .option("failOnDataLoss", "false")
-        .load()
-    )
-
-    def write(batch: DataFrame, batch_id: int) -> None:
-        append_once(batch, settings.table(TABLE_DECISIONS), app_id(batch, QUERY_DECISIONS), batch_id)
-
-    return start_batches(history_writer(decision_rows(raw), settings, QUERY_DECISIONS), write)

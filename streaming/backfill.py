@@ -17,10 +17,9 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from streaming.history import TABLE_SWIPES
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch, tile_records
-
-TABLE_SWIPES = "swipes"
 
 
 @dataclass(frozen=True)

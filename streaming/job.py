@@ -1,20 +1,20 @@
-"""The feature job's I/O: Kafka `swipes` and `labels` in; Delta tables and the feature topics out.
+"""The feature job's I/O: Kafka swipes, labels and decisions in; Delta tables and the feature topics out.
 
-Queries, each reading Kafka itself with its own checkpoint (Spark refuses session windows in
-Update mode, and the fold's Update output cannot feed an Append aggregation):
+Four queries, each with its own checkpoint (a query has one sink and one output mode: Spark refuses
+session windows in Update mode, and the tiles' Update output cannot feed an Append aggregation):
 
-    swipes_raw         every parsed swipe -> Delta `swipes`, invalid ones -> Delta `dead_letters`
-    card_tiles         per-card tiles, native aggregation (update) -> Kafka `card-tiles` (the hot query)
+    card_tiles         per-card tiles, native aggregation (update) -> Kafka `card-tiles`: the hot
+                       query, on the short trigger, the only one the scorer waits on
+    history            one source over swipes, labels and decisions -> Delta `swipes`, `labels`,
+                       `decisions` and `dead_letters` (streaming.history)
     sessions           closed session windows (append) -> Delta `sessions`
-    decisions          the scorer's decisions -> Delta `decisions` (streaming.audit)
-    labels_raw         every label -> Delta `labels` (streaming.merchant_job)
     merchant_features  per-merchant fold of swipes and fraud labels -> Kafka `merchant-features`
                        and Delta `merchant_features` (streaming.merchant_job)
 
-Delta writes in foreachBatch carry txnAppId/txnVersion, so a batch replayed after a crash or a
-restart is not written twice. The hot query writes no Delta: its tiles go straight to Kafka
-(at-least-once; a replayed batch re-emits the same tile values, and a consumer keeps a tile's
-newest value).
+All but card_tiles run on the long history trigger. Delta writes in foreachBatch carry
+txnAppId/txnVersion, so a batch replayed after a crash or a restart is not written twice. The hot
+query writes no Delta: its tiles go straight to Kafka (at-least-once; a replayed batch re-emits
+the same tile values, and a consumer keeps a tile's newest value).
 
 Run it with `python -m streaming.job` (local[2] by default) or `spark-submit streaming/job.py`.
 """
@@ -37,33 +37,21 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from streaming.audit import start_decisions
 from streaming.features import Clock, closed_sessions, dead_letters, good_swipes, parse_swipes, utc_now
+from streaming.history import QUERY_HISTORY, TABLE_LABELS, TABLE_SWIPES, start_history
 from streaming.job_metrics import JsonLines, ProgressExporter, StreamMetrics
 from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
-from streaming.merchant_job import (
-    TABLE_LABELS,
-    TABLE_MERCHANT_FEATURES,
-    start_labels,
-    start_merchant_features,
-)
+from streaming.merchant_job import TABLE_MERCHANT_FEATURES, start_merchant_features
 from streaming.settings import StreamSettings
-from streaming.sinks import (
-    TABLE_DEAD_LETTERS,
-    InterruptedBatchLog,
-    history_writer,
-    read_topic,
-    start_parsed,
-    writer,
-)
+from streaming.sinks import TABLE_DEAD_LETTERS, InterruptedBatchLog, history_writer, read_topic, writer
 from streaming.tile_spark import card_tiles_stream, tile_records
 
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
-QUERY_RAW = "swipes_raw"
 QUERY_TILES = "card_tiles"
 QUERY_SESSIONS = "sessions"
-TABLE_SWIPES = "swipes"
 TABLE_SESSIONS = "sessions"
+# Re-exported: readers of the tables (training, status) name them from here.
+__all__ = ["TABLE_LABELS", "TABLE_SWIPES"]
 _KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, "
     "timestamp timestamp, timestampType int"
@@ -108,12 +96,6 @@ def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
     }
 
 
-def start_raw(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
-    """Every parsed swipe to Delta `swipes`, late or not; the invalid ones to `dead_letters`."""
-    parsed = parse_swipes(read_swipes(spark, settings))
-    return start_parsed(parsed, settings, good=good_swipes, table=TABLE_SWIPES, query=QUERY_RAW)
-
-
 def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     """The hot query: each micro-batch's changed card tiles straight to the compacted `card-tiles` topic.
 
@@ -143,16 +125,24 @@ def start_sessions(spark: SparkSession, settings: StreamSettings) -> StreamingQu
     )
 
 
-def start(spark: SparkSession, settings: StreamSettings, clock: Clock = utc_now) -> list[StreamingQuery]:
-    """Create the tables if needed and start the six queries; the caller stops them."""
+def start(
+    spark: SparkSession,
+    settings: StreamSettings,
+    clock: Clock = utc_now,
+    metrics: StreamMetrics | None = None,
+) -> list[StreamingQuery]:
+    """Create the tables if needed and start the four queries, the hot one first; the caller stops them.
+
+    With `metrics`, the history query counts the records each batch sends to `dead_letters` there
+    (the other figures come from the queries' progress, through `ProgressExporter`).
+    """
+    on_invalid = metrics.dead_letters.labels(QUERY_HISTORY).inc if metrics else None
     ensure_tables(spark, settings)
     queries: list[StreamingQuery] = []
     try:
-        queries.append(start_raw(spark, settings))
         queries.append(start_tiles(spark, settings))
+        queries.append(start_history(spark, settings, on_invalid))
         queries.append(start_sessions(spark, settings))
-        queries.append(start_decisions(spark, settings))
-        queries.append(start_labels(spark, settings))
         queries.append(start_merchant_features(spark, settings, clock))
     except Exception:
         stop(queries)
@@ -236,7 +226,8 @@ def main(settings: StreamSettings | None = None) -> int:
     )
     spark.sparkContext.setLogLevel("WARN")
     registry = CollectorRegistry()
-    listener = ProgressExporter(StreamMetrics(registry))
+    metrics = StreamMetrics(registry)
+    listener = ProgressExporter(metrics)
     spark.streams.addListener(listener)
     server = start_http_server(settings.metrics_port, registry=registry) if settings.metrics_port else None
 
@@ -248,7 +239,7 @@ def main(settings: StreamSettings | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, request_stop)
-    queries = start(spark, settings)
+    queries = start(spark, settings, metrics=metrics)
     log.info(
         "feature job running",
         extra={

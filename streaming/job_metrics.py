@@ -11,9 +11,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pyspark.sql.streaming import StreamingQueryListener
 
-# The raw queries (swipes, labels) observe their invalid records under this name (DataFrame.observe).
-DEAD_LETTERS_OBSERVATION = "dead_letters"
-
 log = logging.getLogger("fraudstream.stream")
 
 
@@ -21,6 +18,7 @@ class StreamMetrics:
     """The job's metrics, built against the registry passed in (a fresh one per test)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
         q = ["query"]
         self.input_rows_per_second = Gauge(
             "fraudstream_stream_input_rows_per_second", "Rows/s arriving at the query.", q, registry=registry
@@ -105,9 +103,6 @@ def record_progress(metrics: StreamMetrics, progress: Mapping[str, Any]) -> None
     metrics.late_rows.labels(query).inc(
         sum(int(op.get("numRowsDroppedByWatermark") or 0) for op in operators)
     )
-    observed = (progress.get("observedMetrics") or {}).get(DEAD_LETTERS_OBSERVATION) or {}
-    if observed:
-        metrics.dead_letters.labels(query).inc(int(observed.get("rows") or 0))
 
 
 def progress_line(progress: Mapping[str, Any]) -> dict[str, Any]:

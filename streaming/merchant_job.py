@@ -1,13 +1,11 @@
-"""The job's label and merchant queries: Kafka `labels` (+ `swipes`) in; Delta and `merchant-features` out.
+"""The job's merchant query: Kafka `swipes` and `labels` in; Delta and `merchant-features` out.
 
-    labels_raw         every label as received -> Delta `labels` (training reads it); invalid ones
-                       -> Delta `dead_letters`, as the swipes_raw query does for swipes
     merchant_features  per-merchant fold of swipes and fraud labels (update) -> Kafka
                        `merchant-features` (compacted, keyed by merchant id) and Delta `merchant_features`
 
-Both run on the history trigger: the labels table is history only, and merchant windows are hourly
-buckets, so a record 20 s later loses nothing while the two cores stay with the card features.
-Both write through `streaming.sinks`, as the job's other queries do.
+It runs on the history trigger: merchant windows are hourly buckets, so a record 30 s later loses
+nothing while the two cores stay with the card tiles. It writes through `streaming.sinks`, as the
+job's other queries do. The labels themselves reach Delta `labels` through `streaming.history`.
 """
 
 from __future__ import annotations
@@ -19,11 +17,9 @@ from services.topics import ensure_topics
 from streaming.features import Clock, good_swipes, parse_swipes, utc_now
 from streaming.merchant_features import good_labels, merchant_features_stream, parse_labels
 from streaming.settings import StreamSettings
-from streaming.sinks import read_topic, start_parsed, start_published
+from streaming.sinks import read_topic, start_published
 
-QUERY_LABELS = "labels_raw"
 QUERY_MERCHANTS = "merchant_features"
-TABLE_LABELS = "labels"
 TABLE_MERCHANT_FEATURES = "merchant_features"
 
 
@@ -35,13 +31,6 @@ def _ensure_topics(settings: StreamSettings) -> None:
         partitions=settings.topic_partitions,
         compacted=[settings.topic_merchant_features],
     )
-
-
-def start_labels(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
-    """Every label as received to Delta `labels`; the invalid ones to `dead_letters`."""
-    _ensure_topics(settings)
-    parsed = parse_labels(read_topic(spark, settings, settings.topic_labels))
-    return start_parsed(parsed, settings, good=good_labels, table=TABLE_LABELS, query=QUERY_LABELS)
 
 
 def merchant_sources(spark: SparkSession, settings: StreamSettings) -> tuple[DataFrame, DataFrame]:

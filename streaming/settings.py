@@ -41,12 +41,12 @@ class StreamSettings(StackSettings):
         default=1.0, ge=0, description="Micro-batch trigger interval; 0 = as fast as possible."
     )
     history_trigger_s: float = Field(
-        default=20.0,
+        default=30.0,
         ge=0,
-        description="Trigger of the history-only queries (swipes_raw, sessions, labels_raw -> Delta) and of "
-        "merchant_features (its windows are hourly buckets); the card features "
-        "query keeps trigger_s. Each of their batches costs seconds of fixed work (a Delta commit that "
-        "replays the log), so running them rarely leaves the two cores to the features query.",
+        description="Trigger of the queries nothing waits on: history (Delta swipes, labels, decisions, "
+        "dead_letters), sessions and merchant_features (its windows are hourly buckets); card_tiles keeps "
+        "trigger_s. Each of their batches costs seconds of fixed work (Delta commits that replay the "
+        "log), so running them rarely, in big batches, leaves the two cores to the hot query.",
     )
     delta_log_partitions: int = Field(
         default=1,
@@ -55,7 +55,11 @@ class StreamSettings(StackSettings):
         "1 suits tables of up to some thousands of files, raise it for bigger ones.",
     )
     shuffle_partitions: int = Field(default=2, ge=1)
-    starting_offsets: str = "earliest"
+    starting_offsets: str = Field(
+        default="earliest",
+        description="Where a new checkpoint starts reading swipes and labels: earliest, latest, or Spark's "
+        'JSON form ({"swipes":{"0":-2}}). Decisions always start from the earliest.',
+    )
     max_offsets_per_trigger: int | None = None
     metrics_port: int = Field(
         default=9108, ge=0, le=65535, description="Prometheus port of the job; 0 = off."
@@ -67,6 +71,17 @@ class StreamSettings(StackSettings):
         if not value or any(h <= 0 for h in value):
             raise ValueError("horizons must be positive seconds, e.g. [600, 3600, 86400]")
         return sorted(set(value))
+
+    @field_validator("starting_offsets")
+    @classmethod
+    def _starting_offsets_known(cls, value: str) -> str:
+        value = value.strip()
+        if value not in ("earliest", "latest") and not value.startswith("{"):
+            raise ValueError(
+                f"starting offsets {value!r}: expected earliest, latest or Spark's JSON form "
+                '({"swipes":{"0":-2}}); set e.g. FRAUDSTREAM_STARTING_OFFSETS=latest'
+            )
+        return value
 
     @model_validator(mode="after")
     def _tiles_final_before_readers_roll_them(self) -> StreamSettings:

@@ -1,6 +1,6 @@
 """The job's shared edges: the Kafka source, the stream writer, and the once-only Delta and topic sinks.
 
-Every query of `streaming.job`, `streaming.merchant_job` and `streaming.audit` reads and writes
+Every query of `streaming.job`, `streaming.history` and `streaming.merchant_job` reads and writes
 through these, so the source options, the scheduler pool per query and the txnAppId/txnVersion
 append are defined once.
 """
@@ -16,8 +16,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from streaming.features import dead_letters
-from streaming.job_metrics import DEAD_LETTERS_OBSERVATION
 from streaming.settings import StreamSettings
 
 TABLE_DEAD_LETTERS = "dead_letters"
@@ -139,32 +137,6 @@ def start_batches(stream: Any, write: Callable[[DataFrame, int], None]) -> Strea
     return query
 
 
-def count_invalid(parsed: DataFrame) -> DataFrame:
-    """`parsed` with its invalid rows counted per micro-batch (fraudstream_stream_dead_letters_total)."""
-    return parsed.observe(DEAD_LETTERS_OBSERVATION, F.count_if(F.col("error").isNotNull()).alias("rows"))
-
-
-def append_parsed(
-    batch: DataFrame,
-    batch_id: int,
-    settings: StreamSettings,
-    *,
-    good: Callable[[DataFrame], DataFrame],
-    table: str,
-    query: str,
-) -> None:
-    """A micro-batch of parsed records: the valid ones (`good`) to `table`, the rest to `dead_letters`."""
-    app = app_id(batch, query)
-    batch.persist()
-    try:
-        append_once(good(batch), settings.table(table), app, batch_id)
-        bad = dead_letters(batch)
-        if not bad.isEmpty():
-            append_once(bad, settings.table(TABLE_DEAD_LETTERS), app, batch_id)
-    finally:
-        batch.unpersist()
-
-
 def publish_records(
     batch: DataFrame, batch_id: int, settings: StreamSettings, *, key: str, topic: str, table: str, query: str
 ) -> None:
@@ -184,23 +156,6 @@ def publish_records(
         append_once(batch, settings.table(table), app_id(batch, query), batch_id)
     finally:
         batch.unpersist()
-
-
-def start_parsed(
-    parsed: DataFrame,
-    settings: StreamSettings,
-    *,
-    good: Callable[[DataFrame], DataFrame],
-    table: str,
-    query: str,
-) -> StreamingQuery:
-    """A raw query on the history trigger: valid records to `table`, invalid ones to `dead_letters`,
-    counted per batch in fraudstream_stream_dead_letters_total{query}."""
-
-    def write(batch: DataFrame, batch_id: int) -> None:
-        append_parsed(batch, batch_id, settings, good=good, table=table, query=query)
-
-    return start_batches(history_writer(count_invalid(parsed), settings, query), write)
 
 
 def start_published(

@@ -11,7 +11,8 @@ import pytest
 from confluent_kafka import Producer
 
 from scoring.api import DecisionRecord, ReasonOut
-from streaming.audit import TABLE_DECISIONS, decision_rows, start_decisions
+from streaming.audit import TABLE_DECISIONS, decision_rows
+from streaming.history import start_history
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
@@ -65,6 +66,8 @@ def test_decisions_reach_delta_exactly_once_across_a_restart(
 ) -> None:
     settings = StreamSettings(
         kafka_bootstrap=kafka_bootstrap,
+        topic_swipes=topic_factory("swipes"),
+        topic_labels=topic_factory("labels"),
         topic_decisions=topic_factory("decisions"),
         state_dir=tmp_path,
         history_trigger_s=0.5,
@@ -77,7 +80,7 @@ def test_decisions_reach_delta_exactly_once_across_a_restart(
         assert producer.flush(10) == 0
 
     def run_until(expected: int) -> None:
-        query = start_decisions(spark, settings)
+        query = start_history(spark, settings)
         try:
             query.processAllAvailable()
 

@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from pyspark.sql import SparkSession
 
 from services.tokenize import tokenize_pan
-from streaming import job
+from streaming.history import QUERY_HISTORY, start_history
 from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
@@ -91,21 +91,25 @@ def scorer(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Pa
 def job_exporter(
     spark: SparkSession, kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path
 ) -> Iterator[str]:
-    """The job's raw query (swipes -> Delta, invalid ones -> dead_letters) with its metrics exporter."""
+    """The job's history query (swipes -> Delta, invalid ones -> dead_letters) with its metrics exporter."""
     settings = StreamSettings(
         _env_file=None,  # type: ignore[call-arg]
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes"),
+        topic_labels=topic_factory("labels"),
+        topic_decisions=topic_factory("decisions"),
         delta_root=str(tmp_path / "delta"),
         checkpoint_root=str(tmp_path / "checkpoints"),
         trigger_s=0.5,
+        history_trigger_s=0.5,
     )
     registry = CollectorRegistry()
-    listener = ProgressExporter(StreamMetrics(registry))
+    metrics = StreamMetrics(registry)
+    listener = ProgressExporter(metrics)
     spark.streams.addListener(listener)
     port = free_port()
     server, _ = start_http_server(port, addr="127.0.0.1", registry=registry)
-    query = job.start_raw(spark, settings)
+    query = start_history(spark, settings, metrics.dead_letters.labels(QUERY_HISTORY).inc)
     try:
         produce(kafka_bootstrap, settings.topic_swipes, [swipe("s-1", card(1), 0), b"{not a swipe"])
         yield f"127.0.0.1:{port}"
@@ -206,7 +210,7 @@ def test_prometheus_scrapes_the_scorer_and_the_job(prometheus: str, scorer: str)
     def job_progress_scraped() -> None:
         dead = _query(prometheus, "fraudstream_stream_dead_letters_total")
         assert [float(r["value"][1]) for r in dead] == [1.0], "the one invalid swipe, as a dead letter"
-        batches = _query(prometheus, 'fraudstream_stream_batches_total{query="swipes_raw"}')
+        batches = _query(prometheus, 'fraudstream_stream_batches_total{query="history"}')
         assert batches and float(batches[0]["value"][1]) >= 1
 
     assert_eventually(job_progress_scraped, timeout=60)

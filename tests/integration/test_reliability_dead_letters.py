@@ -17,6 +17,7 @@ from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
 from streaming import job
+from streaming.history import start_history
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
@@ -115,6 +116,8 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
         kafka_bootstrap=kafka_bootstrap,
         topic_swipes=topic_factory("swipes"),
         topic_tiles=topic_factory("card-tiles", compacted=True),
+        topic_labels=topic_factory("labels"),
+        topic_decisions=topic_factory("decisions"),
         delta_root=str(tmp_path / "delta"),
         checkpoint_root=str(tmp_path / "checkpoints"),
         horizons_s=[600, 3600],
@@ -144,10 +147,10 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_through(
         producer.poll(0)
     assert producer.flush(60) == 0
 
-    # The raw query (dead letters) and the tiles; the sessions query adds nothing here but CPU time.
+    # The history query (dead letters) and the tiles; the sessions query adds nothing here but CPU time.
     job.ensure_tables(spark, settings)
     reader = TopicReader(settings.bootstrap, settings.topic_tiles)
-    queries = [job.start_raw(spark, settings), job.start_tiles(spark, settings)]
+    queries = [start_history(spark, settings), job.start_tiles(spark, settings)]
     try:
         for q in queries:
             q.processAllAvailable()

@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 
 from services.publish import SwipePublisher
 from streaming import job
+from streaming.history import QUERY_HISTORY
 from streaming.schema import CardTile
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch
@@ -164,7 +165,7 @@ def test_job_survives_three_sigkills_without_loss_or_duplicates(
         state_dir=tmp_path / "state",
         horizons_s=[600, 3600],
     )
-    raw_cp = Path(settings.checkpoint(job.QUERY_RAW))
+    raw_cp = Path(settings.checkpoint(QUERY_HISTORY))
     features_cp = Path(settings.checkpoint(job.QUERY_TILES))
     running = JobProcess(env, tmp_path / "job.log")
     generator = Generator(kafka_bootstrap, topics["SWIPES"])

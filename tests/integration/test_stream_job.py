@@ -15,8 +15,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from streaming import job
+from streaming.history import QUERY_HISTORY, TABLE_LABELS
 from streaming.job_metrics import ProgressExporter, StreamMetrics
-from streaming.merchant_job import QUERY_LABELS, TABLE_LABELS, TABLE_MERCHANT_FEATURES
+from streaming.merchant_job import TABLE_MERCHANT_FEATURES
 from streaming.schema import CardFeatures, Label, MerchantFeatures, from_kafka, to_kafka
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch
@@ -45,6 +46,7 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
         topic_swipes=topic_factory("swipes"),
         topic_tiles=topic_factory("card-tiles", compacted=True),
         topic_labels=topic_factory("labels"),
+        topic_decisions=topic_factory("decisions"),
         topic_merchant_features=topic_factory("merchant-features", compacted=True),
         delta_root=str(tmp_path / "delta"),
         checkpoint_root=str(tmp_path / "checkpoints"),
@@ -63,12 +65,12 @@ def settings(kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: 
 
 
 @pytest.fixture
-def registry(spark: SparkSession) -> Iterator[CollectorRegistry]:
-    registry = CollectorRegistry()
-    listener = ProgressExporter(StreamMetrics(registry))
+def metrics(spark: SparkSession) -> Iterator[StreamMetrics]:
+    metrics = StreamMetrics(CollectorRegistry())
+    listener = ProgressExporter(metrics)
     spark.streams.addListener(listener)
     try:
-        yield registry
+        yield metrics
     finally:
         spark.streams.removeListener(listener)
 
@@ -116,8 +118,9 @@ def latest_merchants(reader: TopicReader) -> dict[str, MerchantFeatures]:
 
 
 def test_job_publishes_features_and_fills_delta(
-    spark: SparkSession, settings: StreamSettings, registry: CollectorRegistry
+    spark: SparkSession, settings: StreamSettings, metrics: StreamMetrics
 ) -> None:
+    registry = metrics.registry
     s1 = swipe("s1", A, 0)  # every swipe here is at merchant m-1
     produce(
         settings.bootstrap,
@@ -130,7 +133,7 @@ def test_job_publishes_features_and_fills_delta(
     produce_labels(settings, [to_kafka(chargeback(s1, 10)), no_merchant.encode()])
     reader = TopicReader(settings.bootstrap, settings.topic_tiles)
     merchant_reader = TopicReader(settings.bootstrap, settings.topic_merchant_features)
-    queries = job.start(spark, settings)
+    queries = job.start(spark, settings, metrics=metrics)
     try:
 
         def features_published() -> dict[str, CardFeatures]:
@@ -199,13 +202,14 @@ def test_job_publishes_features_and_fills_delta(
         assert_eventually(late_swipe_kept_and_counted, timeout=90)
 
         def dead_letters_counted() -> None:
-            # One invalid swipe and one invalid label, each counted under the query that read it.
-            for query in (job.QUERY_RAW, QUERY_LABELS):
-                counted = registry.get_sample_value("fraudstream_stream_dead_letters_total", {"query": query})
-                assert counted == 1, (query, counted)
+            # One invalid swipe and one invalid label, both read by the history query.
+            counted = registry.get_sample_value(
+                "fraudstream_stream_dead_letters_total", {"query": QUERY_HISTORY}
+            )
+            assert counted == 2
 
         assert_eventually(dead_letters_counted)
-        batches = registry.get_sample_value("fraudstream_stream_batches_total", {"query": job.QUERY_RAW})
+        batches = registry.get_sample_value("fraudstream_stream_batches_total", {"query": QUERY_HISTORY})
         assert batches is not None and batches >= 2
     finally:
         job.stop(queries)
@@ -235,7 +239,7 @@ def test_restart_resumes_without_duplicates_or_loss(spark: SparkSession, setting
     finally:
         job.stop(queries)
     checkpoints = Path(settings.checkpoint_path)
-    forget_last_commit(checkpoints / job.QUERY_RAW)
+    forget_last_commit(checkpoints / QUERY_HISTORY)
     forget_last_commit(checkpoints / job.QUERY_TILES)
 
     produce(settings.bootstrap, settings.topic_swipes, [swipe("s4", A, 4, 25.0), swipe("s5", D, 6)])

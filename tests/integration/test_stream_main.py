@@ -31,9 +31,12 @@ def test_job_process_serves_metrics_and_stops_cleanly_on_sigterm(
         "FRAUDSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "FRAUDSTREAM_TOPIC_SWIPES": swipes,
         "FRAUDSTREAM_TOPIC_TILES": features,
+        "FRAUDSTREAM_TOPIC_LABELS": topic_factory("labels"),
+        "FRAUDSTREAM_TOPIC_DECISIONS": topic_factory("decisions"),
         "FRAUDSTREAM_STATE_DIR": str(tmp_path),
         "FRAUDSTREAM_METRICS_PORT": str(port),
         "FRAUDSTREAM_TRIGGER_S": "0.5",
+        "FRAUDSTREAM_HISTORY_TRIGGER_S": "2",
     }
     log = tmp_path / "job.log"
     with log.open("wb") as out:
@@ -46,7 +49,7 @@ def test_job_process_serves_metrics_and_stops_cleanly_on_sigterm(
                     text = resp.read().decode()
             except OSError as exc:
                 raise AssertionError(f"no /metrics yet: {exc}") from exc
-            assert 'fraudstream_stream_dead_letters_total{query="swipes_raw"} 1.0' in text
+            assert 'fraudstream_stream_dead_letters_total{query="history"} 1.0' in text
             assert 'fraudstream_stream_batches_total{query="card_tiles"}' in text
             return text
 
@@ -61,4 +64,4 @@ def test_job_process_serves_metrics_and_stops_cleanly_on_sigterm(
     messages = [line["msg"] for line in lines]
     assert "feature job running" in messages and "stop requested" in messages
     progress = [line for line in lines if line["msg"] == "stream progress"]
-    assert {line["query"] for line in progress} >= {"swipes_raw", "card_tiles", "sessions"}
+    assert {line["query"] for line in progress} >= {"history", "card_tiles", "sessions", "merchant_features"}

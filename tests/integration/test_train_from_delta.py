@@ -20,7 +20,7 @@ from services.scenarios import LabelDelay, labels_for
 from services.trainer import train_on_delta
 from streaming import job
 from streaming.card_state import FeatureConfig
-from streaming.merchant_job import start_labels
+from streaming.history import start_history
 from streaming.merchant_state import MerchantConfig
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
@@ -66,12 +66,9 @@ def test_train_on_the_jobs_delta_history_uses_only_labels_known_at_training_time
         producer.produce(settings.topic_labels, key=label.card_token.encode(), value=to_kafka(label))
     assert producer.flush(30) == 0
 
-    # The two queries that write what training reads: Delta `swipes` and `labels`.
+    # The query that writes what training reads: Delta `swipes` and `labels`.
     job.ensure_tables(spark, settings)
-    queries = [
-        job.start_raw(spark, settings),
-        start_labels(spark, settings),
-    ]
+    queries = [start_history(spark, settings)]
     try:
         for q in queries:
             q.processAllAvailable()

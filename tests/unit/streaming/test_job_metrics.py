@@ -61,21 +61,15 @@ def test_a_repeated_progress_of_the_same_batch_counts_once(registry: CollectorRe
     assert value(registry, "fraudstream_stream_state_rows") == 5
 
 
-def test_dead_letters_come_from_each_raw_query_observation(registry: CollectorRegistry) -> None:
+def test_a_stateless_query_gets_no_state_watermark_or_dead_letter_series(registry: CollectorRegistry) -> None:
     metrics = StreamMetrics(registry)
-    raw = {"name": "swipes_raw", "stateOperators": [], "eventTime": {}}
-    labels = {"name": "labels_raw", "stateOperators": [], "eventTime": {}}
-    record_progress(metrics, progress(0, **raw, observedMetrics={"dead_letters": {"rows": 3}}))
-    record_progress(metrics, progress(1, **raw, observedMetrics={"dead_letters": {"rows": 2}}))
-    record_progress(metrics, progress(0, **labels, observedMetrics={"dead_letters": {"rows": 4}}))
-    record_progress(metrics, progress(0, observedMetrics={}))
-    assert value(registry, "fraudstream_stream_dead_letters_total", "swipes_raw") == 5
-    assert value(registry, "fraudstream_stream_dead_letters_total", "labels_raw") == 4
-    # A query that observes nothing has no dead-letter series.
-    assert value(registry, "fraudstream_stream_dead_letters_total", "card_tiles") is None
-    # A stateless query has no state and no watermark: those series are not invented.
-    assert value(registry, "fraudstream_stream_state_rows", "swipes_raw") is None
-    assert value(registry, "fraudstream_stream_watermark_delay_seconds", "swipes_raw") is None
+    history = {"name": "history", "stateOperators": [], "eventTime": {}}
+    record_progress(metrics, progress(0, **history))
+    assert value(registry, "fraudstream_stream_batches_total", "history") == 1
+    # Not invented from a progress: the history query counts its dead letters itself.
+    assert value(registry, "fraudstream_stream_dead_letters_total", "history") is None
+    assert value(registry, "fraudstream_stream_state_rows", "history") is None
+    assert value(registry, "fraudstream_stream_watermark_delay_seconds", "history") is None
 
 
 def test_no_watermark_delay_before_the_first_event(registry: CollectorRegistry) -> None:
