@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from pydantic import ValidationError
 
 from scoring.app import serve
 from scoring.settings import ScorerSettings
+from services.settings import setting_problems
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,7 +20,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rules-path", help="rules TOML [env: FRAUDSTREAM_RULES_PATH]")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}
-    serve(ScorerSettings(**overrides))
+    try:
+        settings = ScorerSettings(**overrides)
+    except ValidationError as exc:
+        for problem in setting_problems(exc) or [str(exc)]:
+            print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    serve(settings)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
-from services.settings import StackSettings
+from services.settings import SecondsList, StackSettings
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
 
@@ -56,9 +56,11 @@ class ScorerSettings(StackSettings):
     deny_threshold: float | None = Field(
         default=None, ge=0, le=1, description="Deny when score >= this; unset = the model's threshold."
     )
-    horizons_s: list[int] = Field(default=[600, 3600, 86400], description="Sliding-window horizons, seconds.")
+    horizons_s: SecondsList = Field(
+        default=[600, 3600, 86400], description="Sliding-window horizons, seconds."
+    )
     session_gap_s: int = Field(default=1800, gt=0)
-    merchant_fraud_horizons_s: list[int] = Field(
+    merchant_fraud_horizons_s: SecondsList = Field(
         default=list(MerchantConfig().fraud_horizons_s),
         description="Merchant fraud-rate horizons, seconds; the feature job's value (same variable).",
     )

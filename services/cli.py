@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services import stack
-from services.settings import DEV_TOKEN_KEY, StackSettings
+from services.settings import DEV_TOKEN_KEY, StackSettings, setting_problems
 
 if TYPE_CHECKING:
     from services.replay import ReplayReport
@@ -31,7 +31,12 @@ err = Console(stderr=True)
 
 
 def main() -> None:
-    """The `fraudstream` entry point: errors the user can fix print one line, not a traceback."""
+    """The `fraudstream` entry point: errors the user can fix print one line, not a traceback.
+
+    A bad FRAUDSTREAM_* setting exits with code 2, as a bad flag does; an unreachable component with 1.
+    """
+    from pydantic import ValidationError
+
     from services.kafka_broker import KafkaUnavailable
 
     try:
@@ -39,6 +44,13 @@ def main() -> None:
     except (KafkaUnavailable, stack.StackError) as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    except ValidationError as exc:
+        problems = setting_problems(exc)
+        if problems is None:
+            raise
+        for problem in problems:
+            err.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+        sys.exit(2)
 
 
 def _settings() -> StackSettings:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The project root when running from a checkout; the state and jar folders live beside it by default.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -13,6 +19,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # A development-only default so that `make demo` works on a fresh machine. Production sets
 # FRAUDSTREAM_TOKEN_KEY; `fraudstream status` warns when the default is in use.
 DEV_TOKEN_KEY = "fraudstream-dev-only-key-change-me"
+
+
+def comma_or_json_list(value: Any) -> Any:
+    """A list setting from the environment: `600,3600,86400` or the JSON `[600, 3600, 86400]`."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+# Seconds, as a list setting takes them: FRAUDSTREAM_HORIZONS_S=600,3600,86400 (or a JSON list).
+SecondsList = Annotated[list[int], NoDecode, BeforeValidator(comma_or_json_list)]
 
 
 class StackSettings(BaseSettings):
@@ -62,3 +82,68 @@ class StackSettings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.kafka_bootstrap is None
+
+
+# --- one line per bad setting ------------------------------------------------------------------
+
+_ENV_PREFIX = "FRAUDSTREAM_"
+_FORMATS: dict[Any, tuple[str, str]] = {
+    int: ("a whole number", "10"),
+    float: ("a number", "1.5"),
+    bool: ("true or false", "true"),
+    str: ("text", "value"),
+    Path: ("a path", "/var/lib/fraudstream"),
+    SecretStr: ("text (a secret)", "<secret>"),
+}
+
+
+def _settings_class(title: str) -> type[BaseSettings] | None:
+    todo: list[type[BaseSettings]] = [StackSettings]
+    while todo:
+        cls = todo.pop()
+        if cls.__name__ == title:
+            return cls
+        todo.extend(cls.__subclasses__())
+    return None
+
+
+def _format_and_example(field: FieldInfo) -> tuple[str, str]:
+    metadata = field.metadata
+    if any(isinstance(m, BeforeValidator) and m.func is comma_or_json_list for m in metadata):
+        default = field.default if isinstance(field.default, list) else [600, 3600]
+        return "whole seconds separated by commas (or a JSON list)", ",".join(str(v) for v in default)
+    annotation = field.annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    kind = args[0] if args and get_origin(annotation) in (Union, UnionType) else annotation
+    expected, example = _FORMATS.get(kind, ("a value", "value"))
+    if field.examples:
+        example = str(field.examples[0])
+    elif field.default not in (None, "", PydanticUndefined) and not isinstance(field.default, SecretStr):
+        example = str(field.default).lower() if isinstance(field.default, bool) else str(field.default)
+    return expected, example
+
+
+def setting_problems(exc: ValidationError) -> list[str] | None:
+    """One line per bad FRAUDSTREAM_* value: the variable, the value, what is wrong, the format, an example.
+
+    None when `exc` is not about a settings class (a swipe or a model file, say): the caller re-raises.
+    """
+    settings_cls = _settings_class(exc.title)
+    if settings_cls is None:
+        return None
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a check across settings: its message names the variables itself
+            lines.append(message)
+            continue
+        name = str(error["loc"][0])
+        env = f"{_ENV_PREFIX}{name.upper()}"
+        value = os.environ.get(env, error.get("input"))
+        field = settings_cls.model_fields.get(name)
+        if field is None:
+            lines.append(f"{env}={value!r}: {message}")
+            continue
+        expected, example = _format_and_example(field)
+        lines.append(f"{env}={value!r}: {message}; expected {expected}, e.g. {env}={example}")
+    return lines

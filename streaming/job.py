@@ -33,10 +33,12 @@ from types import FrameType
 import pyspark
 from delta.tables import DeltaTable
 from prometheus_client import CollectorRegistry, start_http_server
+from pydantic import ValidationError
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from services.settings import setting_problems
 from streaming.features import Clock, closed_sessions, dead_letters, good_swipes, parse_swipes, utc_now
 from streaming.history import QUERY_HISTORY, TABLE_LABELS, TABLE_SWIPES, start_history
 from streaming.job_metrics import JsonLines, ProgressExporter, StreamMetrics
@@ -203,7 +205,13 @@ def main(settings: StreamSettings | None = None) -> int:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.getLogger("py4j").setLevel(logging.WARNING)
     logging.getLogger("py4j.clientserver").addFilter(InterruptedBatchLog())
-    settings = settings or StreamSettings()
+    if settings is None:
+        try:
+            settings = StreamSettings()
+        except ValidationError as exc:
+            for problem in setting_problems(exc) or [str(exc)]:
+                log.error(problem)
+            return 2
     from services.topics import ensure_stack_topics
     from streaming.spark import build_session
 

@@ -1,0 +1,81 @@
+"""List settings take the comma form; a bad setting reads as one line naming the variable and an example."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from scoring.settings import ScorerSettings
+from services.settings import StackSettings, comma_or_json_list, setting_problems
+from streaming.schema import Swipe
+from streaming.settings import StreamSettings
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [
+        ("600,3600,86400", ["600", "3600", "86400"]),
+        (" 600 , 86400 ", ["600", "86400"]),
+        ("600", ["600"]),
+        ("[600, 3600]", [600, 3600]),
+        ([600], [600]),  # not from the environment: left to the field's own validation
+    ],
+)
+def test_a_list_setting_takes_commas_or_json(raw: object, parsed: object) -> None:
+    assert comma_or_json_list(raw) == parsed
+
+
+@pytest.mark.parametrize("text", ["600,86400", "[600, 86400]", "86400,600,600"])
+def test_the_horizons_variable_in_either_form(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_HORIZONS_S", text)
+    for cls in (StreamSettings, ScorerSettings):
+        assert cls(_env_file=None).horizons_s == [600, 86400]  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "cls", "says"),
+    [
+        (
+            "FRAUDSTREAM_HORIZONS_S",
+            "600,x",
+            StreamSettings,
+            "FRAUDSTREAM_HORIZONS_S='600,x': Input should be a valid integer, unable to parse string as an "
+            "integer; expected whole seconds separated by commas (or a JSON list), "
+            "e.g. FRAUDSTREAM_HORIZONS_S=600,3600,86400",
+        ),
+        (
+            "FRAUDSTREAM_TOPIC_PARTITIONS",
+            "0",
+            StackSettings,
+            "FRAUDSTREAM_TOPIC_PARTITIONS='0': Input should be greater than or equal to 1; "
+            "expected a whole number, e.g. FRAUDSTREAM_TOPIC_PARTITIONS=2",
+        ),
+        (
+            "FRAUDSTREAM_TRIGGER_S",
+            "soon",
+            StreamSettings,
+            "FRAUDSTREAM_TRIGGER_S='soon': Input should be a valid number, unable to parse string as a "
+            "number; expected a number, e.g. FRAUDSTREAM_TRIGGER_S=1.0",
+        ),
+        (  # a check across settings keeps its own sentence, which names the variable
+            "FRAUDSTREAM_WATERMARK_S",
+            "7200",
+            StreamSettings,
+            "watermark_s 7200 is longer than the 3600 s after which readers take a card tile as final; "
+            "set FRAUDSTREAM_WATERMARK_S to at most 3600",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, cls: type[StackSettings], says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as caught:
+        cls(_env_file=None)  # type: ignore[call-arg]
+    assert setting_problems(caught.value) == [says]
+
+
+def test_an_error_that_is_not_about_settings_is_left_to_the_caller() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Swipe.model_validate({"swipe_id": "s"})
+    assert setting_problems(caught.value) is None
