@@ -244,7 +244,10 @@ def generate(
             "compromised_merchant, account_takeover."
         ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Same seed, same traffic.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Same seed, same traffic; unset: a new seed each run (printed), so new swipe ids."),
+    ] = None,
     wallclock: Annotated[bool, typer.Option(help="Event times follow the wall clock.")] = False,
 ) -> None:
     """Publish a realistic card population's swipes (and late labels) to Kafka."""

@@ -115,6 +115,7 @@ class GenerateReport:
     last_error: str | None = None
     first_event: datetime | None = None
     last_event: datetime | None = None
+    seed: int | None = None  # the run's seed: `--seed` reproduces it
 
     @property
     def rate(self) -> float:
@@ -162,6 +163,13 @@ def _ceil_to(at: datetime, step: timedelta) -> datetime:
     return epoch + step * math.ceil((at - epoch) / step)
 
 
+def fresh_seed() -> int:
+    """A seed from the operating system's entropy, small enough to type back as `--seed`."""
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)  # drawn from the OS when none is given: always one int
+    return entropy % 2**32
+
+
 def generate(
     settings: StackSettings,
     rate: float = 0.0,
@@ -169,7 +177,7 @@ def generate(
     duration_s: float | None = None,
     cards: int = 10_000,
     scenarios: Sequence[str] = (),
-    seed: int = 0,
+    seed: int | None = None,
     *,
     start: datetime | None = None,
     wallclock: bool = False,
@@ -187,7 +195,8 @@ def generate(
 
     rate: swipes per second of wall time (0 = as fast as possible). Stops after `count` swipes or
     `duration_s` seconds. Event times are simulated from `start` (default: the current hour), so the
-    same seed and start give the same swipes; `wallclock=True` stamps each swipe with the time it
+    same seed and start give the same swipes; without a seed each run draws a new one (reported),
+    so two runs never publish the same swipe ids. `wallclock=True` stamps each swipe with the time it
     is sent instead. Labels are published once the stream's event time passes their
     `publish_at`; with `flush_labels` the ones still pending at the end are published too.
     """
@@ -195,6 +204,8 @@ def generate(
         raise ValueError("give exactly one of count or duration_s")
     if rate < 0:
         raise ValueError(f"rate must be >= 0 (0 = as fast as possible), got {rate}")
+    if seed is None:
+        seed = fresh_seed()
     seeds = np.random.SeedSequence(seed).spawn(4)
     pop_rng, traffic_rng, scenario_rng, label_rng = (np.random.default_rng(s) for s in seeds)
     key = settings.token_key.get_secret_value().encode()
@@ -206,7 +217,7 @@ def generate(
 
     swipes = swipe_publisher or SwipePublisher(settings.bootstrap, settings.topic_swipes)
     labels = label_publisher or LabelPublisher(settings.bootstrap, settings.topic_labels)
-    report = GenerateReport(planned_fraud=Counter(ls.scenario for ls in planned if ls.is_fraud))
+    report = GenerateReport(planned_fraud=Counter(ls.scenario for ls in planned if ls.is_fraud), seed=seed)
     pending: list[tuple[datetime, int, Label]] = []
     tie = itertools.count()
 
@@ -291,7 +302,7 @@ def run_generate(
     duration_s: float | None = None,
     cards: int = 10_000,
     scenarios: Sequence[str] = (),
-    seed: int = 0,
+    seed: int | None = None,
     *,
     wallclock: bool = False,
     console: Console | None = None,
@@ -329,7 +340,10 @@ def run_generate(
 
 def report_table(report: GenerateReport) -> Table:
     table = Table(
-        title=f"generated {report.swipes:,} swipes in {report.elapsed_s:.1f} s ({report.rate:,.0f}/s)"
+        title=f"generated {report.swipes:,} swipes in {report.elapsed_s:.1f} s ({report.rate:,.0f}/s)",
+        caption=None
+        if report.seed is None
+        else f"seed {report.seed}: --seed {report.seed} publishes the same",
     )
     table.add_column("kind")
     table.add_column("swipes", justify="right")

@@ -104,6 +104,15 @@ def test_same_seed_same_stream() -> None:
     assert a != c
 
 
+def test_unseeded_runs_never_share_swipe_ids_and_report_the_seed_that_repeats_them() -> None:
+    first, a, _ = run(count=500, cards=100)
+    second, b, _ = run(count=500, cards=100)
+    assert first.seed is not None and second.seed is not None and first.seed != second.seed
+    assert not {s.swipe_id for s in a} & {s.swipe_id for s in b}
+    _, again, _ = run(count=500, cards=100, seed=first.seed)
+    assert again == a
+
+
 def test_labels_wait_for_event_time_unless_flushed() -> None:
     # chargebacks ~5 days later, but the run covers only ~a day of event time
     report, _, labels = run(count=2_000, cards=2_000, scenarios=["stolen_card"], seed=2, flush_labels=False)
