@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 import time
 from datetime import date
@@ -39,6 +41,7 @@ def main() -> None:
 
     from services.kafka_broker import KafkaUnavailable
 
+    _log_to_stderr(os.environ.get("FRAUDSTREAM_LOG_LEVEL", "WARNING"))
     try:
         app()
     except (KafkaUnavailable, stack.StackError) as exc:
@@ -51,6 +54,14 @@ def main() -> None:
         for problem in problems:
             err.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
         sys.exit(2)
+
+
+def _log_to_stderr(level: str) -> None:
+    """The CLI's own logging, Kafka clients' included: WARNING and up unless FRAUDSTREAM_LOG_LEVEL says."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    known = logging.getLevelName(level.upper())
+    logging.basicConfig(level=known if isinstance(known, int) else logging.WARNING, handlers=[handler])
 
 
 def _settings() -> StackSettings:

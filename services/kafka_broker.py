@@ -14,6 +14,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from services.topics import admin_config
+
 _LOG4J2 = """\
 status = warn
 appender.file.type = File
@@ -103,9 +105,7 @@ def _classpath(jars_dir: Path) -> str:
 def broker_reachable(bootstrap: str, timeout_s: float = 2.0) -> bool:
     """True when a broker at `bootstrap` answers a metadata request."""
     # log_level 0: a probe that expects "connection refused" should not print it.
-    admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 1000, "log_level": 0}
-    )
+    admin = AdminClient(admin_config(bootstrap, {"socket.connection.setup.timeout.ms": 1000, "log_level": 0}))
     try:
         admin.list_topics(timeout=timeout_s)
         return True

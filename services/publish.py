@@ -25,7 +25,7 @@ from services.kafka_broker import KafkaUnavailable
 from services.population import Population, PopulationConfig, build_population
 from services.scenarios import SCENARIOS, LabelDelay, LabeledSwipe, labels_for
 from services.settings import StackSettings
-from services.topics import ensure_topics
+from services.topics import admin_config, ensure_topics, kafka_logger
 from services.traffic import background
 from streaming.schema import Label, Swipe, to_kafka
 
@@ -43,6 +43,7 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
         "linger.ms": 5,
         "batch.size": 1_000_000,
         "queue.buffering.max.messages": 500_000,
+        "logger": kafka_logger("producer"),
     }
 
 
@@ -96,7 +97,7 @@ def check_reachable(bootstrap: str, timeout_s: float = 10.0) -> None:
     """Raise KafkaUnavailable with what to do next when no broker answers at `bootstrap`."""
     try:
         # log_level 0: librdkafka would print a connection failure every 50 ms while we wait.
-        AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=timeout_s)
+        AdminClient(admin_config(bootstrap, {"log_level": 0})).list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise KafkaUnavailable(
             f"Kafka at {bootstrap} is not reachable ({exc}); start it with `fraudstream up` "

@@ -30,6 +30,7 @@ from services.counterfactual import batch_approved
 from services.population import PopulationConfig, build_population
 from services.publish import LabelPublisher, SwipePublisher
 from services.scenarios import StolenCardParams, stolen_card, story_theft_at
+from services.topics import kafka_logger
 from services.traffic import background
 from streaming.schema import CardTile, Label, Swipe, from_kafka
 from streaming.tiles import epoch_us
@@ -94,7 +95,12 @@ def wait_for_features(
 ) -> CardTile:
     """Read the tiles `topic` until one of the card's tiles holds its swipe of `as_of` (or a newer)."""
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"replay-{uuid.uuid4()}", "enable.auto.commit": False}
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"replay-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "logger": kafka_logger("replay"),
+        }
     )
     prefix, wanted_us = f"{card_token}|".encode(), epoch_us(as_of)
     try:

@@ -1,13 +1,26 @@
-"""Topic creation: the fraudstream topics; the feature topics compacted, the tiles also expiring."""
+"""Topic creation (the feature topics compacted, the tiles also expiring) and where client logs go."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.settings import StackSettings
+
+
+def kafka_logger(component: str) -> logging.Logger:
+    """The `logger` of a Kafka client's config: librdkafka's own lines (`%6|...|BGQUEUE|...`) go through
+    Python logging, at the level the user set (FRAUDSTREAM_LOG_LEVEL), never raw on the terminal."""
+    return logging.getLogger(f"fraudstream.kafka.{component}")
+
+
+def admin_config(bootstrap: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An AdminClient's config, its logs through `kafka_logger`; `extra` in librdkafka's property names."""
+    return {"bootstrap.servers": bootstrap, "logger": kafka_logger("admin"), **(extra or {})}
 
 
 def ensure_topics(
@@ -23,7 +36,7 @@ def ensure_topics(
     A compacted topic keeps each key's newest value; one that also has a `retention_ms` drops values
     older than that too (`compact,delete`): a card tile nobody reads any more leaves the topic.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(admin_config(bootstrap))
     existing = set(admin.list_topics(timeout=10).topics)
     compacted = set(compacted)
     wanted = []

@@ -25,7 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from services.topics import ensure_topics
+from services.topics import admin_config, ensure_topics
 from streaming.audit import TABLE_DECISIONS, decision_rows
 from streaming.features import dead_letters, good_swipes, parse_swipes
 from streaming.merchant_features import good_labels, parse_labels
@@ -62,7 +62,7 @@ def starting_offsets(settings: StreamSettings, partitions: dict[str, int]) -> st
 
 
 def _partitions(bootstrap: str, topics: list[str]) -> dict[str, int]:
-    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+    metadata = AdminClient(admin_config(bootstrap)).list_topics(timeout=10)
     return {name: len(metadata.topics[name].partitions) for name in topics}
 
 
