@@ -6,7 +6,16 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.tokenize import normalize_pan
@@ -26,22 +35,34 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
+# The format of `pan` in the OpenAPI document: what JSON Schema cannot say (the Luhn check) it names.
+PAN_FORMAT = "card-number"
+_PAN_SCHEMA = {
+    "anyOf": [{"type": "string", "format": PAN_FORMAT, "writeOnly": True}, {"type": "null"}],
+    "description": f"Card number (format `{PAN_FORMAT}`: 13-19 digits passing the Luhn check, spaces or "
+    "dashes between them allowed); tokenized with the HMAC key on arrival, never stored or echoed.",
+}
+# Exactly one of the two identifies the card: one branch each, the other absent or null.
+_ONE_CARD: list[JsonValue] = [
+    {"required": ["pan"], "properties": {"pan": {"type": "string"}, "card_token": {"type": "null"}}},
+    {"required": ["card_token"], "properties": {"card_token": {"type": "string"}, "pan": {"type": "null"}}},
+]
+
+
 class ScoreRequest(SwipeDetails):
     """A swipe to decide, identified by exactly one of `pan` (tokenized on arrival) or `card_token`."""
 
     model_config = ConfigDict(
         json_schema_extra={
+            "oneOf": _ONE_CARD,
             "examples": [
                 {**_EXAMPLE, "pan": "4111 1111 1111 1111"},
                 {**_EXAMPLE, "card_token": "ct_" + "0" * 32},
-            ]
+            ],
         }
     )
 
-    pan: SecretStr | None = Field(
-        default=None,
-        description="Card number; tokenized with the HMAC key on arrival, never stored or echoed.",
-    )
+    pan: Annotated[SecretStr | None, WithJsonSchema(_PAN_SCHEMA)] = None
     card_token: Annotated[str | None, Field(pattern=CARD_TOKEN_PATTERN)] = None
 
     @field_validator("pan")
@@ -51,6 +72,24 @@ class ScoreRequest(SwipeDetails):
             return None
         # normalize_pan's message never contains the number.
         return SecretStr(normalize_pan(value.get_secret_value()))
+
+    @field_validator("amount", "lat", "lon", mode="before")
+    @classmethod
+    def _a_json_number(cls, value: Any) -> Any:
+        # The document says number: "12.5" or true is refused here, not coerced (the Kafka parser is lax).
+        if isinstance(value, str | bool):
+            raise ValueError("expected a JSON number, e.g. 42.5")
+        return value
+
+    @field_validator("event_time", mode="before")
+    @classmethod
+    def _a_date_time_string(cls, value: Any) -> Any:
+        # The document says an RFC 3339 string: a bare number is not read as seconds since 1970.
+        if not isinstance(value, str | datetime):
+            raise ValueError(
+                "expected an RFC 3339 date-time string with its offset, e.g. 2026-11-27T09:00:00Z"
+            )
+        return value
 
     @model_validator(mode="after")
     def _exactly_one_card(self) -> ScoreRequest:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
@@ -165,7 +165,12 @@ def create_app(
         methods=["POST"],
         response_model=ScoreResponse,
         tags=["scoring"],
-        dependencies=[Depends(authorized)],
+        # The bearer scheme (and its 401) is in the OpenAPI document only when a token is required.
+        dependencies=[Depends(authorized)] if api_token is not None else [],
+        responses={
+            **({401: {"description": "Missing or wrong bearer token."}} if api_token is not None else {}),
+            413: {"description": "Body larger than FRAUDSTREAM_MAX_BODY_BYTES."},
+        },
         route_class_override=direct_route(decide_directly),
     )
 
@@ -189,8 +194,14 @@ def create_app(
         code = status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE
         return JSONResponse({"ready": ready, **checks}, status_code=code)
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=PlainTextResponse,
+        responses={200: {"description": "The Prometheus text exposition format."}},
+    )
     async def prometheus_metrics() -> Response:
+        """The scorer's metrics for Prometheus to scrape (text/plain, version 1.0.0 of the format)."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from services.settings import SecondsList, StackSettings
+from services.settings import DEV_TOKEN_KEY, SecondsList, StackSettings
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
 
@@ -23,6 +24,10 @@ class ScorerSettings(StackSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses to start without FRAUDSTREAM_API_TOKEN or with the dev token key.",
+    )
     api_token: SecretStr | None = Field(
         default=None, description="Bearer token required on /v1/score; unset = no auth (local only)."
     )
@@ -86,6 +91,22 @@ class ScorerSettings(StackSettings):
         if value is not None and not value.get_secret_value().strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _production_is_locked(self) -> ScorerSettings:
+        if self.env != "production":
+            return self
+        if self.api_token is None:
+            raise ValueError(
+                "FRAUDSTREAM_ENV=production needs FRAUDSTREAM_API_TOKEN: set it to a long random string "
+                "(e.g. `openssl rand -hex 32`) and give it to the callers as `Authorization: Bearer ...`"
+            )
+        if self.token_key.get_secret_value() == DEV_TOKEN_KEY:
+            raise ValueError(
+                "FRAUDSTREAM_ENV=production needs its own FRAUDSTREAM_TOKEN_KEY: the default is the "
+                "development key; set the key every fraudstream process tokenizes card numbers with"
+            )
+        return self
 
     @property
     def feature_config(self) -> FeatureConfig:

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -115,7 +115,11 @@ def _format_and_example(field: FieldInfo) -> tuple[str, str]:
     annotation = field.annotation
     args = [a for a in get_args(annotation) if a is not type(None)]
     kind = args[0] if args and get_origin(annotation) in (Union, UnionType) else annotation
-    expected, example = _FORMATS.get(kind, ("a value", "value"))
+    if get_origin(kind) is Literal:
+        choices = [str(c) for c in get_args(kind)]
+        expected, example = f"one of {', '.join(choices)}", choices[0]
+    else:
+        expected, example = _FORMATS.get(kind, ("a value", "value"))
     if field.examples:
         example = str(field.examples[0])
     elif field.default not in (None, "", PydanticUndefined) and not isinstance(field.default, SecretStr):

@@ -111,6 +111,10 @@ def body(**changes: Any) -> dict[str, Any]:
         (body(card_token=None), ["body"], "exactly one"),
         (body(card_token=None, pan="4111 1111 1111 1112"), ["body", "pan"], "not a valid card number"),
         (body(surprise=1), ["body", "surprise"], "Extra inputs"),
+        # The document's types, not pydantic's coercions: a number as text, seconds as a time.
+        (body(amount="19.99"), ["body", "amount"], "expected a JSON number"),
+        (body(lat=True), ["body", "lat"], "expected a JSON number"),
+        (body(event_time=0), ["body", "event_time"], "expected an RFC 3339 date-time string"),
     ],
 )
 def test_invalid_body_is_422_naming_the_field(
@@ -349,7 +353,7 @@ def test_a_model_without_merchant_inputs_never_looks_merchants_up(h: Harness, cl
     [
         body(),
         body(card_token=None, pan=PAN),
-        body(lat=None, lon=None, channel="ecom", amount="19.99"),
+        body(lat=None, lon=None, channel="ecom", amount=19.99),
         body(event_time="2026-11-27T10:00:10+01:00"),
     ],
     ids=["token", "pan", "ecom-no-location", "offset-time"],
