@@ -47,6 +47,8 @@ from services.file_replay import ColumnMap, MappingError, _times, parse_mapping,
 from streaming.card_state import FeatureConfig
 
 REPORTED_KEY = "reported"
+SCENARIO_KEY = "scenario"  # each fraud's family or label kind, for the report's breakdown
+EXTRA_KEYS = (REPORTED_KEY, SCENARIO_KEY)
 
 
 @dataclass(frozen=True)
@@ -125,24 +127,35 @@ class BacktestResult:
 Progress = Callable[[str, int, int | None], None]  # (stage, rows done in the stage, stage total)
 
 
-def split_mapping(text: str) -> tuple[ColumnMap, str | None]:
-    """`replay --file`'s mapping plus the optional `reported=COL` (when the label became known)."""
-    parts, reported = [], None
+def split_extras(text: str) -> tuple[ColumnMap, dict[str, str]]:
+    """`replay --file`'s mapping, plus the backtest's own optional keys (`EXTRA_KEYS`): key -> column.
+
+    `reported=COL`: when each fraud label became known; `scenario=COL`: its family, for a breakdown.
+    """
+    parts, extras = [], {}
     for part in (p.strip() for p in text.split(",")):
         key, _, column = (s.strip() for s in part.partition("="))
-        if key == REPORTED_KEY:
-            reported = column or None
+        if key in EXTRA_KEYS:
+            if column:
+                extras[key] = column
         elif part:
             parts.append(part)
     cmap = parse_mapping(",".join(parts))
     if cmap.label is None:
         raise MappingError("a backtest needs labels: add label=COL to --map")
-    return cmap, reported
+    return cmap, extras
 
 
-def read_file(path: Path, cmap: ColumnMap, reported: str | None) -> pd.DataFrame:
-    """The mapped columns (all rows), plus the row number, the card key and the parsed time."""
-    columns = list(dict.fromkeys([*cmap.columns().values(), *([reported] if reported else [])]))
+def split_mapping(text: str) -> tuple[ColumnMap, str | None]:
+    """`split_extras` with only the `reported=COL` column (None when not mapped)."""
+    cmap, extras = split_extras(text)
+    return cmap, extras.get(REPORTED_KEY)
+
+
+def read_file(path: Path, cmap: ColumnMap, reported: str | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The mapped columns (all rows, plus `extra` ones), the row number, the card key and the parsed time."""
+    wanted = [*cmap.columns().values(), *([reported] if reported else []), *extra]
+    columns = list(dict.fromkeys(wanted))
     frame = pd.concat(list(read_chunks(path, columns, 500_000)), ignore_index=True)
     frame[ROW_COLUMN] = pd.Series(np.arange(1, len(frame) + 1)).astype(str).to_numpy()
     frame[CARD_KEY] = card_keys(frame[cmap.card])

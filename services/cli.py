@@ -594,17 +594,41 @@ def generate_file(
     cards: Annotated[int, typer.Option(help="Cards in the population (~2.5 swipes a day each).")] = 4400,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (UTC).")] = "2026-05-01",
     per_scenario: Annotated[
-        int, typer.Option(help="Instances of each fraud scenario per (up to) 30 days.")
+        int, typer.Option(help="Instances of each fraud family (at weight 1) per (up to) 30 days.")
     ] = 10,
     seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 1,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="full: every column a bank export has (ids, MCC, country, channel, position, report "
+            "time, scenario); minimal: only card, merchant, amount, time and label."
+        ),
+    ] = "full",
+    scenario_mix: Annotated[
+        str | None,
+        typer.Option(
+            help="NAME=WEIGHT,...: each listed family gets WEIGHT x --per-scenario instances, unlisted "
+            "ones none (e.g. stolen_card=1,terminal_compromise=3). Default: every family at 1. Families: "
+            "stolen_card, card_testing, compromised_merchant, account_takeover, terminal_compromise, "
+            "escalating_card, low_and_slow.",
+            envvar="FRAUDSTREAM_SCENARIO_MIX",
+        ),
+    ] = None,
 ) -> None:
-    """Write the generator's labeled traffic (all four fraud scenarios) as a file `backtest` reads."""
+    """Write the generator's labeled traffic (a mix of fraud families) as a file `backtest` reads."""
     from datetime import UTC, datetime
 
-    from services.backtest_data import BACKTEST_MAPPING, write_generated_history
+    from services.backtest_data import PROFILES, mapping_for, write_generated_history
+    from services.scenario_mix import DEFAULT_MIX, format_mix, parse_mix
 
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    try:
+        mix = DEFAULT_MIX if scenario_mix is None else parse_mix(scenario_mix)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scenario-mix") from None
     first = datetime.combine(_day(start, "--start"), datetime.min.time(), tzinfo=UTC)
-    with console.status(f"generating {days:g} days of {cards:,} cards") as spinner:
+    with console.status(f"generating {days:g} days of {cards:,} cards ({profile})") as spinner:
         written = write_generated_history(
             path,
             _settings().token_key.get_secret_value().encode(),
@@ -613,11 +637,14 @@ def generate_file(
             cards=cards,
             per_scenario_per_chunk=per_scenario,
             seed=seed,
+            mix=mix,
+            profile=profile,
             progress=lambda rows: spinner.update(f"generating: {rows:,} rows written"),
         )
     console.print(
         f"wrote {written.rows:,} rows ({written.fraud:,} fraud) from {written.start:%Y-%m-%d} to "
-        f"{written.end:%Y-%m-%d} to {path}; backtest it with --map {BACKTEST_MAPPING}"
+        f"{written.end:%Y-%m-%d} to {path}, scenario mix {format_mix(mix)}; backtest it with "
+        f"--map {mapping_for(profile)}"
     )
 
 

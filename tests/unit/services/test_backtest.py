@@ -16,7 +16,7 @@ from scoring.model import input_names
 from scoring.settings import DEFAULT_RULES_PATH
 from scoring.training import labeled_rows
 from services.backtest import BacktestResult, BacktestSpec, Period, read_file, run_backtest, split_mapping
-from services.backtest_data import BACKTEST_MAPPING, write_generated_history
+from services.backtest_data import BACKTEST_MAPPING, MINIMAL_MAPPING, write_generated_history
 from services.backtest_features import (
     VERDICT_APPROVE,
     VERDICT_DENY,
@@ -43,9 +43,9 @@ SPEC = BacktestSpec(
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 days of 150 generated cards with every fraud scenario: about 4,700 rows, 90 of them fraud."""
+    """12 days of 150 generated cards with every fraud family: about 4,800 rows, 220 of them fraud."""
     path = tmp_path_factory.mktemp("backtest") / "history.parquet"
-    write_generated_history(path, KEY, START, days=12, cards=150, per_scenario_per_chunk=2, seed=3)
+    write_generated_history(path, KEY, START, days=12, cards=150, per_scenario_per_chunk=3, seed=3)
     return path
 
 
@@ -261,3 +261,27 @@ def test_cli_says_what_is_wrong_with_the_periods(history: Path, tmp_path: Path) 
     outcome = CliRunner().invoke(app, [*args, "--test-to", "2026-03-12"])
     assert outcome.exit_code == 2
     assert "must start after" in outcome.output
+
+
+def test_cli_writes_a_minimal_file_that_backtests_with_only_its_five_keys(tmp_path: Path) -> None:
+    path = tmp_path / "minimal.parquet"
+    generate = ["generate-file", str(path), "--days", "12", "--cards", "150", "--start", "2026-03-01"]
+    generate += ["--per-scenario", "3", "--seed", "3", "--profile", "minimal"]
+    written = CliRunner().invoke(app, [*generate, "--scenario-mix", "terminal_compromise=2,stolen_card=1"])
+    assert written.exit_code == 0, written.output
+    assert MINIMAL_MAPPING in written.output.replace("\n", "")
+    assert list(pd.read_parquet(path).columns) == ["card", "merchant", "amount", "time", "label"]
+    out = tmp_path / "scores.csv"
+    args = ["backtest", "--file", str(path), "--map", MINIMAL_MAPPING, "--scores", str(out), "--workers", "1"]
+    args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--test-from", "2026-03-09"]
+    outcome = CliRunner().invoke(app, [*args, "--test-to", "2026-03-12"])
+    assert outcome.exit_code == 0, outcome.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["row", "score", "decision"]
+    assert len(scores) == int((pd.read_parquet(path)["time"] >= pd.Timestamp("2026-03-09", tz="UTC")).sum())
+
+
+def test_cli_refuses_a_bad_scenario_mix_naming_the_option(tmp_path: Path) -> None:
+    outcome = CliRunner().invoke(app, ["generate-file", str(tmp_path / "x.parquet"), "--scenario-mix", "x=1"])
+    assert outcome.exit_code == 2
+    assert "unknown" in outcome.output and not (tmp_path / "x.parquet").exists()
