@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +17,7 @@ from services import stack
 from services.settings import DEV_TOKEN_KEY, StackSettings
 
 if TYPE_CHECKING:
+    from services.backtest import Period
     from services.replay import ReplayReport
 
 app = typer.Typer(
@@ -511,16 +512,31 @@ def backtest(
         typer.Option(
             "--map",
             help="As `replay --file` (card=COL,amount=COL,time=COL,label=COL,id=COL,...), plus the "
-            "optional reported=COL: when each fraud label became known (default: the swipe's time).",
+            "optional reported=COL: when each fraud label became known (default: the swipe's time), "
+            "and scenario=COL: each fraud's family or kind, for a breakdown.",
         ),
     ],
     train_from: Annotated[str, typer.Option(help="First day of the train period, YYYY-MM-DD (UTC).")],
     train_to: Annotated[str, typer.Option(help="Last day of the train period (inclusive).")],
-    test_from: Annotated[str, typer.Option(help="First day of the test period; after --train-to.")],
-    test_to: Annotated[str, typer.Option(help="Last day of the test period (inclusive).")],
     scores: Annotated[
         Path, typer.Option("--scores", help="Write id, score, decision per test row here (.csv/.parquet).")
     ],
+    test_from: Annotated[
+        str | None,
+        typer.Option(help="First day of the test period; default: the first day --delay after --train-to."),
+    ] = None,
+    test_to: Annotated[
+        str | None,
+        typer.Option(help="Last day of the test period (inclusive); default: as long as the train period."),
+    ] = None,
+    delay: Annotated[
+        str | None,
+        typer.Option(
+            help="The gap between train and test (7d, 12h, 3600 or 3600s): the model is trained as of the "
+            "test's start, so the train period's chargebacks have had the gap to arrive; the gap's swipes "
+            "are neither examples nor scored. Default 0 (or what --test-from leaves)."
+        ),
+    ] = None,
     report: Annotated[
         Path | None, typer.Option(help="The HTML report; default: the scores path with .html.")
     ] = None,
@@ -550,10 +566,33 @@ def backtest(
             "younger ones may still get a chargeback. Frauds reported later train as legitimate."
         ),
     ] = "0s",
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            help="Resamples for the confidence intervals of AUC, AP and card precision; 0: none.", min=0
+        ),
+    ] = 200,
+    bootstrap_by: Annotated[
+        str,
+        typer.Option(
+            help="What the bootstrap resamples: card (default: fraud clusters by card) or day (long test "
+            "periods: keeps each day whole)."
+        ),
+    ] = "card",
+    confidence: Annotated[float, typer.Option(help="Level of the intervals.", min=0.5, max=0.999)] = 0.95,
 ) -> None:
-    """Train on one period of a labeled file and score every swipe of the next exactly as the scorer would."""
+    """Train on one period of a labeled file and score every swipe of the next exactly as the scorer would.
+
+    The field's protocol: --train-from D --train-to D --delay 7d tests on a period as long as training's.
+
+    Card precision@k is per test day, with the cards whose fraud was reported before that day left out.
+
+    AUC, AP and card precision@k come with bootstrap intervals; with scenario=COL in --map, per scenario.
+    """
     if kind not in ("gbm", "logistic"):
         raise typer.BadParameter(f"--kind must be gbm or logistic, not {kind!r}")
+    if bootstrap_by not in ("card", "day"):
+        raise typer.BadParameter(f"--bootstrap-by must be card or day, not {bootstrap_by!r}")
     from scoring.settings import ScorerSettings
     from services.backtest import BacktestSpec, Period
     from services.backtest_report import run_and_report
@@ -562,15 +601,20 @@ def backtest(
 
     scorer_settings = ScorerSettings()
     try:
+        train_period = Period(_day(train_from, "--train-from"), _day(train_to, "--train-to"))
+        test_period = _test_period(train_period, test_from, test_to, parse_duration(delay or "0s"), delay)
         spec = BacktestSpec(
-            train=Period(_day(train_from, "--train-from"), _day(train_to, "--train-to")),
-            test=Period(_day(test_from, "--test-from"), _day(test_to, "--test-to")),
+            train=train_period,
+            test=test_period,
             kind="gbm" if kind == "gbm" else "logistic",
             rules_path=None if no_rules else (rules or scorer_settings.rules_path),
             workers=workers,
             k=k,
             seed=seed,
             label_delay=parse_duration(label_delay),
+            bootstrap=bootstrap,
+            bootstrap_unit="day" if bootstrap_by == "day" else "card",
+            confidence=confidence,
         )
         run_and_report(
             file,
@@ -585,6 +629,23 @@ def backtest(
     except (MappingError, ValueError, FileNotFoundError) as exc:
         err.print(f"[red]backtest failed:[/] {exc}")
         raise typer.Exit(2) from None
+
+
+def _test_period(
+    train: Period, test_from: str | None, test_to: str | None, delay: timedelta, delay_text: str | None
+) -> Period:
+    """The test period the options give: --test-from/--test-to, else from --delay (see the help)."""
+    from services.backtest import Period, period_after_delay
+
+    after = period_after_delay(train, delay)
+    first = after.first if test_from is None else _day(test_from, "--test-from")
+    if delay_text is not None and first < after.first:
+        raise ValueError(
+            f"--test-from {first} starts before the --delay {delay_text} after --train-to {train.last} is "
+            f"over ({after.first}); start the test later or shorten the delay"
+        )
+    last = first + timedelta(days=train.days - 1) if test_to is None else _day(test_to, "--test-to")
+    return Period(first, last)
 
 
 @app.command("generate-file")

@@ -15,7 +15,15 @@ from typer.testing import CliRunner
 from scoring.model import input_names
 from scoring.settings import DEFAULT_RULES_PATH
 from scoring.training import labeled_rows
-from services.backtest import BacktestResult, BacktestSpec, Period, read_file, run_backtest, split_mapping
+from services.backtest import (
+    BacktestResult,
+    BacktestSpec,
+    Period,
+    period_after_delay,
+    read_file,
+    run_backtest,
+    split_mapping,
+)
 from services.backtest_data import BACKTEST_MAPPING, MINIMAL_MAPPING, write_generated_history
 from services.backtest_features import (
     VERDICT_APPROVE,
@@ -285,3 +293,113 @@ def test_cli_refuses_a_bad_scenario_mix_naming_the_option(tmp_path: Path) -> Non
     outcome = CliRunner().invoke(app, ["generate-file", str(tmp_path / "x.parquet"), "--scenario-mix", "x=1"])
     assert outcome.exit_code == 2
     assert "unknown" in outcome.output and not (tmp_path / "x.parquet").exists()
+
+
+# train 3/1..3/7 (ends 3/8 00:00)   delay              test
+#   0     -> 3/8                    12h -> 3/9 (the first midnight at or after 3/8 12:00)
+#   1d    -> 3/9                    7d  -> 3/15        36h -> 3/10
+@pytest.mark.parametrize(
+    ("delay", "days", "first", "last"),
+    [
+        (timedelta(0), None, date(2026, 3, 8), date(2026, 3, 14)),
+        (timedelta(hours=12), None, date(2026, 3, 9), date(2026, 3, 15)),
+        (timedelta(days=1), None, date(2026, 3, 9), date(2026, 3, 15)),
+        (timedelta(hours=36), 2, date(2026, 3, 10), date(2026, 3, 11)),
+        (timedelta(days=7), None, date(2026, 3, 15), date(2026, 3, 21)),
+    ],
+)
+def test_the_test_period_starts_the_delay_after_training(
+    delay: timedelta, days: int | None, first: date, last: date
+) -> None:
+    train = Period(date(2026, 3, 1), date(2026, 3, 7))
+    test = period_after_delay(train, delay, days)
+    assert (test.first, test.last) == (first, last)
+    assert BacktestSpec(train=train, test=test).delay >= delay
+
+
+def test_a_negative_delay_is_refused() -> None:
+    with pytest.raises(ValueError, match="0 or more"):
+        period_after_delay(Period(date(2026, 3, 1), date(2026, 3, 7)), timedelta(days=-1))
+
+
+def test_training_runs_as_of_the_tests_start_so_the_delay_brings_the_labels(
+    history: Path, tmp_path: Path
+) -> None:
+    """A chargeback reported during the delay is known when training; without the delay it is not."""
+    frame = pd.read_parquet(history)
+    train = Period(date(2026, 3, 1), date(2026, 3, 7))
+    train_fraud = (frame["label"] == 1) & (frame["time"] < pd.Timestamp(train.end))
+    late = train_fraud & (frame["time"] >= pd.Timestamp(train.end - timedelta(days=1)))
+    frame.loc[train_fraud, "reported"] = frame.loc[train_fraud, "time"]  # known at once...
+    frame.loc[late, "reported"] = pd.Timestamp(train.end + timedelta(days=1, hours=12))  # ...or in the delay
+    path = tmp_path / "reported_in_the_delay.parquet"
+    frame.to_parquet(path)
+    no_gap = replace(SPEC, train=train, test=period_after_delay(train, timedelta(0), 3), bootstrap=0)
+    gap = replace(no_gap, test=period_after_delay(train, timedelta(days=2), 3))
+    assert gap.delay == timedelta(days=2) and late.sum() > 0
+    assert run_backtest(path, BACKTEST_MAPPING, no_gap, KEY, CONFIG).train_fraud_known == int(
+        (train_fraud & ~late).sum()
+    )
+    with_delay = run_backtest(path, BACKTEST_MAPPING, gap, KEY, CONFIG)
+    assert with_delay.train_fraud_known == int(train_fraud.sum())
+    assert with_delay.scores["id"].isin(frame.loc[frame["time"] >= pd.Timestamp(gap.test.start), "id"]).all()
+
+
+def test_the_summary_has_intervals_around_the_figures_and_the_report_a_breakdown(
+    result: BacktestResult,
+) -> None:
+    m = result.model
+    for figure, value in (
+        ("roc_auc", m.roc_auc),
+        ("average_precision", m.average_precision),
+        ("card_precision", m.card_precision),
+    ):
+        interval = m.intervals[figure]
+        assert interval is not None and value is not None
+        assert interval.low <= value <= interval.high and interval.replicates > 100
+    rows = summary_rows(result)
+    assert [r[0] for r in rows].count("  95% interval (by card)") == 3
+    names = {f.scenario for f in m.breakdown}
+    frame = pd.read_parquet(result.file)
+    in_test = (frame["time"] >= pd.Timestamp(SPEC.test.start)) & (frame["time"] < pd.Timestamp(SPEC.test.end))
+    assert names == set(frame.loc[in_test & (frame["label"] == 1), "scenario"])
+    assert sum(f.fraud_swipes for f in m.breakdown) == result.test_fraud
+    page = html_report(result)
+    assert 'id="breakdown"' in page and "200 resamples of the test period" in page
+
+
+def test_cli_takes_the_delay_and_derives_the_test_period(history: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.parquet"
+    args = ["backtest", "--file", str(history), "--map", BACKTEST_MAPPING, "--scores", str(out)]
+    args += ["--workers", "1", "--train-from", "2026-03-01", "--train-to", "2026-03-05", "--delay", "2d"]
+    outcome = CliRunner().invoke(app, [*args, "--bootstrap", "50", "--bootstrap-by", "day"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "delay 2 days" in outcome.output and "2026-03-08..2026-03-12" in outcome.output
+    assert "by scenario" in outcome.output and "interval (by day)" in outcome.output
+    frame = pd.read_parquet(history)
+    assert set(pd.read_parquet(out)["id"]) == set(frame.loc[frame["time"] >= "2026-03-08", "id"])
+
+
+def test_cli_refuses_a_test_that_starts_inside_the_delay(history: Path, tmp_path: Path) -> None:
+    args = [
+        "backtest",
+        "--file",
+        str(history),
+        "--map",
+        BACKTEST_MAPPING,
+        "--scores",
+        str(tmp_path / "s.csv"),
+    ]
+    args += [
+        "--train-from",
+        "2026-03-01",
+        "--train-to",
+        "2026-03-05",
+        "--delay",
+        "7d",
+        "--test-from",
+        "2026-03-08",
+    ]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 2
+    assert "before the --delay 7d" in outcome.output
