@@ -34,7 +34,7 @@ import pandas as pd
 
 from scoring.model import ModelArtifact, input_names
 from scoring.training_set import LabelCutoff
-from services.backtest_bootstrap import Unit
+from services.backtest_bootstrap import KnownCards, Unit
 from services.backtest_features import (
     CARD_KEY,
     ROW_COLUMN,
@@ -107,6 +107,7 @@ class BacktestSpec:
     bootstrap: int = 200  # resamples for the confidence intervals; 0: none
     bootstrap_unit: Unit = "card"
     confidence: float = 0.95
+    known_cards: KnownCards = "reported"  # which cards card precision leaves out: reported, or found
 
     @property
     def delay(self) -> timedelta:
@@ -323,6 +324,7 @@ def run_backtest(
         before,
         resampling=resampling,
         scenario=scenario,
+        known_cards=spec.known_cards,
     )
     base_flags = base_scores >= baseline.threshold
     base_eval = evaluate(
@@ -336,6 +338,7 @@ def run_backtest(
         before,
         resampling=resampling,
         scenario=scenario,
+        known_cards=spec.known_cards,
     )
     seconds["scoring"] = clock() - t0
     id_column = cmap.id or "row"

@@ -15,6 +15,11 @@ Every replicate is a weight per row, never a copied table: with weights the metr
     AP    sum over thresholds of (weighted recall step) x (weighted precision), scikit-learn's AP
     CP@k  per day, a card drawn m times takes m of the k slots; the mean over the days that have
           a drawn compromised card (card unit), or each day counted as often as it was drawn (day unit)
+
+Card precision leaves out the cards already known compromised, in one of two ways (`KnownCards`):
+"reported", a fraud label of the card was reported before the day (the backtest's default), or
+"found", the card was a hit in an earlier test day's top k (what an investigation queue learns by
+itself), or reported before the test began.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import pandas as pd
 
 DAY_S = 86_400
 Unit = Literal["card", "day"]
+KnownCards = Literal["reported", "found"]
 
 
 @dataclass(frozen=True)
@@ -112,24 +118,57 @@ class CardDays:
         return cls(day_index.astype(np.int64), card_index, fraud, days.astype(np.int64))
 
 
+def _slots(w: np.ndarray, k: int) -> np.ndarray:
+    """Of rows in rank order with `w` copies each, how many of the k slots each row's copies take."""
+    cum = np.cumsum(w)
+    return np.asarray(np.minimum(cum, k) - np.minimum(cum - w, k))
+
+
+def daily_counts(
+    cd: CardDays, k: int, card_weight: np.ndarray, known: KnownCards = "reported"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per day: (hits, taken, compromised, cards) with `card_weight` copies of each card.
+
+    `known="reported"`: `cd` already left out the cards known before each day. `"found"`: also
+    leave out, from the next day on, every compromised card a day's top k held (the investigators
+    found it), which needs the days one after the other.
+    """
+    w_all = np.asarray(card_weight, dtype=float)[cd.card]
+    if known == "reported":
+        day_first = np.r_[True, cd.day[1:] != cd.day[:-1]] if len(w_all) else np.zeros(0, bool)
+        cum = np.cumsum(w_all)
+        before_day = np.maximum.accumulate(np.where(day_first, cum - w_all, 0.0)) if len(w_all) else cum
+        inside = cum - before_day  # cumulative weight within the row's own day
+        slots = np.minimum(inside, k) - np.minimum(inside - w_all, k)
+        hits = np.bincount(cd.day, weights=slots * cd.fraud, minlength=cd.days)
+        total = np.bincount(cd.day, weights=w_all, minlength=cd.days)
+        compromised = np.bincount(cd.day, weights=w_all * cd.fraud, minlength=cd.days)
+        return hits, np.minimum(total, k), compromised, total
+    if known != "found":
+        raise ValueError(f"known cards are reported or found, not {known!r}")
+    found = np.zeros(int(cd.card.max()) + 1 if len(cd.card) else 0, dtype=bool)
+    bounds = np.searchsorted(cd.day, np.arange(cd.days + 1))
+    out = np.zeros((4, cd.days))
+    for d in range(cd.days):
+        cards, fraud = cd.card[bounds[d] : bounds[d + 1]], cd.fraud[bounds[d] : bounds[d + 1]]
+        w = w_all[bounds[d] : bounds[d + 1]] * ~found[cards]
+        slots = _slots(w, k)
+        out[:, d] = (slots * fraud).sum(), min(w.sum(), k), (w * fraud).sum(), w.sum()
+        found[cards[(slots > 0) & fraud]] = True
+    return out[0], out[1], out[2], out[3]
+
+
 def weighted_card_precision(
-    cd: CardDays, k: int, card_weight: np.ndarray, day_weight: np.ndarray
+    cd: CardDays, k: int, card_weight: np.ndarray, day_weight: np.ndarray, known: KnownCards = "reported"
 ) -> float | None:
     """Mean daily card precision@k with card `card_weight` copies per card and `day_weight` per day.
 
-    All weights 1 give `scoring.evaluation.mean_card_precision` of `card_precision_at_k`.
+    All weights 1 give `scoring.evaluation.mean_card_precision` of `card_precision_at_k` (known
+    "reported"): the mean over the days with a (drawn) compromised card.
     """
-    w = np.asarray(card_weight, dtype=float)[cd.card]
-    if not len(w):
+    if not len(cd.card):
         return None
-    cum = np.cumsum(w)
-    day_first = np.r_[True, cd.day[1:] != cd.day[:-1]]
-    before_day = np.maximum.accumulate(np.where(day_first, cum - w, 0.0))  # weight of the earlier days
-    inside = cum - before_day  # cumulative weight within the row's own day
-    slots = np.minimum(inside, k) - np.minimum(inside - w, k)
-    hits = np.bincount(cd.day, weights=slots * cd.fraud, minlength=cd.days)
-    taken = np.minimum(np.bincount(cd.day, weights=w, minlength=cd.days), k)
-    compromised = np.bincount(cd.day, weights=w * cd.fraud, minlength=cd.days)
+    hits, taken, compromised, _ = daily_counts(cd, k, card_weight, known)
     dw = np.asarray(day_weight, dtype=float) * (compromised > 0)
     if dw.sum() <= 0:
         return None
@@ -157,8 +196,12 @@ def bootstrap_intervals(
     replicates: int = 200,
     level: float = 0.95,
     unit: Unit = "card",
+    known: KnownCards = "reported",
 ) -> dict[str, Interval | None]:
-    """Intervals of "roc_auc", "average_precision" and "card_precision" over `replicates` resamples."""
+    """Intervals of "roc_auc", "average_precision" and "card_precision" over `replicates` resamples.
+
+    `known_at` and `known` are card precision's: see `daily_counts`.
+    """
     if not 0 < level < 1:
         raise ValueError(f"the confidence level must be between 0 and 1, got {level}")
     if unit not in ("card", "day"):
@@ -179,7 +222,7 @@ def bootstrap_intervals(
         else:
             row_w, card_w, day_w = drawn[day_code], np.ones(len(names)), drawn[cd_day_code]
         auc, ap = weighted_auc_ap(ranking, row_w)
-        cp = weighted_card_precision(cd, k, card_w, day_w)
+        cp = weighted_card_precision(cd, k, card_w, day_w, known)
         for key, value in (("roc_auc", auc), ("average_precision", ap), ("card_precision", cp)):
             if value is not None:
                 out[key].append(value)

@@ -22,7 +22,15 @@ from scoring.evaluation import (
     precision_recall_curve,
     roc_auc,
 )
-from services.backtest_bootstrap import Interval, Unit, bootstrap_intervals
+from services.backtest_bootstrap import (
+    DAY_S,
+    CardDays,
+    Interval,
+    KnownCards,
+    Unit,
+    bootstrap_intervals,
+    daily_counts,
+)
 from services.backtest_features import FeatureTable
 
 CURVE_POINTS = 400
@@ -126,6 +134,19 @@ class ModelEval:
         return sum(d.detected_t is not None for d in self.detections)
 
 
+def found_daily(
+    test: FeatureTable, scores: np.ndarray, known_before: Mapping[str, float], k: int
+) -> list[DailyCardPrecision]:
+    """Daily card precision@k leaving out the cards an earlier day's top k found (and `known_before`)."""
+    codes, names = pd.factorize(pd.Series(test.card, dtype=object))
+    cd = CardDays.of(test.t, codes, np.asarray(names, dtype=object), scores, test.y, known_before)
+    hits, taken, compromised, cards = daily_counts(cd, k, np.ones(len(names)), "found")
+    return [
+        DailyCardPrecision(float(day * DAY_S), int(n), int(c), int(t), int(h))
+        for day, n, c, t, h in zip(cd.day_numbers.tolist(), cards, compromised, taken, hits, strict=True)
+    ]
+
+
 def curve_points(recall: np.ndarray, most: int) -> np.ndarray:
     """Indices of the curve's steps (where recall grows), at most `most` of them evenly, ends kept.
 
@@ -152,13 +173,20 @@ def evaluate(
     *,
     resampling: Resampling | None = None,
     scenario: np.ndarray | None = None,
+    known_cards: KnownCards = "reported",
 ) -> ModelEval:
     """Every figure of the report for one scorer's `scores` and `denied` flags on the `test` rows.
 
     With `resampling`, bootstrap intervals of AUC, AP and card precision@k; with `scenario` (per
-    test row), the breakdown by scenario.
+    test row), the breakdown by scenario. `known_cards` says which cards card precision leaves out
+    (`services.backtest_bootstrap.daily_counts`).
     """
     y = test.y
+    if known_cards == "found":  # only what was reported before the test; the queue finds the rest
+        first_known = {c: at for c, at in first_known.items() if at < test_start}
+        daily = found_daily(test, scores, first_known, k)
+    else:
+        daily = card_precision_at_k(test.t, test.card, scores, y, first_known, k)
     precision, recall = precision_recall_curve(y, scores)
     keep = curve_points(recall, CURVE_POINTS)
     edges = np.linspace(0.0, 1.0, HISTOGRAM_BINS + 1)
@@ -177,6 +205,7 @@ def evaluate(
             replicates=resampling.replicates,
             level=resampling.level,
             unit=resampling.unit,
+            known=known_cards,
         )
     flagged = scores >= threshold
     return ModelEval(
@@ -187,7 +216,7 @@ def evaluate(
         at_threshold=operating_counts(y, flagged),
         denied=operating_counts(y, denied),
         k=k,
-        daily=card_precision_at_k(test.t, test.card, scores, y, first_known, k),
+        daily=daily,
         detections=detection_delays(test.t[fresh], test.card[fresh], y[fresh], denied[fresh]),
         curve=([float(recall[i]) for i in keep], [float(precision[i]) for i in keep]),
         histogram_fraud=np.histogram(scores[y], edges)[0].tolist(),

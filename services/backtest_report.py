@@ -80,7 +80,7 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str, str]]:
         ("recall at the threshold", *both(lambda e: _num(e.at_threshold.recall))),
         ("precision of denials (model + rules)", _num(m.denied.precision), "-"),
         ("recall of denials (model + rules)", _num(m.denied.recall), "-"),
-        (f"card precision@{m.k} (mean per day)", *both(lambda e: _num(e.card_precision))),
+        (f"card precision@{m.k} (mean per day{_found(result)})", *both(lambda e: _num(e.card_precision))),
         *ci("card_precision"),
         (f"  best possible card precision@{m.k}", *both(lambda e: _num(e.card_precision_best))),
         ("compromised cards denied at least once", *both(detected)),
@@ -162,6 +162,16 @@ def summary_table(result: BacktestResult) -> Table:
     return table
 
 
+def _found(result: BacktestResult) -> str:
+    return ", found cards left out" if result.spec.known_cards == "found" else ""
+
+
+def _left_out(spec: BacktestSpec) -> str:
+    if spec.known_cards == "found":
+        return "cards found in an earlier day's top k, or reported before the test,"
+    return "cards whose fraud was reported before the day"
+
+
 def _days(spec: BacktestSpec) -> str:
     days = spec.delay.total_seconds() / 86_400
     return f"{days:g} day" + ("" if days == 1 else "s")
@@ -223,8 +233,8 @@ Throughput: {escape(throughput_line(result))}.</p>
 {score_distribution_svg(m, "score-distribution")}
 {score_distribution_svg(b, "score-distribution-baseline")}
 <h2>Daily card precision@{m.k}</h2>
-<p>Each day, the {m.k} cards with the highest score that day (each card once, cards whose fraud was
-reported before the day left out), and the share of them with a fraudulent swipe that day. With
+<p>Each day, the {m.k} cards with the highest score that day (each card once, {escape(_left_out(spec))}
+left out), and the share of them with a fraudulent swipe that day. With
 fewer compromised cards than {m.k} in a day, even a perfect ranking scores below 1: its mean here is
 {_num(m.card_precision_best)}.</p>
 {daily_precision_svg([m, b])}

@@ -580,6 +580,13 @@ def backtest(
         ),
     ] = "card",
     confidence: Annotated[float, typer.Option(help="Level of the intervals.", min=0.5, max=0.999)] = 0.95,
+    known_cards: Annotated[
+        str,
+        typer.Option(
+            help="Which cards card precision leaves out of a day: reported (a fraud label reported before "
+            "the day) or found (a hit in an earlier test day's top k, or reported before the test)."
+        ),
+    ] = "reported",
 ) -> None:
     """Train on one period of a labeled file and score every swipe of the next exactly as the scorer would.
 
@@ -593,6 +600,8 @@ def backtest(
         raise typer.BadParameter(f"--kind must be gbm or logistic, not {kind!r}")
     if bootstrap_by not in ("card", "day"):
         raise typer.BadParameter(f"--bootstrap-by must be card or day, not {bootstrap_by!r}")
+    if known_cards not in ("reported", "found"):
+        raise typer.BadParameter(f"--known-cards must be reported or found, not {known_cards!r}")
     from scoring.settings import ScorerSettings
     from services.backtest import BacktestSpec, Period
     from services.backtest_report import run_and_report
@@ -615,6 +624,7 @@ def backtest(
             bootstrap=bootstrap,
             bootstrap_unit="day" if bootstrap_by == "day" else "card",
             confidence=confidence,
+            known_cards="found" if known_cards == "found" else "reported",
         )
         run_and_report(
             file,

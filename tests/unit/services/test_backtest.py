@@ -403,3 +403,31 @@ def test_cli_refuses_a_test_that_starts_inside_the_delay(history: Path, tmp_path
     outcome = CliRunner().invoke(app, args)
     assert outcome.exit_code == 2
     assert "before the --delay 7d" in outcome.output
+
+
+def test_found_cards_mode_counts_only_what_the_queue_found(history: Path, result: BacktestResult) -> None:
+    found = run_backtest(
+        history, BACKTEST_MAPPING, replace(SPEC, known_cards="found", bootstrap=0), KEY, CONFIG
+    )
+    assert found.scores.equals(result.scores)  # the same model and scores, only the queue differs
+    assert [d.day_start for d in found.model.daily] == [d.day_start for d in result.model.daily]
+    # a card reported during the test is still in the later days' queue unless the top k found it
+    assert sum(d.cards for d in found.model.daily) >= sum(d.cards for d in result.model.daily)
+    assert f"card precision@{SPEC.k} (mean per day, found cards left out)" in [
+        r[0] for r in summary_rows(found)
+    ]
+
+
+def test_cli_refuses_an_unknown_known_cards_mode(history: Path, tmp_path: Path) -> None:
+    args = [
+        "backtest",
+        "--file",
+        str(history),
+        "--map",
+        BACKTEST_MAPPING,
+        "--scores",
+        str(tmp_path / "s.csv"),
+    ]
+    args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--known-cards", "detected"]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 2 and "reported or found" in outcome.output

@@ -12,6 +12,7 @@ from services.backtest_bootstrap import (
     CardDays,
     Ranking,
     bootstrap_intervals,
+    daily_counts,
     percentile_interval,
     weighted_auc_ap,
     weighted_card_precision,
@@ -180,3 +181,47 @@ def test_bad_settings_say_what_is_allowed(kwargs: dict[str, object], message: st
     t, card, scores, y = _world(50, 0)
     with pytest.raises(ValueError, match=message):
         bootstrap_intervals(t, card, scores, y, {}, 5, np.random.default_rng(0), **kwargs)  # type: ignore[arg-type]
+
+
+# k = 1, two days; "found" leaves out, from day 1 on, a compromised card day 0's top 1 held:
+#
+#   day 0                        day 1
+#   c1  .90  fraud  <- top, hit   c1  .95  fraud   found on day 0: left out in "found"
+#   c2  .50  legit                c2  .60  legit   <- top in "found": a miss
+#   c4  .10  fraud                c4  .99  fraud   <- top either way while it scores .99 (never found)
+FOUND_T = np.array([DAY + 1, DAY + 2, DAY + 3, DAY + DAY_S + 1, DAY + DAY_S + 2, DAY + DAY_S + 3])
+FOUND_CARD = np.array([0, 1, 3, 0, 1, 3])
+FOUND_FRAUD = np.array([True, False, True, True, False, True])
+NAMES = np.array(["c1", "c2", "c3", "c4"], dtype=object)
+
+
+@pytest.mark.parametrize(
+    ("day1_scores", "known", "known_at", "precisions"),
+    [
+        ((0.95, 0.60, 0.99), "reported", {}, [1.0, 1.0]),  # nothing reported: c4 on top on day 1
+        ((0.95, 0.60, 0.99), "found", {}, [1.0, 1.0]),  # c1 found, c4 (never found) still on top
+        ((0.95, 0.60, 0.30), "found", {}, [1.0, 0.0]),  # c1 found and left out: c2 is on top
+        ((0.95, 0.60, 0.30), "reported", {}, [1.0, 1.0]),  # c1 stays: on top again
+        # c4's day-0 fraud reported at once: "reported" leaves it out of day 1, "found" keeps it
+        ((0.50, 0.60, 0.99), "reported", {"c4": DAY + 3.0}, [1.0, 0.0]),
+        ((0.50, 0.60, 0.99), "found", {}, [1.0, 1.0]),
+    ],
+)
+def test_found_cards_leave_the_queue_after_the_day_they_were_found(
+    day1_scores: tuple[float, float, float], known: str, known_at: dict[str, float], precisions: list[float]
+) -> None:
+    scores = np.array([0.90, 0.50, 0.10, *day1_scores])
+    cd = CardDays.of(FOUND_T, FOUND_CARD, NAMES, scores, FOUND_FRAUD, known_at)
+    hits, taken, _, _ = daily_counts(cd, 1, np.ones(4), known)  # type: ignore[arg-type]
+    assert (hits / taken).tolist() == precisions
+
+
+def test_found_with_copies_a_card_not_drawn_is_never_found() -> None:
+    scores = np.array([0.90, 0.50, 0.10, 0.95, 0.60, 0.30])
+    cd = CardDays.of(FOUND_T, FOUND_CARD, NAMES, scores, FOUND_FRAUD, {})
+    # c1 not drawn: day 0's top is c2 (a miss), day 1's too
+    assert weighted_card_precision(cd, 1, np.array([0.0, 1, 1, 1]), np.ones(2), "found") == 0.0
+    # c1 drawn twice, k = 2: both slots on day 0 are c1 (2/2); on day 1 c2 and c4 remain (1/2)
+    assert weighted_card_precision(cd, 2, np.array([2.0, 1, 1, 1]), np.ones(2), "found") == pytest.approx(
+        0.75
+    )
