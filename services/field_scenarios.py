@@ -163,6 +163,17 @@ def escalating_card(
     return _merge(ESCALATION, history, fraud)
 
 
+def _domestic_online(pop: Population, card: int, mccs: tuple[str, ...]) -> np.ndarray:
+    """Online merchants of the card's home country with one of `mccs`; else of any MCC; else any of `mccs`."""
+    online = np.arange(pop.n_pos, len(pop.merchant_ids))
+    home = pop.geo.city_country[pop.home_city[card]]
+    domestic = online[pop.merchant_country[online] == home]
+    fits = domestic[np.isin(np.array(pop.merchant_mcc)[domestic], mccs)]
+    if len(fits):
+        return fits
+    return domestic if len(domestic) else _merchants(pop, online=True, mccs=mccs)
+
+
 def low_and_slow(
     pop: Population,
     card: int,
@@ -189,8 +200,7 @@ def low_and_slow(
         t if t >= start else t + timedelta(days=1)
         for t in (day0 + timedelta(seconds=float(s)) for s in utc_s)
     )
-    home = np.array([pop.geo.city_country[pop.home_city[card]]])
-    shops = _merchants(pop, online=True, mccs=params.mccs, countries=home)
+    shops = _domestic_online(pop, card, params.mccs)
     lo, hi = np.log(params.amount[0]), np.log(params.amount[1])
     fraud = [b.swipe(card, int(rng.choice(shops)), float(np.exp(rng.uniform(lo, hi))), t) for t in times]
     return _merge(LOW_AND_SLOW, history, fraud)

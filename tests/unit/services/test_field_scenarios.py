@@ -166,3 +166,19 @@ def test_each_family_is_deterministic_ordered_and_pan_free(pop: Population, name
 
 def test_low_and_slow_and_escalation_are_registered_under_their_names() -> None:
     assert {TERMINAL, ESCALATION, LOW_AND_SLOW} <= set(FAMILIES)
+
+
+def test_low_and_slow_stays_at_home_when_home_has_no_merchant_of_its_mccs() -> None:
+    """A rare MCC (travel, 5 % of 50 online merchants): most homes lack it; the charges stay domestic."""
+    small = build_population(np.random.default_rng(2), KEY, PopulationConfig(cards=400))
+    params = LowAndSlowParams(days=(3.0, 3.0), mccs=("4722",))
+    online = range(small.n_pos, len(small.merchant_ids))
+    with_mcc = {
+        small.geo.countries[small.merchant_country[m]] for m in online if small.merchant_mcc[m] == "4722"
+    }
+    domestic = {small.geo.countries[small.merchant_country[m]] for m in online}
+    lacking = [c for c in range(400) if small.home_country(c) in domestic - with_mcc]
+    assert lacking  # the case under test exists in this world
+    for card in lacking[:10]:
+        out = low_and_slow(small, card, T0, np.random.default_rng(card), params)
+        assert {ls.swipe.country for ls in out if ls.is_fraud} == {small.home_country(card)}
