@@ -63,25 +63,25 @@ def summary_rows(result: BacktestResult) -> list[tuple[str, str, str]]:
     def detected(e: ModelEval) -> str:
         return f"{e.detected}/{len(e.detections)}"
 
-    def ci(figure: str) -> list[tuple[str, str, str]]:
+    def ci(figure: str, short: str) -> list[tuple[str, str, str]]:
         r = m.resampling
         if r is None or r.replicates <= 0:
             return []
-        label = f"  {r.level:.0%} interval (by {r.unit})"
+        label = f"  {short}: {r.level:.0%} interval (by {r.unit})"  # unique: the bench keys rows by label
         return [(label, *both(lambda e: _interval(e.intervals.get(figure))))]
 
     return [
         ("ROC AUC", *both(lambda e: _num(e.roc_auc))),
-        *ci("roc_auc"),
+        *ci("roc_auc", "AUC"),
         ("average precision", *both(lambda e: _num(e.average_precision))),
-        *ci("average_precision"),
+        *ci("average_precision", "AP"),
         ("operating threshold", *both(lambda e: _num(e.threshold, 4))),
         ("precision at the threshold", *both(lambda e: _num(e.at_threshold.precision))),
         ("recall at the threshold", *both(lambda e: _num(e.at_threshold.recall))),
         ("precision of denials (model + rules)", _num(m.denied.precision), "-"),
         ("recall of denials (model + rules)", _num(m.denied.recall), "-"),
         (f"card precision@{m.k} (mean per day{_found(result)})", *both(lambda e: _num(e.card_precision))),
-        *ci("card_precision"),
+        *ci("card_precision", f"CP@{m.k}"),
         (f"  best possible card precision@{m.k}", *both(lambda e: _num(e.card_precision_best))),
         ("compromised cards denied at least once", *both(detected)),
         ("  denied on their first fraudulent swipe", *both(lambda e: str(e.detected_at_once))),
