@@ -255,16 +255,12 @@ def test_an_empty_test_period_is_an_error_that_names_it(history: Path) -> None:
         run_backtest(history, BACKTEST_MAPPING, spec, KEY, CONFIG)
 
 
+def _backtest_args(history: Path, scores: Path) -> list[str]:
+    return ["backtest", "--file", str(history), "--map", BACKTEST_MAPPING, "--scores", str(scores)]
+
+
 def test_cli_says_what_is_wrong_with_the_periods(history: Path, tmp_path: Path) -> None:
-    args = [
-        "backtest",
-        "--file",
-        str(history),
-        "--map",
-        BACKTEST_MAPPING,
-        "--scores",
-        str(tmp_path / "s.csv"),
-    ]
+    args = _backtest_args(history, tmp_path / "s.csv")
     args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--test-from", "2026-03-05"]
     outcome = CliRunner().invoke(app, [*args, "--test-to", "2026-03-12"])
     assert outcome.exit_code == 2
@@ -376,7 +372,7 @@ def test_the_summary_has_intervals_around_the_figures_and_the_report_a_breakdown
 
 def test_cli_takes_the_delay_and_derives_the_test_period(history: Path, tmp_path: Path) -> None:
     out = tmp_path / "scores.parquet"
-    args = ["backtest", "--file", str(history), "--map", BACKTEST_MAPPING, "--scores", str(out)]
+    args = _backtest_args(history, out)
     args += ["--workers", "1", "--train-from", "2026-03-01", "--train-to", "2026-03-05", "--delay", "2d"]
     outcome = CliRunner().invoke(app, [*args, "--bootstrap", "50", "--bootstrap-by", "day"])
     assert outcome.exit_code == 0, outcome.output
@@ -387,15 +383,7 @@ def test_cli_takes_the_delay_and_derives_the_test_period(history: Path, tmp_path
 
 
 def test_cli_refuses_a_test_that_starts_inside_the_delay(history: Path, tmp_path: Path) -> None:
-    args = [
-        "backtest",
-        "--file",
-        str(history),
-        "--map",
-        BACKTEST_MAPPING,
-        "--scores",
-        str(tmp_path / "s.csv"),
-    ]
+    args = _backtest_args(history, tmp_path / "s.csv")
     args += [
         "--train-from",
         "2026-03-01",
@@ -425,15 +413,7 @@ def test_found_cards_mode_counts_only_what_the_queue_found(history: Path, result
 
 
 def test_cli_refuses_an_unknown_known_cards_mode(history: Path, tmp_path: Path) -> None:
-    args = [
-        "backtest",
-        "--file",
-        str(history),
-        "--map",
-        BACKTEST_MAPPING,
-        "--scores",
-        str(tmp_path / "s.csv"),
-    ]
+    args = _backtest_args(history, tmp_path / "s.csv")
     args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--known-cards", "detected"]
     outcome = CliRunner().invoke(app, args)
     assert outcome.exit_code == 2 and "reported or found" in outcome.output
