@@ -1,6 +1,6 @@
 """`fraudstream bench backtest`: backtest rows/s against reading the same file's columns, in the same run.
 
-The file is the generator's labeled traffic with all four fraud scenarios (`fraudstream
+The file is the generator's labeled traffic with every fraud family (`fraudstream
 generate-file`), or one given with `--file` in that layout. The first two thirds of its days train,
 the rest is tested. Baselines measured in the same run: reading the mapped columns (pyarrow), and
 mapping the rows to swipes (`services.file_replay.map_rows`) in one process.
@@ -73,7 +73,7 @@ def run(
     with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as tmp_name:
         path = file or Path(tmp_name) / "history.parquet"
         if file is None:
-            with console.status(f"generating {days:g} days of {cards:,} cards (all four scenarios)"):
+            with console.status(f"generating {days:g} days of {cards:,} cards (every fraud family)"):
                 started = time.perf_counter()
                 write_generated_history(path, token_key, START, days=days, cards=cards)
                 console.print(f"generated in {time.perf_counter() - started:.0f} s")

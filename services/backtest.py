@@ -1,20 +1,24 @@
 """`fraudstream backtest`: train on one period of a labeled file, score the next exactly as the scorer would.
 
-    file rows   ......history......|====== train ======|  gap  |====== test ======|  (later: dropped)
+    file rows   ......history......|====== train ======|  delay  |====== test ======|  (later: dropped)
     features    folded over everything up to the test's end, in event-time order, per card
-    labels      train rows only, and only those known by the train period's end
+    labels      train rows only, and only those known when the test starts (the model goes live)
     scores      every test row, by the trained artifact (as the scorer runs it) and the rules
 
-A fraud label is known from its report time (the `reported=COL` mapping key, a backtest addition to
-`replay --file`'s keys) or, without one, from the swipe's own time, as `replay --file` publishes
-labels: then every fraud inside the train period counts as known when training. As with
-`fraudstream train --source delta`, training runs as of the train period's end: a fraud reported
-later trains as legitimate, and `label_delay` leaves out the swipes too young to have settled.
+The delay (`--delay 7d`) is the field's gap between train and test: the model is trained as of the
+test's start, so the train period's chargebacks have had the delay to arrive, and the delay's own
+swipes are neither examples nor scored. A fraud label is known from its report time (the
+`reported=COL` mapping key, a backtest addition to `replay --file`'s keys) or, without one, from
+the swipe's own time, as `replay --file` publishes labels: then every fraud inside the train period
+counts as known when training. As with `fraudstream train --source delta`, a fraud reported after
+the training time trains as legitimate, and `label_delay` leaves out the swipes too young (at that
+time) to have settled.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import queue
 import time
@@ -30,6 +34,7 @@ import pandas as pd
 
 from scoring.model import ModelArtifact, input_names
 from scoring.training_set import LabelCutoff
+from services.backtest_bootstrap import KnownCards, Unit
 from services.backtest_features import (
     CARD_KEY,
     ROW_COLUMN,
@@ -41,12 +46,14 @@ from services.backtest_features import (
     feature_rows,
     worker_of,
 )
-from services.backtest_metrics import ModelEval, evaluate
+from services.backtest_metrics import ModelEval, Resampling, evaluate
 from services.backtest_model import ModelKind, decisions, score_rows, train_amount_baseline, train_model
 from services.file_replay import ColumnMap, MappingError, _times, parse_mapping, read_chunks
 from streaming.card_state import FeatureConfig
 
 REPORTED_KEY = "reported"
+SCENARIO_KEY = "scenario"  # each fraud's family or label kind, for the report's breakdown
+EXTRA_KEYS = (REPORTED_KEY, SCENARIO_KEY)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,25 @@ class Period:
     def contains(self, t: np.ndarray) -> np.ndarray:
         return np.asarray((t >= self.start.timestamp()) & (t < self.end.timestamp()))
 
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+def period_after_delay(train: Period, delay: timedelta, days: int | None = None) -> Period:
+    """The test period of `days` (default: the train period's length) starting `delay` after `train`.
+
+    Periods are whole UTC days, so the test starts on the first midnight at or after the train
+    period's end plus the delay: `12h` after a period ending at midnight starts the day after.
+    """
+    if delay < timedelta(0):
+        raise ValueError(f"the delay between train and test must be 0 or more, got {delay}")
+    length = train.days if days is None else days
+    if length < 1:
+        raise ValueError(f"the test period needs at least one day, got {length}")
+    first = train.last + timedelta(days=1 + math.ceil(delay / timedelta(days=1)))
+    return Period(first, first + timedelta(days=length - 1))
+
 
 @dataclass(frozen=True)
 class BacktestSpec:
@@ -77,21 +103,32 @@ class BacktestSpec:
     workers: int = 2
     k: int = 100
     seed: int = 0
-    label_delay: timedelta = timedelta(0)  # train swipes younger than this at the train end: no example
+    label_delay: timedelta = timedelta(0)  # train swipes younger than this at the test's start: no example
+    bootstrap: int = 200  # resamples for the confidence intervals; 0: none
+    bootstrap_unit: Unit = "card"
+    confidence: float = 0.95
+    known_cards: KnownCards = "reported"  # which cards card precision leaves out: reported, or found
+
+    @property
+    def delay(self) -> timedelta:
+        """The gap between the train period's end and the test's start (when the model is trained)."""
+        return self.test.start - self.train.end
 
     def __post_init__(self) -> None:
         if self.train.last < self.train.first or self.test.last < self.test.first:
             raise ValueError("a period's first day must not be after its last day")
-        if not timedelta(0) <= self.label_delay < self.train.end - self.train.start:
-            raise ValueError(
-                f"the label delay ({self.label_delay}) leaves no settled swipe in the train period; "
-                "shorten it or start the train period earlier"
-            )
         if self.test.first <= self.train.last:
             raise ValueError(
                 f"the test period ({self.test.first}) must start after the train period ends "
                 f"({self.train.last}); otherwise the model is scored on what it learned from"
             )
+        if not timedelta(0) <= self.label_delay < self.test.start - self.train.start:
+            raise ValueError(
+                f"the label delay ({self.label_delay}) leaves no settled swipe in the train period; "
+                "shorten it, lengthen --delay or start the train period earlier"
+            )
+        if self.bootstrap < 0 or not 0 < self.confidence < 1:
+            raise ValueError("--bootstrap must be 0 or more and the confidence level between 0 and 1")
 
 
 @dataclass
@@ -125,24 +162,35 @@ class BacktestResult:
 Progress = Callable[[str, int, int | None], None]  # (stage, rows done in the stage, stage total)
 
 
-def split_mapping(text: str) -> tuple[ColumnMap, str | None]:
-    """`replay --file`'s mapping plus the optional `reported=COL` (when the label became known)."""
-    parts, reported = [], None
+def split_extras(text: str) -> tuple[ColumnMap, dict[str, str]]:
+    """`replay --file`'s mapping, plus the backtest's own optional keys (`EXTRA_KEYS`): key -> column.
+
+    `reported=COL`: when each fraud label became known; `scenario=COL`: its family, for a breakdown.
+    """
+    parts, extras = [], {}
     for part in (p.strip() for p in text.split(",")):
         key, _, column = (s.strip() for s in part.partition("="))
-        if key == REPORTED_KEY:
-            reported = column or None
+        if key in EXTRA_KEYS:
+            if column:
+                extras[key] = column
         elif part:
             parts.append(part)
     cmap = parse_mapping(",".join(parts))
     if cmap.label is None:
         raise MappingError("a backtest needs labels: add label=COL to --map")
-    return cmap, reported
+    return cmap, extras
 
 
-def read_file(path: Path, cmap: ColumnMap, reported: str | None) -> pd.DataFrame:
-    """The mapped columns (all rows), plus the row number, the card key and the parsed time."""
-    columns = list(dict.fromkeys([*cmap.columns().values(), *([reported] if reported else [])]))
+def split_mapping(text: str) -> tuple[ColumnMap, str | None]:
+    """`split_extras` with only the `reported=COL` column (None when not mapped)."""
+    cmap, extras = split_extras(text)
+    return cmap, extras.get(REPORTED_KEY)
+
+
+def read_file(path: Path, cmap: ColumnMap, reported: str | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The mapped columns (all rows, plus `extra` ones), the row number, the card key and the parsed time."""
+    wanted = [*cmap.columns().values(), *([reported] if reported else []), *extra]
+    columns = list(dict.fromkeys(wanted))
     frame = pd.concat(list(read_chunks(path, columns, 500_000)), ignore_index=True)
     frame[ROW_COLUMN] = pd.Series(np.arange(1, len(frame) + 1)).astype(str).to_numpy()
     frame[CARD_KEY] = card_keys(frame[cmap.card])
@@ -215,10 +263,11 @@ def run_backtest(
     clock: Callable[[], float] = time.perf_counter,
 ) -> BacktestResult:
     """Read, fold, train, score and evaluate; nothing is written (see `write_scores`)."""
-    cmap, reported = split_mapping(mapping)
+    cmap, extras = split_extras(mapping)
+    reported, scenario_column = extras.get(REPORTED_KEY), extras.get(SCENARIO_KEY)
     seconds: dict[str, float] = {}
     t0 = clock()
-    frame = read_file(path, cmap, reported)
+    frame = read_file(path, cmap, reported, (scenario_column,) if scenario_column else ())
     rows_read = len(frame)
     end = pd.Timestamp(spec.test.end)
     frame = frame[~(frame[TIME_KEY] >= end)]  # later rows can change nothing before the test's end
@@ -234,9 +283,9 @@ def run_backtest(
     seconds["features"], t0 = clock() - t0, clock()
 
     known_at = label_known_at(frame, table, reported)
-    # As `fraudstream train --source delta` does: train as of the train period's end, only on swipes
-    # whose chargeback had time to arrive, with the fraud labels reported by then.
-    cutoff = LabelCutoff(spec.train.end, spec.label_delay)
+    # As `fraudstream train --source delta` does: train as of the test's start (the train period's end
+    # plus the delay), only on swipes whose chargeback had time to arrive, with the labels reported by then.
+    cutoff = LabelCutoff(spec.test.start, spec.label_delay)
     train = spec.train.contains(table.t) & (table.t < cutoff.settled_before.timestamp())
     test = spec.test.contains(table.t)
     train_table, test_table = table.take(np.flatnonzero(train)), table.take(np.flatnonzero(test))
@@ -259,12 +308,37 @@ def run_backtest(
     base_scores = baseline.scores(test_table.x[:, amount])
     first_known = pd.Series(known_at).groupby(table.card).min().dropna().to_dict()
     before = spec.test.start.timestamp()
+    resampling = Resampling(spec.bootstrap, spec.bootstrap_unit, spec.confidence, spec.seed)
+    scenario = (
+        frame[scenario_column].reindex(test_table.row - 1).to_numpy(dtype=object) if scenario_column else None
+    )
+    progress("bootstrap", 0, None)
     model_eval = evaluate(
-        "model", test_table, scores, artifact.threshold, decided == "deny", first_known, spec.k, before
+        "model",
+        test_table,
+        scores,
+        artifact.threshold,
+        decided == "deny",
+        first_known,
+        spec.k,
+        before,
+        resampling=resampling,
+        scenario=scenario,
+        known_cards=spec.known_cards,
     )
     base_flags = base_scores >= baseline.threshold
     base_eval = evaluate(
-        "amount-only LR", test_table, base_scores, baseline.threshold, base_flags, first_known, spec.k, before
+        "amount-only LR",
+        test_table,
+        base_scores,
+        baseline.threshold,
+        base_flags,
+        first_known,
+        spec.k,
+        before,
+        resampling=resampling,
+        scenario=scenario,
+        known_cards=spec.known_cards,
     )
     seconds["scoring"] = clock() - t0
     id_column = cmap.id or "row"

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +19,7 @@ from services import stack
 from services.settings import DEV_TOKEN_KEY, StackSettings, setting_problems
 
 if TYPE_CHECKING:
+    from services.backtest import Period
     from services.replay import ReplayReport
 
 app = typer.Typer(
@@ -537,16 +538,31 @@ def backtest(
         typer.Option(
             "--map",
             help="As `replay --file` (card=COL,amount=COL,time=COL,label=COL,id=COL,...), plus the "
-            "optional reported=COL: when each fraud label became known (default: the swipe's time).",
+            "optional reported=COL: when each fraud label became known (default: the swipe's time), "
+            "and scenario=COL: each fraud's family or kind, for a breakdown.",
         ),
     ],
     train_from: Annotated[str, typer.Option(help="First day of the train period, YYYY-MM-DD (UTC).")],
     train_to: Annotated[str, typer.Option(help="Last day of the train period (inclusive).")],
-    test_from: Annotated[str, typer.Option(help="First day of the test period; after --train-to.")],
-    test_to: Annotated[str, typer.Option(help="Last day of the test period (inclusive).")],
     scores: Annotated[
         Path, typer.Option("--scores", help="Write id, score, decision per test row here (.csv/.parquet).")
     ],
+    test_from: Annotated[
+        str | None,
+        typer.Option(help="First day of the test period; default: the first day --delay after --train-to."),
+    ] = None,
+    test_to: Annotated[
+        str | None,
+        typer.Option(help="Last day of the test period (inclusive); default: as long as the train period."),
+    ] = None,
+    delay: Annotated[
+        str | None,
+        typer.Option(
+            help="The gap between train and test (7d, 12h, 3600 or 3600s): the model is trained as of the "
+            "test's start, so the train period's chargebacks have had the gap to arrive; the gap's swipes "
+            "are neither examples nor scored. Default 0 (or what --test-from leaves)."
+        ),
+    ] = None,
     report: Annotated[
         Path | None, typer.Option(help="The HTML report; default: the scores path with .html.")
     ] = None,
@@ -576,10 +592,42 @@ def backtest(
             "younger ones may still get a chargeback. Frauds reported later train as legitimate."
         ),
     ] = "0s",
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            help="Resamples for the confidence intervals of AUC, AP and card precision; 0: none.", min=0
+        ),
+    ] = 200,
+    bootstrap_by: Annotated[
+        str,
+        typer.Option(
+            help="What the bootstrap resamples: card (default: fraud clusters by card) or day (long test "
+            "periods: keeps each day whole)."
+        ),
+    ] = "card",
+    confidence: Annotated[float, typer.Option(help="Level of the intervals.", min=0.5, max=0.999)] = 0.95,
+    known_cards: Annotated[
+        str,
+        typer.Option(
+            help="Which cards card precision leaves out of a day: reported (a fraud label reported before "
+            "the day) or found (a hit in an earlier test day's top k, or reported before the test)."
+        ),
+    ] = "reported",
 ) -> None:
-    """Train on one period of a labeled file and score every swipe of the next exactly as the scorer would."""
+    """Train on one period of a labeled file and score every swipe of the next exactly as the scorer would.
+
+    The field's protocol: --train-from D --train-to D --delay 7d tests on a period as long as training's.
+
+    Card precision@k is per test day, with the cards whose fraud was reported before that day left out.
+
+    AUC, AP and card precision@k come with bootstrap intervals; with scenario=COL in --map, per scenario.
+    """
     if kind not in ("gbm", "logistic"):
         raise typer.BadParameter(f"--kind must be gbm or logistic, not {kind!r}")
+    if bootstrap_by not in ("card", "day"):
+        raise typer.BadParameter(f"--bootstrap-by must be card or day, not {bootstrap_by!r}")
+    if known_cards not in ("reported", "found"):
+        raise typer.BadParameter(f"--known-cards must be reported or found, not {known_cards!r}")
     from scoring.settings import ScorerSettings
     from services.backtest import BacktestSpec, Period
     from services.backtest_report import run_and_report
@@ -588,15 +636,21 @@ def backtest(
 
     scorer_settings = ScorerSettings()
     try:
+        train_period = Period(_day(train_from, "--train-from"), _day(train_to, "--train-to"))
+        test_period = _test_period(train_period, test_from, test_to, parse_duration(delay or "0s"), delay)
         spec = BacktestSpec(
-            train=Period(_day(train_from, "--train-from"), _day(train_to, "--train-to")),
-            test=Period(_day(test_from, "--test-from"), _day(test_to, "--test-to")),
+            train=train_period,
+            test=test_period,
             kind="gbm" if kind == "gbm" else "logistic",
             rules_path=None if no_rules else (rules or scorer_settings.rules_path),
             workers=workers,
             k=k,
             seed=seed,
             label_delay=parse_duration(label_delay),
+            bootstrap=bootstrap,
+            bootstrap_unit="day" if bootstrap_by == "day" else "card",
+            confidence=confidence,
+            known_cards="found" if known_cards == "found" else "reported",
         )
         run_and_report(
             file,
@@ -613,6 +667,23 @@ def backtest(
         raise typer.Exit(2) from None
 
 
+def _test_period(
+    train: Period, test_from: str | None, test_to: str | None, delay: timedelta, delay_text: str | None
+) -> Period:
+    """The test period the options give: --test-from/--test-to, else from --delay (see the help)."""
+    from services.backtest import Period, period_after_delay
+
+    after = period_after_delay(train, delay)
+    first = after.first if test_from is None else _day(test_from, "--test-from")
+    if delay_text is not None and first < after.first:
+        raise ValueError(
+            f"--test-from {first} starts before the --delay {delay_text} after --train-to {train.last} is "
+            f"over ({after.first}); start the test later or shorten the delay"
+        )
+    last = first + timedelta(days=train.days - 1) if test_to is None else _day(test_to, "--test-to")
+    return Period(first, last)
+
+
 @app.command("generate-file")
 def generate_file(
     path: Annotated[Path, typer.Argument(help="The Parquet file to write.")],
@@ -620,17 +691,41 @@ def generate_file(
     cards: Annotated[int, typer.Option(help="Cards in the population (~2.5 swipes a day each).")] = 4400,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD (UTC).")] = "2026-05-01",
     per_scenario: Annotated[
-        int, typer.Option(help="Instances of each fraud scenario per (up to) 30 days.")
+        int, typer.Option(help="Instances of each fraud family (at weight 1) per (up to) 30 days.")
     ] = 10,
     seed: Annotated[int, typer.Option(help="Same seed, same file.")] = 1,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="full: every column a bank export has (ids, MCC, country, channel, position, report "
+            "time, scenario); minimal: only card, merchant, amount, time and label."
+        ),
+    ] = "full",
+    scenario_mix: Annotated[
+        str | None,
+        typer.Option(
+            help="NAME=WEIGHT,...: each listed family gets WEIGHT x --per-scenario instances, unlisted "
+            "ones none (e.g. stolen_card=1,terminal_compromise=3). Default: every family at 1. Families: "
+            "stolen_card, card_testing, compromised_merchant, account_takeover, terminal_compromise, "
+            "escalating_card, low_and_slow.",
+            envvar="FRAUDSTREAM_SCENARIO_MIX",
+        ),
+    ] = None,
 ) -> None:
-    """Write the generator's labeled traffic (all four fraud scenarios) as a file `backtest` reads."""
+    """Write the generator's labeled traffic (a mix of fraud families) as a file `backtest` reads."""
     from datetime import UTC, datetime
 
-    from services.backtest_data import BACKTEST_MAPPING, write_generated_history
+    from services.backtest_data import PROFILES, mapping_for, write_generated_history
+    from services.scenario_mix import DEFAULT_MIX, format_mix, parse_mix
 
+    if profile not in PROFILES:
+        raise typer.BadParameter(f"--profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    try:
+        mix = DEFAULT_MIX if scenario_mix is None else parse_mix(scenario_mix)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--scenario-mix") from None
     first = datetime.combine(_day(start, "--start"), datetime.min.time(), tzinfo=UTC)
-    with console.status(f"generating {days:g} days of {cards:,} cards") as spinner:
+    with console.status(f"generating {days:g} days of {cards:,} cards ({profile})") as spinner:
         written = write_generated_history(
             path,
             _settings().token_key.get_secret_value().encode(),
@@ -639,11 +734,14 @@ def generate_file(
             cards=cards,
             per_scenario_per_chunk=per_scenario,
             seed=seed,
+            mix=mix,
+            profile=profile,
             progress=lambda rows: spinner.update(f"generating: {rows:,} rows written"),
         )
     console.print(
         f"wrote {written.rows:,} rows ({written.fraud:,} fraud) from {written.start:%Y-%m-%d} to "
-        f"{written.end:%Y-%m-%d} to {path}; backtest it with --map {BACKTEST_MAPPING}"
+        f"{written.end:%Y-%m-%d} to {path}, scenario mix {format_mix(mix)}; backtest it with "
+        f"--map {mapping_for(profile)}"
     )
 
 

@@ -15,8 +15,16 @@ from typer.testing import CliRunner
 from scoring.model import input_names
 from scoring.settings import DEFAULT_RULES_PATH
 from scoring.training import labeled_rows
-from services.backtest import BacktestResult, BacktestSpec, Period, read_file, run_backtest, split_mapping
-from services.backtest_data import BACKTEST_MAPPING, write_generated_history
+from services.backtest import (
+    BacktestResult,
+    BacktestSpec,
+    Period,
+    period_after_delay,
+    read_file,
+    run_backtest,
+    split_mapping,
+)
+from services.backtest_data import BACKTEST_MAPPING, MINIMAL_MAPPING, write_generated_history
 from services.backtest_features import (
     VERDICT_APPROVE,
     VERDICT_DENY,
@@ -43,9 +51,9 @@ SPEC = BacktestSpec(
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 days of 150 generated cards with every fraud scenario: about 4,700 rows, 90 of them fraud."""
+    """12 days of 150 generated cards with every fraud family: about 4,800 rows, 220 of them fraud."""
     path = tmp_path_factory.mktemp("backtest") / "history.parquet"
-    write_generated_history(path, KEY, START, days=12, cards=150, per_scenario_per_chunk=2, seed=3)
+    write_generated_history(path, KEY, START, days=12, cards=150, per_scenario_per_chunk=3, seed=3)
     return path
 
 
@@ -247,17 +255,165 @@ def test_an_empty_test_period_is_an_error_that_names_it(history: Path) -> None:
         run_backtest(history, BACKTEST_MAPPING, spec, KEY, CONFIG)
 
 
+def _backtest_args(history: Path, scores: Path) -> list[str]:
+    return ["backtest", "--file", str(history), "--map", BACKTEST_MAPPING, "--scores", str(scores)]
+
+
 def test_cli_says_what_is_wrong_with_the_periods(history: Path, tmp_path: Path) -> None:
-    args = [
-        "backtest",
-        "--file",
-        str(history),
-        "--map",
-        BACKTEST_MAPPING,
-        "--scores",
-        str(tmp_path / "s.csv"),
-    ]
+    args = _backtest_args(history, tmp_path / "s.csv")
     args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--test-from", "2026-03-05"]
     outcome = CliRunner().invoke(app, [*args, "--test-to", "2026-03-12"])
     assert outcome.exit_code == 2
     assert "must start after" in outcome.output
+
+
+def test_cli_writes_a_minimal_file_that_backtests_with_only_its_five_keys(tmp_path: Path) -> None:
+    path = tmp_path / "minimal.parquet"
+    generate = ["generate-file", str(path), "--days", "12", "--cards", "150", "--start", "2026-03-01"]
+    generate += ["--per-scenario", "3", "--seed", "3", "--profile", "minimal"]
+    written = CliRunner().invoke(app, [*generate, "--scenario-mix", "terminal_compromise=2,stolen_card=1"])
+    assert written.exit_code == 0, written.output
+    assert MINIMAL_MAPPING in written.output.replace("\n", "")
+    assert list(pd.read_parquet(path).columns) == ["card", "merchant", "amount", "time", "label"]
+    out = tmp_path / "scores.csv"
+    args = ["backtest", "--file", str(path), "--map", MINIMAL_MAPPING, "--scores", str(out), "--workers", "1"]
+    args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--test-from", "2026-03-09"]
+    outcome = CliRunner().invoke(app, [*args, "--test-to", "2026-03-12"])
+    assert outcome.exit_code == 0, outcome.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["row", "score", "decision"]
+    assert len(scores) == int((pd.read_parquet(path)["time"] >= pd.Timestamp("2026-03-09", tz="UTC")).sum())
+
+
+def test_cli_refuses_a_bad_scenario_mix_naming_the_option(tmp_path: Path) -> None:
+    outcome = CliRunner().invoke(app, ["generate-file", str(tmp_path / "x.parquet"), "--scenario-mix", "x=1"])
+    assert outcome.exit_code == 2
+    assert "unknown" in outcome.output and not (tmp_path / "x.parquet").exists()
+
+
+# train 3/1..3/7 (ends 3/8 00:00)   delay              test
+#   0     -> 3/8                    12h -> 3/9 (the first midnight at or after 3/8 12:00)
+#   1d    -> 3/9                    7d  -> 3/15        36h -> 3/10
+@pytest.mark.parametrize(
+    ("delay", "days", "first", "last"),
+    [
+        (timedelta(0), None, date(2026, 3, 8), date(2026, 3, 14)),
+        (timedelta(hours=12), None, date(2026, 3, 9), date(2026, 3, 15)),
+        (timedelta(days=1), None, date(2026, 3, 9), date(2026, 3, 15)),
+        (timedelta(hours=36), 2, date(2026, 3, 10), date(2026, 3, 11)),
+        (timedelta(days=7), None, date(2026, 3, 15), date(2026, 3, 21)),
+    ],
+)
+def test_the_test_period_starts_the_delay_after_training(
+    delay: timedelta, days: int | None, first: date, last: date
+) -> None:
+    train = Period(date(2026, 3, 1), date(2026, 3, 7))
+    test = period_after_delay(train, delay, days)
+    assert (test.first, test.last) == (first, last)
+    assert BacktestSpec(train=train, test=test).delay >= delay
+
+
+def test_a_negative_delay_is_refused() -> None:
+    with pytest.raises(ValueError, match="0 or more"):
+        period_after_delay(Period(date(2026, 3, 1), date(2026, 3, 7)), timedelta(days=-1))
+
+
+def test_training_runs_as_of_the_tests_start_so_the_delay_brings_the_labels(
+    history: Path, tmp_path: Path
+) -> None:
+    """A chargeback reported during the delay is known when training; without the delay it is not."""
+    frame = pd.read_parquet(history)
+    train = Period(date(2026, 3, 1), date(2026, 3, 7))
+    train_fraud = (frame["label"] == 1) & (frame["time"] < pd.Timestamp(train.end))
+    late = train_fraud & (frame["time"] >= pd.Timestamp(train.end - timedelta(days=1)))
+    frame.loc[train_fraud, "reported"] = frame.loc[train_fraud, "time"]  # known at once...
+    frame.loc[late, "reported"] = pd.Timestamp(train.end + timedelta(days=1, hours=12))  # ...or in the delay
+    path = tmp_path / "reported_in_the_delay.parquet"
+    frame.to_parquet(path)
+    no_gap = replace(SPEC, train=train, test=period_after_delay(train, timedelta(0), 3), bootstrap=0)
+    gap = replace(no_gap, test=period_after_delay(train, timedelta(days=2), 3))
+    assert gap.delay == timedelta(days=2) and late.sum() > 0
+    assert run_backtest(path, BACKTEST_MAPPING, no_gap, KEY, CONFIG).train_fraud_known == int(
+        (train_fraud & ~late).sum()
+    )
+    with_delay = run_backtest(path, BACKTEST_MAPPING, gap, KEY, CONFIG)
+    assert with_delay.train_fraud_known == int(train_fraud.sum())
+    assert with_delay.scores["id"].isin(frame.loc[frame["time"] >= pd.Timestamp(gap.test.start), "id"]).all()
+
+
+def test_the_summary_has_intervals_around_the_figures_and_the_report_a_breakdown(
+    result: BacktestResult,
+) -> None:
+    m = result.model
+    for figure, value in (
+        ("roc_auc", m.roc_auc),
+        ("average_precision", m.average_precision),
+        ("card_precision", m.card_precision),
+    ):
+        interval = m.intervals[figure]
+        assert interval is not None and value is not None
+        assert interval.low <= value <= interval.high and interval.replicates > 100
+    rows = summary_rows(result)
+    labels = [r[0] for r in rows]
+    assert {
+        "  AUC: 95% interval (by card)",
+        "  AP: 95% interval (by card)",
+        f"  CP@{SPEC.k}: 95% interval (by card)",
+    } <= set(labels)
+    assert len(set(labels)) == len(labels)  # the bench keys the rows by label
+    names = {f.scenario for f in m.breakdown}
+    frame = pd.read_parquet(result.file)
+    in_test = (frame["time"] >= pd.Timestamp(SPEC.test.start)) & (frame["time"] < pd.Timestamp(SPEC.test.end))
+    assert names == set(frame.loc[in_test & (frame["label"] == 1), "scenario"])
+    assert sum(f.fraud_swipes for f in m.breakdown) == result.test_fraud
+    page = html_report(result)
+    assert 'id="breakdown"' in page and "200 resamples of the test period" in page
+
+
+def test_cli_takes_the_delay_and_derives_the_test_period(history: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scores.parquet"
+    args = _backtest_args(history, out)
+    args += ["--workers", "1", "--train-from", "2026-03-01", "--train-to", "2026-03-05", "--delay", "2d"]
+    outcome = CliRunner().invoke(app, [*args, "--bootstrap", "50", "--bootstrap-by", "day"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "delay 2 days" in outcome.output and "2026-03-08..2026-03-12" in outcome.output
+    assert "by scenario" in outcome.output and "AUC: 95% interval (by day)" in outcome.output
+    frame = pd.read_parquet(history)
+    assert set(pd.read_parquet(out)["id"]) == set(frame.loc[frame["time"] >= "2026-03-08", "id"])
+
+
+def test_cli_refuses_a_test_that_starts_inside_the_delay(history: Path, tmp_path: Path) -> None:
+    args = _backtest_args(history, tmp_path / "s.csv")
+    args += [
+        "--train-from",
+        "2026-03-01",
+        "--train-to",
+        "2026-03-05",
+        "--delay",
+        "7d",
+        "--test-from",
+        "2026-03-08",
+    ]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 2
+    assert "before the --delay 7d" in outcome.output
+
+
+def test_found_cards_mode_counts_only_what_the_queue_found(history: Path, result: BacktestResult) -> None:
+    found = run_backtest(
+        history, BACKTEST_MAPPING, replace(SPEC, known_cards="found", bootstrap=0), KEY, CONFIG
+    )
+    assert found.scores.equals(result.scores)  # the same model and scores, only the queue differs
+    assert [d.day_start for d in found.model.daily] == [d.day_start for d in result.model.daily]
+    # a card reported during the test is still in the later days' queue unless the top k found it
+    assert sum(d.cards for d in found.model.daily) >= sum(d.cards for d in result.model.daily)
+    assert f"card precision@{SPEC.k} (mean per day, found cards left out)" in [
+        r[0] for r in summary_rows(found)
+    ]
+
+
+def test_cli_refuses_an_unknown_known_cards_mode(history: Path, tmp_path: Path) -> None:
+    args = _backtest_args(history, tmp_path / "s.csv")
+    args += ["--train-from", "2026-03-01", "--train-to", "2026-03-08", "--known-cards", "detected"]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 2 and "reported or found" in outcome.output
