@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -385,11 +387,15 @@ def _replay_stolen_card(
         5,
         what=f"no ready scorer at {url}: start the stack with `fraudstream up` (or pass --scorer-url); it",
     )
-    with console.status("replaying the stolen card...") as spinner:
+    with (
+        console.status("replaying the stolen card...") as spinner,
+        _story_backfill(str(bootstrap)) as backfill,
+    ):
         report = run_stolen_card(
             str(bootstrap),
             str(url),
             scorer_settings,
+            backfill=backfill,
             seed=seed if seed is not None else int(time.time()) % 100_000,
             speed=speed,
             api_token=token,
@@ -397,6 +403,31 @@ def _replay_stolen_card(
         )
     _print_replay(report)
     return report
+
+
+@contextlib.contextmanager
+def _story_backfill(bootstrap: str) -> Iterator[Callable[[list[str], str], None]]:
+    """The replay's backfill: a Spark session (started on first use) that tiles the story's cards."""
+    from streaming.backfill import backfill_cards
+    from streaming.settings import StreamSettings
+    from streaming.spark import build_session
+
+    settings = StreamSettings(kafka_bootstrap=bootstrap)
+    sessions: list[Any] = []
+
+    def backfill(card_tokens: list[str], after: str) -> None:
+        if not sessions:
+            sessions.append(
+                build_session("fraudstream-replay-backfill", settings.jars_dir, master="local[1]")
+            )
+            sessions[0].sparkContext.setLogLevel("ERROR")
+        backfill_cards(sessions[0], settings, card_tokens, after, timeout_s=300)
+
+    try:
+        yield backfill
+    finally:
+        for spark in sessions:
+            spark.stop()
 
 
 @app.command()

@@ -1,9 +1,17 @@
 """`fraudstream replay stolen-card`: the story, on the running stack, swipe by swipe.
 
 Flow (one path for every swipe, so each reaches `swipes` exactly once):
+  0. the theft is placed at the first half hour after the stream's current event time (the newest
+     swipe on `swipes`, or the wall clock on an empty topic), so a stack with live traffic folds the
+     story's burst live. With `speed` above 1 the burst then runs ahead of wall-clock traffic (by up
+     to an hour of event time): until that traffic catches up, its swipes are behind the watermark,
+     kept in Delta but not tiled (`fraudstream backfill` tiles them); `--speed 1` keeps in step;
   1. the card's normal history and other cards' background traffic are published to `swipes`
-     (authorized before the story starts);
-  2. wait until the feature job has tiled the victim's history (its tiles on `card-tiles`);
+     (authorized before the story starts); the days of it behind the job's watermark are dropped
+     by the hot query, so
+  2. the story's cards are backfilled: once the job's history query has written the history to
+     Delta `swipes`, their tiles are computed in Spark batch (streaming.backfill) and published to
+     `card-tiles`; then wait until the victim's history is on `card-tiles`;
   3. from the theft on, every swipe (the thief's and other cards' legitimate ones) goes to the
      scorer as a card network would send it, PAN included; the scorer tokenizes it, decides, and
      publishes the decided swipe to `swipes` itself, so denied attempts count in the velocity too;
@@ -29,7 +37,7 @@ from scoring.settings import ScorerSettings
 from services.counterfactual import batch_approved
 from services.population import PopulationConfig, build_population
 from services.publish import LabelPublisher, SwipePublisher
-from services.scenarios import StolenCardParams, stolen_card, story_theft_at
+from services.scenarios import StolenCardParams, stolen_card
 from services.topics import kafka_logger
 from services.traffic import background
 from streaming.schema import CardTile, Label, Swipe, from_kafka
@@ -125,6 +133,51 @@ def wait_for_features(
     )
 
 
+def stream_event_time(bootstrap: str, topic: str) -> datetime | None:
+    """The newest event time among the last swipe of each partition of `topic`; None when it is empty."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"replay-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "logger": kafka_logger("replay"),
+        }
+    )
+    newest: datetime | None = None
+    try:
+        for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, p, high - 1)])
+            msg = consumer.poll(10)
+            if msg is None or msg.error() is not None or msg.value() is None:
+                continue
+            try:
+                at = from_kafka(Swipe, msg.value()).event_time  # type: ignore[arg-type]
+            except ValueError:  # a malformed last record: the job dead-letters it; look no further
+                continue
+            newest = at if newest is None or at > newest else newest
+    finally:
+        consumer.close()
+    return newest
+
+
+def theft_time(stream_now: datetime | None, wall_now: datetime) -> datetime:
+    """The theft: the first half hour boundary after the stream's event time (the wall clock if none).
+
+    On the boundary, as the story has always been: a batch job every 30 minutes then runs just
+    before the theft and again only at the burst's end, the counterfactual the replay reports.
+    """
+    base = stream_now or wall_now
+    step = 1800
+    return datetime.fromtimestamp((base.timestamp() // step + 1) * step, UTC)
+
+
+# Makes the story cards' history reach card-tiles: (their tokens, the last history swipe's id).
+Backfill = Callable[[list[str], str], None]
+
+
 def _score(client: httpx.Client, url: str, pan: str, swipe: Swipe) -> tuple[dict[str, Any], float]:
     body = swipe.model_dump(mode="json", exclude={"card_token", "decision"})
     body["pan"] = pan
@@ -141,22 +194,27 @@ def run_stolen_card(
     scorer_url: str,
     scorer_settings: ScorerSettings,
     *,
+    backfill: Backfill,
     seed: int = 7,
     speed: float = 60.0,
     background_cards: int = 400,
-    theft_day: datetime | None = None,
+    theft_at: datetime | None = None,
     features_timeout_s: float = 300.0,
     api_token: str | None = None,
     on_row: Callable[[TimelineRow], None] = lambda _: None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> ReplayReport:
-    """Replay the stolen-card story against a running stack; `speed` compresses the theft's event time."""
+    """Replay the stolen-card story against a running stack; `speed` compresses the theft's event time.
+
+    `theft_at` defaults to `theft_time` of the swipes topic: the story joins whatever traffic the
+    stack already carries. `backfill` gets the story's history onto card-tiles (see the module doc).
+    """
     key = scorer_settings.token_key.get_secret_value().encode()
     rng = np.random.default_rng(seed)
     pop = build_population(rng, key, PopulationConfig(cards=background_cards))
     victim = int(rng.integers(pop.cards))
-    day = (theft_day or datetime.now(UTC) - timedelta(days=1)).date()
-    theft_at = story_theft_at(day)
+    if theft_at is None:
+        theft_at = theft_time(stream_event_time(bootstrap, scorer_settings.topic_swipes), datetime.now(UTC))
     params = StolenCardParams()
     story = stolen_card(pop, victim, theft_at, rng, params)
     history = [ls.swipe for ls in story if ls.swipe.event_time < theft_at]
@@ -172,13 +230,17 @@ def run_stolen_card(
         f"publishing {len(history)} history swipes of the card and {len(before)} of {len(others)} others"
     )
     publisher = SwipePublisher(bootstrap, scorer_settings.topic_swipes)
-    for s in sorted(history + before, key=lambda s: s.event_time):
+    published = sorted(history + before, key=lambda s: s.event_time)
+    for s in published:
         publisher.publish(s)
     if publisher.flush(60) != 0 or publisher.failed:
         raise RuntimeError(f"Kafka did not accept the history: {publisher.last_error}")
 
     token = pop.token(victim)
-    progress("waiting for the feature job to fold the card's history")
+    progress(f"backfilling the history of {pop.cards} story cards (Delta swipes -> card-tiles)")
+    # Flushed first, published last: once it is in Delta, every swipe published before it is too.
+    backfill([pop.token(c) for c in range(pop.cards)], published[-1].swipe_id)
+    progress("waiting for the card's history on card-tiles")
     wait_for_features(
         bootstrap, scorer_settings.topic_tiles, token, history[-1].event_time, features_timeout_s
     )

@@ -112,7 +112,11 @@ def run_story(
     params: StolenCardParams | None = None,
     day_before_s: float = 86_400.0,
 ) -> StoryOutcome:
-    """One seed of the story, drawn exactly as `services.replay.run_stolen_card` draws it."""
+    """One seed of the story, drawn exactly as `services.replay.run_stolen_card` draws it.
+
+    The theft is at 09:00 UTC of a fixed day; the replay puts it at the half hour after its stream's
+    event time: the same draw, on a half-hour boundary either way, a different time of day.
+    """
     params = params or StolenCardParams()
     rng = np.random.default_rng(seed)
     pop = build_population(rng, token_key, PopulationConfig(cards=cards))

@@ -11,6 +11,8 @@ takes a tile back: the stream's open tiles win while they hold more.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,3 +66,37 @@ def publish_tiles(swipes: DataFrame, settings: StreamSettings) -> BackfillReport
         cards=int(counts["cards"]) if counts else 0,
         topic=settings.topic_tiles,
     )
+
+
+def wait_in_delta(
+    spark: SparkSession,
+    settings: StreamSettings,
+    swipe_id: str,
+    timeout_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Wait until the history query has written `swipe_id` to Delta `swipes` (it runs every
+    FRAUDSTREAM_HISTORY_TRIGGER_S); raise TimeoutError saying where to look if it does not."""
+    deadline = clock() + timeout_s
+    while True:
+        try:
+            if not swipes_since(spark, settings, None).where(F.col("swipe_id") == swipe_id).isEmpty():
+                return
+        except ValueError:  # no table yet: the job has not started its queries
+            pass
+        if clock() > deadline:
+            raise TimeoutError(
+                f"swipe {swipe_id!r} did not reach Delta swipes at {settings.table(TABLE_SWIPES)} within "
+                f"{timeout_s:.0f}s; check `fraudstream status` and the feature job's log (its history query)"
+            )
+        sleep(2.0)
+
+
+def backfill_cards(
+    spark: SparkSession, settings: StreamSettings, card_tokens: list[str], after: str, timeout_s: float
+) -> BackfillReport:
+    """The tiles of these cards' swipes in Delta, once the swipe `after` (published last) is there."""
+    wait_in_delta(spark, settings, after, timeout_s)
+    swipes = swipes_since(spark, settings, None).where(F.col("card_token").isin(card_tokens))
+    return publish_tiles(swipes, settings)

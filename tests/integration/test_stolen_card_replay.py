@@ -1,4 +1,5 @@
-"""The story end to end: real broker, the Spark job as its own process, the scorer, the replay's JSON."""
+"""The story end to end on a stack with live traffic: real broker, the Spark job as its own process, the
+scorer, a generator publishing before and during the replay, the replay's JSON."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def stack_env(
         stack.down(settings)
 
 
-def test_replay_catches_the_stolen_card_that_a_batch_job_lets_through(
+def test_replay_on_a_live_stack_catches_the_stolen_card_that_a_batch_job_lets_through(
     stack_env: StackSettings, tmp_path: Path
 ) -> None:
     fraudstream = [sys.executable, "-m", "services.cli"]
@@ -55,14 +56,34 @@ def test_replay_catches_the_stolen_card_that_a_batch_job_lets_through(
     )
     scorer_port, metrics_port = free_ports(2)
     stack.up(stack_env, scorer_port=scorer_port, metrics_port=metrics_port)
-    out = tmp_path / "replay.json"
-    result = subprocess.run(
-        [*fraudstream, "replay", "stolen-card", "--json", str(out), "--speed", "300", "--seed", "11"],
+    # Live traffic first: its simulated event time runs hours ahead of the story's old history, so
+    # the job's watermark is past the history before the replay starts; more of it during.
+    subprocess.run(
+        [*fraudstream, "generate", "--count", "30000", "--rate", "1500"],
         env=env,
+        check=True,
+        timeout=300,
         capture_output=True,
-        text=True,
-        timeout=600,
     )
+    during = subprocess.Popen(
+        [*fraudstream, "generate", "--duration", "900", "--rate", "50", "--wallclock"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    out = tmp_path / "replay.json"
+    try:
+        result = subprocess.run(
+            [*fraudstream, "replay", "stolen-card", "--json", str(out), "--speed", "300", "--seed", "11"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert during.poll() is None, "the live generator stopped before the replay ended"
+    finally:
+        during.terminate()
+        during.wait(30)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "fraudulent swipes approved" in result.stdout
     report = json.loads(out.read_text())
