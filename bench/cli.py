@@ -46,6 +46,18 @@ def stream(
     run(fresh_rate=fresh_rate, backlog=backlog, json_path=json_path, console=console)
 
 
+@bench_app.command("state")
+def state(
+    json_path: JsonOption = None,
+    cards: Annotated[int, typer.Option(help="Cards that swipe on the simulated day.")] = 100_000,
+    per_card: Annotated[int, typer.Option(help="Swipes of each card that day.")] = 2,
+) -> None:
+    """The card_tiles query's state (rows, RocksDB memory, files) for a day of N cards vs their swipes."""
+    from bench.state import run
+
+    run(cards=cards, per_card=per_card, json_path=json_path, console=console)
+
+
 @bench_app.command("replay")
 def replay(
     json_path: JsonOption = None,
