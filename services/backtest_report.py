@@ -67,6 +67,19 @@ def throughput_line(result: BacktestResult) -> str:
     )
 
 
+def selection_lines(result: BacktestResult) -> list[str]:
+    """Which kind was kept and by how much on validation, each fitted kind on the test, the inputs."""
+    lines = []
+    if result.artifact.selection is not None:
+        lines.append(f"model selection: {result.artifact.selection.summary()}")
+    for kind, e in result.candidates.items():
+        lines.append(f"  {kind} on the test period: AUC {_num(e.roc_auc)}, AP {_num(e.average_precision)}")
+    fields = ", ".join(result.fields) or "none"
+    merchant = "on" if result.artifact.reads_merchant else "off"
+    lines.append(f"inputs: card, amount and time, plus the file's {fields}; merchant inputs {merchant}")
+    return lines
+
+
 def summary_table(result: BacktestResult) -> Table:
     spec = result.spec
     periods = f"train {spec.train.first}..{spec.train.last}, test {spec.test.first}..{spec.test.last}"
@@ -80,6 +93,8 @@ def summary_table(result: BacktestResult) -> Table:
         f"train {result.train_rows:,} swipes ({result.train_fraud_known:,} known fraud), test "
         f"{result.test_rows:,} ({result.test_fraud:,} fraud), bad rows {result.bad_rows:,}. "
         + throughput_line(result)
+        + "\n"
+        + "\n".join(selection_lines(result))
     )
     return table
 
@@ -116,6 +131,7 @@ and swipes younger than the label delay ({spec.label_delay}) were no examples.</
 <p>Train: {result.train_rows:,} swipes, {result.train_fraud_known:,} known fraud. Test:
 {result.test_rows:,} swipes, {result.test_fraud:,} fraud. Bad rows: {result.bad_rows:,}.
 Throughput: {escape(throughput_line(result))}.</p>
+<p id="selection">{"<br>".join(escape(line) for line in selection_lines(result))}</p>
 <h2>Summary</h2>
 <table id="summary"><tr><th></th><th>model ({spec.kind})</th><th>{escape(b.name)}</th></tr>{rows}</table>
 <h2>Precision-recall curve</h2>

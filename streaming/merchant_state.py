@@ -48,8 +48,8 @@ class MerchantConfig:
     keeps a swipe's own label out of its features.
     """
 
-    volume_horizons_s: tuple[int, ...] = (HOUR_S, DAY_S, 7 * DAY_S)
-    fraud_horizons_s: tuple[int, ...] = (7 * DAY_S, 30 * DAY_S)
+    volume_horizons_s: tuple[int, ...] = (HOUR_S, DAY_S, 7 * DAY_S, 30 * DAY_S)
+    fraud_horizons_s: tuple[int, ...] = (DAY_S, 7 * DAY_S, 30 * DAY_S)
     label_delay_s: int = 7 * DAY_S
     bucket_s: int = HOUR_S
 
@@ -71,6 +71,9 @@ class MerchantConfig:
     def retention_s(self) -> int:
         """How far before the newest swipe the state keeps buckets and labels."""
         return max(max(self.volume_horizons_s), self.label_delay_s + max(self.fraud_horizons_s))
+
+
+DEFAULT_MERCHANT = MerchantConfig()
 
 
 @dataclass
