@@ -68,7 +68,7 @@ class ModelSelection(BaseModel):
     def ranked(self) -> list[Candidate]:
         """Best average precision first (an unmeasured one last)."""
         return sorted(
-            self.candidates, key=lambda c: -1.0 if c.average_precision is None else -c.average_precision
+            self.candidates, key=lambda c: -_UNMEASURED if (ap := c.average_precision) is None else -ap
         )
 
     def summary(self) -> str:
@@ -82,6 +82,9 @@ class ModelSelection(BaseModel):
             f"{best.kind} won: validation AP {_ap(best.average_precision)} vs {other.kind} "
             f"{_ap(other.average_precision)} ({margin:+.3f})"
         )
+
+
+_UNMEASURED = float("-inf")  # ranks last
 
 
 def _ap(value: float | None) -> str:
