@@ -101,7 +101,12 @@ def test_train_on_the_jobs_delta_history_uses_only_labels_known_at_training_time
     assert sum(ls.is_fraud for ls in settled) > report.fraud > 0
 
     published = ModelArtifact.load(tmp_path / "models" / "current.json")
-    assert published.version == report.artifact.version == "logistic-delta-20261007T000000-s2"
+    assert published.version == report.artifact.version == f"{published.kind}-delta-20261007T000000-s2"
+    # auto: both kinds fitted on the same rows, the better validation AP kept
+    assert published.selection is not None and published.selection.ranked()[0].kind == published.kind
+    assert {c.kind for c in published.selection.candidates} == {"logistic", "gbm"}
+    # the stored swipes carry every field (positions too), so the model reads them all
+    assert published.swipe_fields == ["merchant", "mcc", "country", "channel", "position"]
     assert published.training_window == (window.start, cutoff.settled_before)
     assert published.reads_merchant
     assert published.metrics.n_train + published.metrics.n_validation == len(settled)
