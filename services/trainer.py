@@ -13,7 +13,7 @@ tables, with only the labels known at training time (`scoring.training_set`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scoring.inputs import SWIPE_FIELDS, present_fields
+from scoring.inputs import present_fields
 from scoring.merchant_inputs import merchant_inputs_by_swipe
 from scoring.model import ModelArtifact, publish_artifact
 from scoring.selection import ModelKind, fit_and_select
-from scoring.training import LabeledRow, labeled_rows
+from scoring.training import labeled_rows
 from scoring.training_set import LabelCutoff, TrainingWindow, training_rows
 from services.delta_history import read_history
 from services.history import labeled_history
@@ -83,16 +83,17 @@ def train_on_generated(
         labels = [label for label, _ in labels_for(history, np.random.default_rng(seed + 1))]
         by_swipe = merchant_inputs_by_swipe((ls.swipe for ls in history), labels, merchant)
     rows = list(labeled_rows(((ls.swipe, ls.is_fraud) for ls in history), config, by_swipe))
-    artifact = fit(
+    artifact = fit_and_select(
         rows,
         kind,
-        version=lambda k: f"{k}-{end:%Y%m%dT%H%M%S}-s{seed}",
+        lambda k: f"{k}-{end:%Y%m%dT%H%M%S}-s{seed}",
         config=config,
         merchant=merchant,
+        fields=present_fields(ls.swipe for ls in history),
         seed=seed,
-        window=(start, end),
+        training_window=(start, end),
         progress=progress,
-    )
+    ).chosen
     path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{artifact.version}.json"
     return TrainReport(path, artifact, len(history), sum(ls.is_fraud for ls in history))
 
@@ -123,48 +124,19 @@ def train_on_delta(
     progress(f"replaying {len(history.swipes):,} swipes through the scorer's feature code")
     rows = training_rows(history.swipes, history.labels, window, cutoff, config, merchant)
     usable_end = window.usable_end(cutoff)
-    # Inputs follow the data: a field the stored swipes do not carry is not an input.
-    fields = present_fields(history.swipes)
-    artifact = fit(
+    artifact = fit_and_select(
         rows,
         kind,
-        version=lambda k: f"{k}-delta-{usable_end:%Y%m%dT%H%M%S}-s{seed}",
+        lambda k: f"{k}-delta-{usable_end:%Y%m%dT%H%M%S}-s{seed}",
         config=config,
         merchant=merchant,
-        fields=fields,
+        fields=present_fields(history.swipes),  # inputs follow the data: what it lacks is no input
         seed=seed,
-        window=(window.start, window.usable_end(cutoff)),
-        progress=progress,
-    )
-    path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{artifact.version}.json"
-    return TrainReport(path, artifact, len(rows), sum(r.is_fraud for r in rows))
-
-
-def fit(
-    rows: Sequence[LabeledRow],
-    kind: ModelKind,
-    *,
-    version: Callable[[str], str],
-    config: FeatureConfig,
-    merchant: MerchantConfig | None = None,
-    fields: Collection[str] = SWIPE_FIELDS,
-    seed: int,
-    window: tuple[datetime, datetime],
-    progress: Callable[[str], None] = lambda _: None,
-) -> ModelArtifact:
-    """Fit a model of `kind` ("auto": both, the better kept) on time-ordered rows; the latest part is
-    its out-of-time validation."""
-    return fit_and_select(
-        rows,
-        kind,
-        version,
-        config=config,
-        merchant=merchant,
-        fields=fields,
-        seed=seed,
-        training_window=window,
+        training_window=(window.start, usable_end),
         progress=progress,
     ).chosen
+    path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{artifact.version}.json"
+    return TrainReport(path, artifact, len(rows), sum(r.is_fraud for r in rows))
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
