@@ -15,6 +15,7 @@ from scoring.merchant_inputs import MERCHANT_PREFIX
 from services.backtest import read_file, run_backtest, split_mapping
 from services.backtest_data import BACKTEST_MAPPING
 from services.backtest_merchant import file_fields, merchant_rows
+from services.backtest_report import html_report
 from streaming.merchant_state import DEFAULT_MERCHANT
 from tests.unit.services.test_backtest import CONFIG, KEY, SPEC, history, result  # noqa: F401
 
@@ -71,5 +72,8 @@ def test_a_minimal_file_trains_and_scores_with_merchant_risk(history: Path, tmp_
     assert not any(p.category == "mcc" for p in got.artifact.priors)
     assert got.model.average_precision is not None and got.test_rows > 0
     assert set(got.candidates) == {"logistic", "gbm"}  # auto: both fitted and measured on the test
+    page = html_report(got)
+    assert got.artifact.selection is not None and got.artifact.selection.summary() in page
+    assert "merchant; merchant inputs on" in page
     off = run_backtest(minimal, MINIMAL_MAP, replace(SPEC, merchant=None), KEY, CONFIG)
     assert not off.artifact.reads_merchant and off.test_rows == got.test_rows
