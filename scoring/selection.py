@@ -9,19 +9,25 @@ artifact's `selection` records every candidate's figures:
     gbm                 fit here                 AP_gbm                 -> keep the larger
 
 The rows' labels are those known when training runs (`scoring.training_set`, the backtest's label
-cutoff), so the slice respects the label delay as training does. No I/O here.
+cutoff). With a label delay D, the fit rows stop D before the validation slice starts, so every fit
+row's chargeback had time to arrive by then, as it would have for a model trained at that moment:
+
+    rows (time order)   |====== fit ======|<-- D -->|==== validation ====|
+                                           left out
+
+No I/O here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from scoring.inputs import SWIPE_FIELDS
 from scoring.model import Candidate, ModelArtifact, ModelSelection
-from scoring.training import LabeledRow, train_logistic
+from scoring.training import LabeledRow, split_index, train_logistic
 from scoring.training_gbm import train_gbm
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
@@ -54,14 +60,19 @@ def fit_and_select(
     merchant: MerchantConfig | None = None,
     fields: Collection[str] = SWIPE_FIELDS,
     seed: int = 0,
+    validation_fraction: float = 0.25,
+    label_delay: timedelta = timedelta(0),
     training_window: tuple[datetime, datetime] | None = None,
     created_at: datetime | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Selection:
     """Fit `kind` (both kinds for "auto") on time-ordered rows; keep the best validation AP.
 
-    `version(kind)` names each artifact. A tie keeps the logistic model, the cheaper one to serve.
+    The latest `validation_fraction` of the rows is the validation slice (the threshold is chosen
+    there too); the fit rows end `label_delay` before it. `version(kind)` names each artifact. A
+    tie keeps the logistic model, the cheaper one to serve.
     """
+    rows, validation_fraction = with_gap(rows, validation_fraction, label_delay)
     fitted: dict[str, ModelArtifact] = {}
     for k in KINDS if kind == "auto" else (kind,):
         progress(f"fitting the {k} model on {len(rows):,} swipes")
@@ -73,6 +84,7 @@ def fit_and_select(
                 merchant=merchant,
                 fields=fields,
                 seed=seed,
+                validation_fraction=validation_fraction,
                 training_window=training_window,
                 created_at=created_at,
             )
@@ -84,6 +96,7 @@ def fit_and_select(
                 merchant=merchant,
                 fields=fields,
                 seed=seed,
+                validation_fraction=validation_fraction,
                 training_window=training_window,
                 created_at=created_at,
             )
@@ -95,3 +108,22 @@ def fit_and_select(
     )
     best = selection.ranked()[0].kind
     return Selection(fitted[best].model_copy(update={"selection": selection}), fitted)
+
+
+def with_gap(
+    rows: Sequence[LabeledRow], validation_fraction: float, label_delay: timedelta
+) -> tuple[list[LabeledRow], float]:
+    """The rows without those in the `label_delay` before the validation slice, and the fraction
+    that puts the same slice last; ValueError when no row is left to fit."""
+    split = split_index(len(rows), validation_fraction)
+    if label_delay <= timedelta(0) or split >= len(rows):
+        return list(rows), validation_fraction
+    validation = list(rows[split:])
+    fit = [r for r in rows[:split] if r.t < validation[0].t - label_delay]
+    if not fit:
+        raise ValueError(
+            f"a label delay of {label_delay} leaves no row to fit before the validation slice (from "
+            f"{validation[0].t:%Y-%m-%d %H:%M}); train on a longer period or shorten the delay"
+        )
+    # Half a row short of the slice's share, so the trainers' int() lands exactly on its first row.
+    return fit + validation, (len(validation) - 0.5) / (len(fit) + len(validation))

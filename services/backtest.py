@@ -270,6 +270,7 @@ def run_backtest(
         config,
         merchant,
         fields,
+        spec.label_delay,
     )
     artifact = selection.chosen
     amount = names.index("amount_log")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -28,12 +28,13 @@ def train_model(
     config: FeatureConfig,
     merchant: MerchantConfig | None,
     fields: Collection[str],
+    label_delay: timedelta = timedelta(0),
 ) -> Selection:
     """`fraudstream train`'s model of `kind` ("auto": both, the better kept), fit on `table` (the
     train rows, columns `names`) with labels `known`, on the inputs the swipe `fields` feed.
 
     Rows come in time order; the trainers hold out their latest quarter to choose the threshold
-    and, for "auto", the kind.
+    and, for "auto", the kind; the fit rows end `label_delay` before it (`scoring.selection`).
     """
     inputs = (dict(zip(names, x, strict=True)) for x in table.x.tolist())
     rows = [
@@ -48,6 +49,7 @@ def train_model(
         merchant=merchant,
         fields=fields,
         seed=seed,
+        label_delay=label_delay,
         training_window=window,
         created_at=window[1],
     )

@@ -132,6 +132,7 @@ def train_on_delta(
         merchant=merchant,
         fields=present_fields(history.swipes),  # inputs follow the data: what it lacks is no input
         seed=seed,
+        label_delay=cutoff.label_delay,  # fit rows settle before the validation slice starts
         training_window=(window.start, usable_end),
         progress=progress,
     ).chosen

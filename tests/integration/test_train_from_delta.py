@@ -94,6 +94,7 @@ def test_train_on_the_jobs_delta_history_uses_only_labels_known_at_training_time
         spark, settings, tmp_path / "models", FeatureConfig(), window, cutoff, merchant=merchant, seed=2
     )
     settled = [ls for ls in history if window.start <= ls.swipe.event_time < cutoff.settled_before]
+    settled_times = sorted(ls.swipe.event_time for ls in settled)
     known = {lb.swipe_id for lb in labels if lb.is_fraud and lb.reported_at <= cutoff.as_of}
     assert report.swipes == len(settled)
     assert report.fraud == sum(ls.swipe.swipe_id in known for ls in settled)
@@ -109,4 +110,8 @@ def test_train_on_the_jobs_delta_history_uses_only_labels_known_at_training_time
     assert published.swipe_fields == ["merchant", "mcc", "country", "channel", "position"]
     assert published.training_window == (window.start, cutoff.settled_before)
     assert published.reads_merchant
-    assert published.metrics.n_train + published.metrics.n_validation == len(settled)
+    # the fit rows end the label delay (1 day) before the validation slice: those between are left out
+    validation_start = settled_times[-published.metrics.n_validation]
+    gap = sum(validation_start - timedelta(days=1) <= t < validation_start for t in settled_times)
+    assert gap > 0
+    assert published.metrics.n_train + gap + published.metrics.n_validation == len(settled)

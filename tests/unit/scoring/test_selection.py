@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from scoring.model import Candidate, ModelSelection
-from scoring.selection import fit_and_select, parse_kind
-from scoring.training import LabeledRow
+from scoring.selection import fit_and_select, parse_kind, with_gap
+from scoring.training import LabeledRow, split_index
 from streaming.card_state import FeatureConfig
 
 CONFIG = FeatureConfig(horizons_s=(600,))
@@ -70,3 +70,34 @@ def test_one_kind_fits_that_kind_only() -> None:
 def test_an_unknown_kind_says_which_are_known() -> None:
     with pytest.raises(ValueError, match=r"auto .* logistic or gbm, not 'forest'"):
         parse_kind("forest")
+
+
+@pytest.mark.parametrize(
+    ("delay_min", "fit_rows"),
+    [
+        # 100 rows a minute apart, validation = the last 25 (minutes 75..99)
+        (0, 75),
+        (10, 65),  # minutes 65..74 are within 10 min before minute 75: left out
+        (74, 1),
+    ],
+)
+def test_the_fit_rows_end_the_label_delay_before_the_validation_slice(delay_min: int, fit_rows: int) -> None:
+    rows = _xor_rows(100, 3)
+    kept, fraction = with_gap(rows, 0.25, timedelta(minutes=delay_min))
+    split = split_index(len(kept), fraction)
+    assert kept[split:] == rows[75:]  # the same validation slice, whatever the delay
+    assert kept[:split] == rows[:fit_rows]
+
+
+def test_a_label_delay_longer_than_the_fit_rows_says_what_to_change() -> None:
+    with pytest.raises(ValueError, match=r"leaves no row to fit .* shorten the delay"):
+        with_gap(_xor_rows(100, 3), 0.25, timedelta(minutes=75))
+
+
+def test_selection_with_a_label_delay_fits_on_the_settled_rows_only() -> None:
+    rows = _xor_rows(2000, 4)
+    picked = fit_and_select(
+        rows, "auto", lambda k: k, config=CONFIG, fields=(), label_delay=timedelta(minutes=100)
+    )
+    for artifact in picked.fitted.values():
+        assert artifact.metrics.n_validation == 500 and artifact.metrics.n_train == 1400

@@ -154,9 +154,9 @@ def test_a_label_reported_after_the_train_period_is_not_known_when_training(
 
 def test_swipes_younger_than_the_label_delay_are_no_examples(history: Path, result: BacktestResult) -> None:
     frame = pd.read_parquet(history)
-    settled = frame["time"] < pd.Timestamp(SPEC.train.end - timedelta(days=2))
+    settled = frame["time"] < pd.Timestamp(SPEC.train.end - timedelta(hours=12))
     delayed = run_backtest(
-        history, BACKTEST_MAPPING, replace(SPEC, label_delay=timedelta(days=2)), KEY, CONFIG
+        history, BACKTEST_MAPPING, replace(SPEC, label_delay=timedelta(hours=12)), KEY, CONFIG
     )
     assert delayed.train_rows == int(settled.sum()) < result.train_rows
     assert delayed.test_rows == result.test_rows
