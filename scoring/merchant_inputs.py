@@ -5,9 +5,9 @@ training replays the merchant fold (`streaming.merchant_state`) over swipes and 
 order and takes, for each swipe, the record the scorer would have held just before it: the one as
 of the merchant's previous event. Both go through `merchant_inputs`, so they cannot drift apart.
 
-Only the fraud windows become inputs. They end a label delay (at least one bucket) before the
-record's `as_of`, so a swipe's own label, or any swipe of its own bucket, never reaches them. The
-volume windows stay in the record (Delta, Kafka) for analysts: a busy shop is not a risky one.
+The fraud windows end a label delay (at least one bucket) before the record's `as_of`, so a
+swipe's own label, or any swipe of its own bucket, never reaches them. The volume windows are
+inputs too: a fraud rate means more over many swipes, and a terminal suddenly busy is a signal.
 """
 
 from __future__ import annotations
@@ -26,15 +26,24 @@ MERCHANT_PREFIX = "merchant_"  # every merchant input starts with it, and no oth
 
 def merchant_input_names(config: MerchantConfig) -> list[str]:
     """Every name `merchant_inputs` produces under `config`, in a stable order."""
-    names = []
+    names = [f"{MERCHANT_PREFIX}volume_{h}_log" for h in config.volume_horizons_s]
     for h in config.fraud_horizons_s:
         names += [f"{MERCHANT_PREFIX}fraud_{h}_{part}" for part in ("rate", "known_log", "swipes_log")]
     return [*names, f"{MERCHANT_PREFIX}unknown"]
 
 
-def merchant_inputs(record: MerchantFeatures | None, config: MerchantConfig) -> dict[str, float]:
-    """The named inputs; a merchant with no record (new, or its topic not read yet): zeros + unknown."""
+def merchant_inputs(
+    record: MerchantFeatures | None, config: MerchantConfig, unfolded: int = 0
+) -> dict[str, float]:
+    """The named inputs; a merchant with no record (new, or its topic not read yet): zeros + unknown.
+
+    `unfolded` swipes of the record's newest bucket are not in it yet (the lazy replay below); they
+    count in every volume window, which all end with that bucket.
+    """
     out: dict[str, float] = {}
+    for h in config.volume_horizons_s:
+        volume = record.volume_window(h) if record is not None else None
+        out[f"{MERCHANT_PREFIX}volume_{h}_log"] = math.log1p(volume.count + unfolded) if volume else 0.0
     for h in config.fraud_horizons_s:
         window = record.fraud_window(h) if record is not None else None
         out[f"{MERCHANT_PREFIX}fraud_{h}_rate"] = window.fraud_rate if window else 0.0
@@ -78,12 +87,19 @@ def merchant_inputs_by_swipe(
                 fold(state, [event], config)  # a label changes the fraud windows at once
             elif state.events == 0 and not pending:
                 out[swipe_id] = unknown
+            elif state.events == 0:
+                # Only swipes of this bucket so far: fold a copy of them, as the stream would have.
+                copy = fold(MerchantState(), list(pending), config)
+                out[swipe_id] = merchant_inputs(
+                    _record_before(merchant_id, copy, config, last_arrival), config
+                )
             else:
-                # The record as of the previous event; its fraud windows move only with that
-                # event's bucket (or a new label, which resets it above).
+                # The record as of the previous event; its windows move only with that event's
+                # bucket (or a new label, which resets it above). The swipes of that bucket not
+                # folded yet count in its volume windows.
                 if record is None or math.floor(record.as_of.timestamp() / config.bucket_s) != bucket:
-                    record = _record_before(merchant_id, state, pending, config, last_arrival)
-                out[swipe_id] = merchant_inputs(record, config)
+                    record = _record_before(merchant_id, state, config, last_arrival)
+                out[swipe_id] = merchant_inputs(record, config, unfolded=len(pending))
             if is_swipe:
                 pending.append(event)
             bucket, last_arrival = now_bucket, at
@@ -91,14 +107,7 @@ def merchant_inputs_by_swipe(
 
 
 def _record_before(
-    merchant_id: str,
-    state: MerchantState,
-    pending: list[MerchantEvent],
-    config: MerchantConfig,
-    last_arrival: datetime,
+    merchant_id: str, state: MerchantState, config: MerchantConfig, last_arrival: datetime
 ) -> MerchantFeatures:
     """The record as of the previous event, which is what the stream would have published last."""
-    if state.events == 0:
-        # Only same-bucket swipes so far: fold a copy, as the stream would have.
-        state = fold(MerchantState(), list(pending), config)
     return features(merchant_id, state, config, computed_at=last_arrival, as_of=last_arrival)

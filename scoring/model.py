@@ -1,10 +1,11 @@
-"""The model's input vector and the artifact the scorer runs per request.
+"""The artifact the scorer runs per request, and how it is published.
 
-`model_inputs` turns features into named floats. `ModelArtifact.predict` runs in plain Python, so
-neither scikit-learn nor LightGBM runs at request time: a logistic regression is a standardized dot
-product (a few microseconds), a boosted tree ensemble (`scoring.trees`) a walk down each tree. An
-artifact may also carry category fraud priors (`scoring.priors`), looked up from the request's
-category values. Training lives in `scoring.training`.
+`scoring.inputs.model_inputs` turns features into named floats (re-exported here).
+`ModelArtifact.predict` runs in plain Python, so neither scikit-learn nor LightGBM runs at request
+time: a logistic regression is a standardized dot product (a few microseconds), a boosted tree
+ensemble (`scoring.trees`) a walk down each tree. An artifact may also carry category fraud priors
+(`scoring.priors`), looked up from the request's category values. Training lives in
+`scoring.training`; `scoring.selection` fits both kinds and keeps the better.
 
 Artifact path convention: `<state_dir>/models/<version>.json`, with `current.json` the one the
 scorer serves (`publish_artifact` writes both; the scorer reloads `current.json` when it changes).
@@ -23,93 +24,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scoring.merchant_inputs import MERCHANT_PREFIX, merchant_input_names
+from scoring.inputs import SWIPE_FIELDS, input_names, model_inputs
+from scoring.merchant_inputs import MERCHANT_PREFIX
 from scoring.priors import CategoryPrior
-from scoring.request_features import RequestFeatures
 from scoring.trees import TreeEnsemble
-from streaming.card_state import FeatureConfig
-from streaming.merchant_state import MerchantConfig
-from streaming.schema import CardFeatures
 
-
-def input_names(config: FeatureConfig, merchant: MerchantConfig | None = None) -> list[str]:
-    """Every name `model_inputs` produces under `config`, in a stable order.
-
-    With `merchant`, the merchant inputs of `scoring.merchant_inputs` follow (models trained with
-    them need the scorer's merchant table).
-    """
-    names = ["amount_log", "amount_z"]
-    for h in config.horizons_s:
-        names += [f"velocity_{h}_count", f"velocity_{h}_amount_log", f"velocity_{h}_denied"]
-    return [
-        *names,
-        "since_last_log",
-        "last_unknown",
-        "distance_km_log",
-        "travel_kmh_log",
-        "location_unknown",
-        "impossible_travel",
-        "home_distance_km_log",
-        "home_spread_km_log",
-        "home_unknown",
-        "place_distance_km_log",
-        "new_country",
-        "new_merchant",
-        "new_mcc",
-        "hour_share",
-        "channel_ecom",
-        "channel_atm",
-        "channel_rarity",
-        "history_log",
-        "card_unknown",
-        *(merchant_input_names(merchant) if merchant is not None else []),
-    ]
-
-
-def model_inputs(features: CardFeatures | None, rf: RequestFeatures) -> dict[str, float]:
-    """The named model inputs. Unknown quantities are 0 plus an `*_unknown` indicator.
-
-    Everything comes from `rf`, which already merged `features` (the card's streamed features, None
-    when missing or set aside as stale) with the lag cover; `features` is taken for the signature's
-    sake and for inputs that may only exist in the stream later.
-    """
-    out: dict[str, float] = {"amount_log": math.log1p(rf.amount), "amount_z": rf.amount_z}
-    for w in rf.windows:
-        out[f"velocity_{w.horizon_s}_count"] = float(w.count)
-        out[f"velocity_{w.horizon_s}_amount_log"] = math.log1p(w.amount_sum)
-        out[f"velocity_{w.horizon_s}_denied"] = float(w.denied)
-    if rf.ecom_share is None:
-        rarity = 0.0
-    else:
-        rarity = 1.0 - (rf.ecom_share if rf.channel == "ecom" else 1.0 - rf.ecom_share)
-    out.update(
-        since_last_log=_log1p_or_zero(rf.seconds_since_last),
-        last_unknown=float(rf.seconds_since_last is None),
-        distance_km_log=_log1p_or_zero(rf.distance_km),
-        travel_kmh_log=_log1p_or_zero(rf.travel_kmh),
-        location_unknown=float(rf.distance_km is None),
-        impossible_travel=float(rf.impossible_travel),
-        home_distance_km_log=_log1p_or_zero(rf.home_distance_km),
-        home_spread_km_log=_log1p_or_zero(rf.home_spread_km),
-        home_unknown=float(rf.home_distance_km is None),
-        place_distance_km_log=_log1p_or_zero(rf.place_distance_km),
-        new_country=float(rf.new_country),
-        new_merchant=float(rf.new_merchant),
-        new_mcc=float(rf.new_mcc),
-        hour_share=rf.hour_share,
-        channel_ecom=float(rf.channel == "ecom"),
-        channel_atm=float(rf.channel == "atm"),
-        channel_rarity=rarity,
-        history_log=math.log1p(rf.history_swipes),
-        # Not "features is None": a new card whose earlier swipes sit in the lag cover is known, just
-        # as training (a complete stream) knows it.
-        card_unknown=float(rf.history_swipes == 0),
-    )
-    return out
-
-
-def _log1p_or_zero(value: float | None) -> float:
-    return math.log1p(value) if value is not None else 0.0
+__all__ = ["ModelArtifact", "ModelMetrics", "input_names", "model_inputs", "publish_artifact"]
 
 
 class ModelMetrics(BaseModel):
@@ -126,6 +46,49 @@ class ModelMetrics(BaseModel):
     n_validation: int
     positives_train: int
     positives_validation: int
+
+
+class Candidate(BaseModel):
+    """One model kind fitted in a selection, measured on the same out-of-time validation slice."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["logistic", "gbm"]
+    average_precision: float | None
+    roc_auc: float | None
+
+
+class ModelSelection(BaseModel):
+    """Which kinds were fitted and how each did; the artifact is the one with the best average precision."""
+
+    model_config = ConfigDict(frozen=True)
+
+    candidates: list[Candidate]
+
+    def ranked(self) -> list[Candidate]:
+        """Best average precision first (an unmeasured one last)."""
+        return sorted(
+            self.candidates, key=lambda c: -_UNMEASURED if (ap := c.average_precision) is None else -ap
+        )
+
+    def summary(self) -> str:
+        """E.g. 'gbm won: validation AP 0.712 vs logistic 0.655 (+0.057)'."""
+        best, *rest = self.ranked()
+        if not rest:
+            return f"{best.kind} (the only kind fitted): validation AP {_ap(best.average_precision)}"
+        other = rest[0]
+        margin = (best.average_precision or 0.0) - (other.average_precision or 0.0)
+        return (
+            f"{best.kind} won: validation AP {_ap(best.average_precision)} vs {other.kind} "
+            f"{_ap(other.average_precision)} ({margin:+.3f})"
+        )
+
+
+_UNMEASURED = float("-inf")  # ranks last
+
+
+def _ap(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 class ModelArtifact(BaseModel):
@@ -151,6 +114,9 @@ class ModelArtifact(BaseModel):
     priors: list[CategoryPrior] = Field(default_factory=list)
     threshold: float = Field(ge=0, le=1)
     horizons_s: list[int]
+    # The optional swipe fields (scoring.inputs.SWIPE_FIELDS) the inputs read; older artifacts read all.
+    swipe_fields: list[str] = Field(default_factory=lambda: list(SWIPE_FIELDS))
+    selection: ModelSelection | None = None
     training_window: tuple[datetime, datetime] | None = None
     metrics: ModelMetrics
 
@@ -191,6 +157,10 @@ class ModelArtifact(BaseModel):
         if any(s <= 0 for s in self.stds):
             raise ValueError("standard deviations must be positive")
         return self
+
+    def missing_fields(self, available: set[str]) -> list[str]:
+        """The swipe fields this model reads that the scorer's swipes do not carry."""
+        return [f for f in self.swipe_fields if f not in available]
 
     def missing_inputs(self, available: set[str]) -> list[str]:
         """The features this model needs that the scorer does not produce (a config mismatch)."""

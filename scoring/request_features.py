@@ -134,6 +134,13 @@ class WindowCount:
     count: int
     amount_sum: float
     denied: int
+    amount_max: float = 0.0
+    amount: float = 0.0  # the swipe being scored
+
+    @property
+    def earlier_mean(self) -> float | None:
+        """The mean amount of the card's other swipes in the window (None: this is its only one)."""
+        return None if self.count <= 1 else max(self.amount_sum - self.amount, 0.0) / (self.count - 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,14 +192,16 @@ def request_features(
 
     windows = []
     for h in config.horizons_s:
-        count, amount, denied = 1, swipe.amount, 0
+        count, amount, denied, peak = 1, swipe.amount, 0, swipe.amount
         w = features.window(h) if features is not None else None
         if w is not None and as_of is not None and as_of > t - h:
             count, amount, denied = count + w.count, amount + w.amount_sum, denied + w.denied
+            peak = max(peak, w.amount_max)
         for p in extra:
             if p.t > t - h:
                 count, amount, denied = count + 1, amount + p.amount, denied + p.denied
-        windows.append(WindowCount(h, count, round(amount, 6), denied))
+                peak = max(peak, p.amount)
+        windows.append(WindowCount(h, count, round(amount, 6), denied, peak, swipe.amount))
 
     # The last known swipe and its place: the stream's, unless we decided a newer one.
     last_t, last_lat, last_lon = None, None, None

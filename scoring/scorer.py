@@ -101,7 +101,15 @@ class Scorer:
 
     def _load_model(self, path: Path) -> ModelArtifact:
         artifact = ModelArtifact.load(path)
-        missing = artifact.missing_inputs(set(input_names(self.config, self.merchant_config)))
+        fields = self.settings.swipe_fields
+        absent = artifact.missing_fields(set(fields))
+        if absent:
+            raise ValueError(
+                f"model {artifact.version} reads swipe fields {absent} that this scorer's swipes lack "
+                f"(FRAUDSTREAM_SWIPE_FIELDS={list(fields)}); retrain it on data without them "
+                "(`fraudstream train` leaves out what the data lacks) or add them to FRAUDSTREAM_SWIPE_FIELDS"
+            )
+        missing = artifact.missing_inputs(set(input_names(self.config, self.merchant_config, fields)))
         if missing:
             raise ValueError(
                 f"model {artifact.version} needs inputs {missing} that horizons {self.config.horizons_s} and "

@@ -7,8 +7,9 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from services.settings import DEV_TOKEN_KEY, SecondsList, StackSettings
-from streaming.card_state import FeatureConfig
+from scoring.inputs import SWIPE_FIELDS, check_fields
+from services.settings import DEV_TOKEN_KEY, NameList, SecondsList, StackSettings
+from streaming.card_state import DEFAULT_HORIZONS_S, FeatureConfig
 from streaming.merchant_state import MerchantConfig
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent / "resources" / "rules.toml"
@@ -62,7 +63,7 @@ class ScorerSettings(StackSettings):
         default=None, ge=0, le=1, description="Deny when score >= this; unset = the model's threshold."
     )
     horizons_s: SecondsList = Field(
-        default=[600, 3600, 86400], description="Sliding-window horizons, seconds."
+        default=list(DEFAULT_HORIZONS_S), description="Sliding-window horizons, seconds."
     )
     session_gap_s: int = Field(default=1800, gt=0)
     merchant_fraud_horizons_s: SecondsList = Field(
@@ -71,6 +72,15 @@ class ScorerSettings(StackSettings):
     )
     label_delay_s: int = Field(default=MerchantConfig().label_delay_s, description="As the feature job's.")
     merchant_bucket_s: int = Field(default=MerchantConfig().bucket_s, description="As the feature job's.")
+    merchant_volume_horizons_s: SecondsList = Field(
+        default=list(MerchantConfig().volume_horizons_s),
+        description="Merchant volume horizons, seconds; the feature job's value (same variable).",
+    )
+    swipe_fields: NameList = Field(
+        default=list(SWIPE_FIELDS),
+        description="The optional swipe fields this scorer's traffic carries (merchant, mcc, country, "
+        "channel, position); it refuses a model that reads another.",
+    )
     lag_cover_swipes_per_card: int = Field(default=32, ge=1)
     lag_cover_cards: int = Field(default=200_000, ge=1)
     reload_check_s: float = Field(
@@ -84,6 +94,11 @@ class ScorerSettings(StackSettings):
         if not value or any(h <= 0 for h in value):
             raise ValueError("horizons must be positive seconds, e.g. [600, 3600, 86400]")
         return sorted(set(value))
+
+    @field_validator("swipe_fields")
+    @classmethod
+    def _known_fields(cls, value: list[str]) -> list[str]:
+        return list(check_fields(value))
 
     @field_validator("api_token")
     @classmethod
@@ -114,10 +129,10 @@ class ScorerSettings(StackSettings):
 
     @property
     def merchant_config(self) -> MerchantConfig:
-        """The merchant windows the model inputs read; volume horizons do not matter to the scorer."""
+        """The merchant windows the model inputs read."""
         b = self.merchant_bucket_s
         return MerchantConfig(
-            volume_horizons_s=(b,),
+            volume_horizons_s=tuple(sorted(set(self.merchant_volume_horizons_s))),
             fraud_horizons_s=tuple(self.merchant_fraud_horizons_s),
             label_delay_s=self.label_delay_s,
             bucket_s=b,

@@ -8,13 +8,14 @@ validation split, on which the deny threshold is chosen and the metrics are meas
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
-from scoring.model import ModelArtifact, ModelMetrics, input_names, model_inputs
+from scoring.inputs import SWIPE_FIELDS, check_fields, input_names, model_inputs
+from scoring.model import ModelArtifact, ModelMetrics
 from scoring.request_features import RequestFeatures, request_features
 from streaming.card_state import CardState, FeatureConfig, features, fold
 from streaming.merchant_state import MerchantConfig
@@ -150,6 +151,7 @@ def train_logistic(
     *,
     config: FeatureConfig | None = None,
     merchant: MerchantConfig | None = None,
+    fields: Collection[str] = SWIPE_FIELDS,
     validation_fraction: float = 0.25,
     target_precision: float | None = None,
     regularization_c: float = 1.0,
@@ -161,12 +163,14 @@ def train_logistic(
 
     `rows` come in time order (as `labeled_examples` yields them); the last `validation_fraction`
     of them is the validation split, so the metrics are out-of-time. The threshold maximizes F1 on
-    validation, or is the lowest reaching `target_precision` (most recall at that precision).
+    validation, or is the lowest reaching `target_precision` (most recall at that precision). Only
+    the inputs the swipe `fields` feed are used (`scoring.inputs`).
     """
     from sklearn.linear_model import LogisticRegression
 
     config = config or FeatureConfig()
-    names = input_names(config, merchant)
+    fields = check_fields(fields)
+    names = input_names(config, merchant, fields)
     table = list(rows)
     split = split_index(len(table), validation_fraction)
     x = np.array([[inputs.get(n, 0.0) for n in names] for inputs, _ in table], dtype=np.float64)
@@ -192,6 +196,7 @@ def train_logistic(
         intercept=float(clf.intercept_[0]),
         threshold=point.threshold,
         horizons_s=list(config.horizons_s),
+        swipe_fields=list(fields),
         training_window=training_window,
         metrics=point.metrics,
     )

@@ -7,13 +7,14 @@ threshold and gives the metrics, with the priors of the whole earlier part, as s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
-from scoring.model import ModelArtifact, input_names
+from scoring.inputs import SWIPE_FIELDS, check_fields, input_names
+from scoring.model import ModelArtifact
 from scoring.priors import point_in_time_priors
 from scoring.training import LabeledRow, check_split, operating_point, split_index
 from scoring.trees import from_lightgbm
@@ -43,6 +44,7 @@ def train_gbm(
     *,
     config: FeatureConfig | None = None,
     merchant: MerchantConfig | None = None,
+    fields: Collection[str] = SWIPE_FIELDS,
     prior_categories: Sequence[str] = ("mcc",),
     prior_smoothing: float = 50.0,
     params: GbmParams = GbmParams(),
@@ -54,11 +56,14 @@ def train_gbm(
 ) -> ModelArtifact:
     """Fit boosted trees on the earlier rows and choose the threshold on the later ones.
 
-    `rows` come in time order (as `scoring.training.labeled_rows` yields them).
+    `rows` come in time order (as `scoring.training.labeled_rows` yields them). Only the inputs the
+    swipe `fields` feed are used, and only the priors of categories among them.
     """
     import lightgbm as lgb
 
     config = config or FeatureConfig()
+    fields = check_fields(fields)
+    prior_categories = [c for c in prior_categories if c in fields]
     split = split_index(len(rows), validation_fraction)
     train, val = rows[:split], rows[split:]
     y_train = np.array([r.is_fraud for r in train], dtype=bool)
@@ -68,7 +73,7 @@ def train_gbm(
     train_priors, tables = point_in_time_priors(
         [(r.t, r.categories, r.is_fraud) for r in train], prior_categories, smoothing=prior_smoothing
     )
-    names = input_names(config, merchant) + [t.input_name for t in tables]
+    names = input_names(config, merchant, fields) + [t.input_name for t in tables]
     x_train = np.array(
         [[{**r.inputs, **p}.get(n, 0.0) for n in names] for r, p in zip(train, train_priors, strict=True)],
         dtype=np.float64,
@@ -100,6 +105,7 @@ def train_gbm(
         priors=tables,
         threshold=0.5,
         horizons_s=list(config.horizons_s),
+        swipe_fields=list(fields),
         training_window=training_window,
         metrics=operating_point(y_train, y_val, np.array([0.0] * len(y_val)), None).metrics,
     )

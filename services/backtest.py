@@ -46,10 +46,12 @@ from services.backtest_features import (
     feature_rows,
     worker_of,
 )
+from services.backtest_merchant import file_fields, merchant_rows
 from services.backtest_metrics import ModelEval, Resampling, evaluate
 from services.backtest_model import ModelKind, decisions, score_rows, train_amount_baseline, train_model
 from services.file_replay import ColumnMap, MappingError, _times, parse_mapping, read_chunks
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import DEFAULT_MERCHANT, MerchantConfig
 
 REPORTED_KEY = "reported"
 SCENARIO_KEY = "scenario"  # each fraud's family or label kind, for the report's breakdown
@@ -98,7 +100,8 @@ def period_after_delay(train: Period, delay: timedelta, days: int | None = None)
 class BacktestSpec:
     train: Period
     test: Period
-    kind: ModelKind = "logistic"
+    kind: ModelKind = "auto"
+    merchant: MerchantConfig | None = DEFAULT_MERCHANT  # None: no merchant inputs
     rules_path: Path | None = None  # the scorer's rules; None: the model alone
     workers: int = 2
     k: int = 100
@@ -148,6 +151,8 @@ class BacktestResult:
     baseline: ModelEval
     rule_denials: int  # test swipes denied by a rule whatever the score
     seconds: dict[str, float] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()  # the optional swipe fields the file carries, the model's inputs read
+    candidates: dict[str, ModelEval] = field(default_factory=dict)  # every fitted kind, on the test rows
     scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # id, score, decision per test row
 
     @property
@@ -280,6 +285,14 @@ def run_backtest(
         progress("features", done[0], len(frame))
 
     table = run_features(frame, cmap, token_key, config, spec.rules_path, spec.workers, advance)
+    # Inputs follow the data: what the file lacks (or holds one value of) is no input.
+    fields = file_fields(frame, cmap)
+    merchant = spec.merchant if "merchant" in fields else None
+    if merchant is not None:
+        progress("merchant features", 0, None)
+        by_row = merchant_rows(frame, cmap, reported, token_key, merchant, spec.workers)
+        table.x = np.hstack([table.x, by_row.reindex(table.row).to_numpy(dtype=np.float64)])
+    names = input_names(config, merchant)  # the columns of table.x
     seconds["features"], t0 = clock() - t0, clock()
 
     known_at = label_known_at(frame, table, reported)
@@ -296,8 +309,19 @@ def run_backtest(
         )
     known = train_table.y & (known_at[train] <= cutoff.as_of.timestamp())
     progress("training", 0, None)
-    artifact = train_model(train_table, known, spec.kind, spec.train.start, spec.train.end, spec.seed, config)
-    names = input_names(config)
+    selection = train_model(
+        train_table,
+        known,
+        names,
+        spec.kind,
+        (spec.train.start, spec.train.end),
+        spec.seed,
+        config,
+        merchant,
+        fields,
+        spec.label_delay,
+    )
+    artifact = selection.chosen
     amount = names.index("amount_log")
     baseline = train_amount_baseline(train_table.x[:, amount], known, spec.seed)
     seconds["training"], t0 = clock() - t0, clock()
@@ -340,6 +364,14 @@ def run_backtest(
         scenario=scenario,
         known_cards=spec.known_cards,
     )
+    candidates: dict[str, ModelEval] = {artifact.kind: model_eval}
+    for kind, fitted in selection.fitted.items():
+        if kind != artifact.kind:  # how the kind not kept would have done on the test rows
+            s = score_rows(fitted, test_table, names)
+            flags = decisions(test_table.verdict, s, fitted.threshold) == "deny"
+            candidates[kind] = evaluate(
+                kind, test_table, s, fitted.threshold, flags, first_known, spec.k, before
+            )
     seconds["scoring"] = clock() - t0
     id_column = cmap.id or "row"
     ids = frame[cmap.id].reindex(test_table.row - 1).to_numpy() if cmap.id else test_table.row
@@ -361,6 +393,8 @@ def run_backtest(
         baseline=base_eval,
         rule_denials=int((test_table.verdict == VERDICT_DENY).sum()),
         seconds=seconds,
+        fields=fields,
+        candidates=candidates,
         scores=out.reset_index(drop=True),
     )
 

@@ -2,47 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from scoring.model import ModelArtifact, input_names
-from scoring.training import LabeledRow, operating_point, split_index, train_logistic
-from scoring.training_gbm import train_gbm
+from scoring.model import ModelArtifact
+from scoring.selection import ModelKind, Selection, fit_and_select
+from scoring.training import LabeledRow, operating_point, split_index
 from services.backtest_features import VERDICT_APPROVE, VERDICT_DENY, FeatureTable
 from streaming.card_state import FeatureConfig
+from streaming.merchant_state import MerchantConfig
 
-ModelKind = Literal["gbm", "logistic"]  # the kinds `fraudstream train --kind` takes
+__all__ = ["ModelKind", "decisions", "score_rows", "train_amount_baseline", "train_model"]
 
 
 def train_model(
     table: FeatureTable,
     known: np.ndarray,
+    names: list[str],
     kind: ModelKind,
-    start: datetime,
-    end: datetime,
+    window: tuple[datetime, datetime],
     seed: int,
     config: FeatureConfig,
-) -> ModelArtifact:
-    """`fraudstream train`'s model of `kind`, fit on `table` (the train rows) with labels `known`.
+    merchant: MerchantConfig | None,
+    fields: Collection[str],
+    label_delay: timedelta = timedelta(0),
+) -> Selection:
+    """`fraudstream train`'s model of `kind` ("auto": both, the better kept), fit on `table` (the
+    train rows, columns `names`) with labels `known`, on the inputs the swipe `fields` feed.
 
-    Rows come in time order; the trainers hold out their latest quarter to choose the threshold.
+    Rows come in time order; the trainers hold out their latest quarter to choose the threshold
+    and, for "auto", the kind; the fit rows end `label_delay` before it (`scoring.selection`).
     """
-    names = input_names(config)
-    version = f"backtest-{kind}-{end:%Y%m%d}-s{seed}"
-    window = (start, end)
     inputs = (dict(zip(names, x, strict=True)) for x in table.x.tolist())
-    if kind == "gbm":
-        rows = [
-            LabeledRow(datetime.fromtimestamp(t, UTC), i, c, bool(y))
-            for t, i, c, y in zip(table.t.tolist(), inputs, table.categories, known.tolist(), strict=True)
-        ]
-        return train_gbm(rows, version, config=config, seed=seed, training_window=window, created_at=end)
-    examples = zip(inputs, known.tolist(), strict=True)
-    return train_logistic(examples, version, config=config, seed=seed, training_window=window, created_at=end)
+    rows = [
+        LabeledRow(datetime.fromtimestamp(t, UTC), i, c, bool(y))
+        for t, i, c, y in zip(table.t.tolist(), inputs, table.categories, known.tolist(), strict=True)
+    ]
+    return fit_and_select(
+        rows,
+        kind,
+        lambda k: f"backtest-{k}-{window[1]:%Y%m%d}-s{seed}",
+        config=config,
+        merchant=merchant,
+        fields=fields,
+        seed=seed,
+        label_delay=label_delay,
+        training_window=window,
+        created_at=window[1],
+    )
 
 
 def score_rows(

@@ -141,6 +141,19 @@ def throughput_line(result: BacktestResult) -> str:
     )
 
 
+def selection_lines(result: BacktestResult) -> list[str]:
+    """Which kind was kept and by how much on validation, each fitted kind on the test, the inputs."""
+    lines = []
+    if result.artifact.selection is not None:
+        lines.append(f"model selection: {result.artifact.selection.summary()}")
+    for kind, e in result.candidates.items():
+        lines.append(f"  {kind} on the test period: AUC {_num(e.roc_auc)}, AP {_num(e.average_precision)}")
+    fields = ", ".join(result.fields) or "none"
+    merchant = "on" if result.artifact.reads_merchant else "off"
+    lines.append(f"inputs: card, amount and time, plus the file's {fields}; merchant inputs {merchant}")
+    return lines
+
+
 def summary_table(result: BacktestResult) -> Table:
     spec = result.spec
     periods = (
@@ -158,6 +171,8 @@ def summary_table(result: BacktestResult) -> Table:
         f"{result.test_rows:,} ({result.test_fraud:,} fraud), bad rows {result.bad_rows:,}. "
         + throughput_line(result)
         + (" " + resampling_note(result) if resampling_note(result) else "")
+        + "\n"
+        + "\n".join(selection_lines(result))
     )
     return table
 
@@ -224,6 +239,7 @@ examples. {escape(resampling_note(result))}</p>
 <p>Train: {result.train_rows:,} swipes, {result.train_fraud_known:,} known fraud. Test:
 {result.test_rows:,} swipes, {result.test_fraud:,} fraud. Bad rows: {result.bad_rows:,}.
 Throughput: {escape(throughput_line(result))}.</p>
+<p id="selection">{"<br>".join(escape(line) for line in selection_lines(result))}</p>
 <h2>Summary</h2>
 <table id="summary"><tr><th></th><th>model ({spec.kind})</th><th>{escape(b.name)}</th></tr>{rows}</table>
 {breakdown}

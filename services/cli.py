@@ -444,8 +444,12 @@ def train(
         float, typer.Option(help="Days of generated history; for delta, days before --to.")
     ] = 10.0,
     kind: Annotated[
-        str, typer.Option(help="Model kind: logistic (regression) or gbm (boosted trees, MCC prior).")
-    ] = "logistic",
+        str,
+        typer.Option(
+            help="Model kind: auto (fit both, keep the better average precision on the latest slice), "
+            "logistic (regression) or gbm (boosted trees, MCC prior)."
+        ),
+    ] = "auto",
     train_to: Annotated[
         str | None,
         typer.Option("--to", help="delta: end of the training window (UTC ISO date/time); default now."),
@@ -462,20 +466,24 @@ def train(
     merchant_features: Annotated[
         bool,
         typer.Option(
-            help="Also learn from the merchant's known fraud rate (the scorer then reads merchant-features)."
+            help="Learn from the merchant's volume and known fraud rate (the scorer then reads "
+            "merchant-features)."
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """Train a model and publish it where the scorer reads it; a running scorer swaps it in, no restart."""
-    if kind not in ("gbm", "logistic"):
-        raise typer.BadParameter(f"--kind must be gbm or logistic, not {kind!r}")
+    from scoring.selection import parse_kind
+
+    try:
+        model_kind = parse_kind(kind)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if source not in ("generated", "delta"):
         raise typer.BadParameter(f"--source must be generated or delta, not {source!r}")
     from scoring.settings import ScorerSettings
     from services import trainer
 
     settings = ScorerSettings()
-    model_kind: trainer.ModelKind = "gbm" if kind == "gbm" else "logistic"
     with console.status("training") as spinner:
         if source == "delta":
             try:
@@ -509,6 +517,8 @@ def train(
         f"validation AUC {m.roc_auc or 0:.3f}, average precision {m.average_precision or 0:.3f}, "
         f"precision {m.precision:.2f}, recall {m.recall:.2f} at threshold {report.artifact.threshold:.3f}"
     )
+    if report.artifact.selection is not None:
+        console.print(f"model selection: {report.artifact.selection.summary()}")
     console.print(f"published to {report.path}; a running scorer picks it up without a restart")
 
 
@@ -598,8 +608,18 @@ def backtest(
         Path | None, typer.Option(help="The HTML report; default: the scores path with .html.")
     ] = None,
     kind: Annotated[
-        str, typer.Option(help="Model kind, as `fraudstream train`: logistic or gbm.")
-    ] = "logistic",
+        str,
+        typer.Option(
+            help="Model kind, as `fraudstream train`: auto (fit both, keep the better), logistic or gbm."
+        ),
+    ] = "auto",
+    merchant_features: Annotated[
+        bool,
+        typer.Option(
+            help="Learn from the merchant's volume and fraud share (labels count once reported, windows end "
+            "FRAUDSTREAM_LABEL_DELAY_S, default 7 d, before the swipe); needs merchant=COL."
+        ),
+    ] = True,
     rules: Annotated[
         Path | None, typer.Option(help="Rules the decisions apply first; default: the scorer's rules file.")
     ] = None,
@@ -653,12 +673,11 @@ def backtest(
 
     AUC, AP and card precision@k come with bootstrap intervals; with scenario=COL in --map, per scenario.
     """
-    if kind not in ("gbm", "logistic"):
-        raise typer.BadParameter(f"--kind must be gbm or logistic, not {kind!r}")
     if bootstrap_by not in ("card", "day"):
         raise typer.BadParameter(f"--bootstrap-by must be card or day, not {bootstrap_by!r}")
     if known_cards not in ("reported", "found"):
         raise typer.BadParameter(f"--known-cards must be reported or found, not {known_cards!r}")
+    from scoring.selection import parse_kind
     from scoring.settings import ScorerSettings
     from services.backtest import BacktestSpec, Period
     from services.backtest_report import run_and_report
@@ -672,7 +691,8 @@ def backtest(
         spec = BacktestSpec(
             train=train_period,
             test=test_period,
-            kind="gbm" if kind == "gbm" else "logistic",
+            kind=parse_kind(kind),
+            merchant=scorer_settings.merchant_config if merchant_features else None,
             rules_path=None if no_rules else (rules or scorer_settings.rules_path),
             workers=workers,
             k=k,

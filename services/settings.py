@@ -33,6 +33,8 @@ def comma_or_json_list(value: Any) -> Any:
 
 # Seconds, as a list setting takes them: FRAUDSTREAM_HORIZONS_S=600,3600,86400 (or a JSON list).
 SecondsList = Annotated[list[int], NoDecode, BeforeValidator(comma_or_json_list)]
+# Names, the same way: FRAUDSTREAM_SWIPE_FIELDS=merchant,mcc,country.
+NameList = Annotated[list[str], NoDecode, BeforeValidator(comma_or_json_list)]
 
 
 class StackSettings(BaseSettings):
@@ -111,7 +113,9 @@ def _format_and_example(field: FieldInfo) -> tuple[str, str]:
     metadata = field.metadata
     if any(isinstance(m, BeforeValidator) and m.func is comma_or_json_list for m in metadata):
         default = field.default if isinstance(field.default, list) else [600, 3600]
-        return "whole seconds separated by commas (or a JSON list)", ",".join(str(v) for v in default)
+        ints = get_args(field.annotation) == (int,)
+        what = "whole seconds" if ints else "names"
+        return f"{what} separated by commas (or a JSON list)", ",".join(str(v) for v in default)
     annotation = field.annotation
     args = [a for a in get_args(annotation) if a is not type(None)]
     kind = args[0] if args and get_origin(annotation) in (Union, UnionType) else annotation

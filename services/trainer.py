@@ -2,10 +2,10 @@
 
 The history goes through `scoring.training.labeled_rows`, which replays every swipe exactly as
 the scorer would see it (features folded from the card's earlier swipes only), so training and
-serving share one feature code path. Two kinds: `logistic` (the default: on the stolen-card story,
-`bench/model_story.py`, it catches the first swipe as often as the trees do or more, and scores in
-a fraction of their time) and `gbm`, boosted trees with an MCC fraud prior, whose out-of-time AUC and
-average precision are higher.
+serving share one feature code path. Two kinds: `logistic` (a standardized regression, the cheapest
+to serve) and `gbm` (boosted trees with an MCC fraud prior). By default (`auto`) both are fitted and
+the one with the better average precision on the latest, out-of-time slice is kept
+(`scoring.selection`). The merchant's known fraud rate and volume are inputs by default.
 
 `train_on_delta` trains on what the feature job stored instead: the Delta `swipes` and `labels`
 tables, with only the labels known at training time (`scoring.training_set`).
@@ -13,25 +13,26 @@ tables, with only the labels known at training time (`scoring.training_set`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scoring.inputs import present_fields
 from scoring.merchant_inputs import merchant_inputs_by_swipe
 from scoring.model import ModelArtifact, publish_artifact
-from scoring.training import LabeledRow, labeled_rows, train_logistic
-from scoring.training_gbm import train_gbm
+from scoring.selection import ModelKind, fit_and_select
+from scoring.training import labeled_rows
 from scoring.training_set import LabelCutoff, TrainingWindow, training_rows
 from services.delta_history import read_history
 from services.history import labeled_history
 from services.population import PopulationConfig, build_population
 from services.scenarios import labels_for
 from streaming.card_state import FeatureConfig
-from streaming.merchant_state import MerchantConfig
+from streaming.merchant_state import DEFAULT_MERCHANT, MerchantConfig
 from streaming.settings import StreamSettings
 
 if TYPE_CHECKING:
@@ -48,9 +49,6 @@ class TrainReport:
     fraud: int
 
 
-ModelKind = Literal["gbm", "logistic"]
-
-
 def train_on_generated(
     models_dir: Path,
     token_key: bytes,
@@ -61,8 +59,8 @@ def train_on_generated(
     days: float = 10.0,
     per_scenario: int = 15,
     end: datetime | None = None,
-    kind: ModelKind = "logistic",
-    merchant: MerchantConfig | None = None,
+    kind: ModelKind = "auto",
+    merchant: MerchantConfig | None = DEFAULT_MERCHANT,
     publish: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> TrainReport:
@@ -85,16 +83,17 @@ def train_on_generated(
         labels = [label for label, _ in labels_for(history, np.random.default_rng(seed + 1))]
         by_swipe = merchant_inputs_by_swipe((ls.swipe for ls in history), labels, merchant)
     rows = list(labeled_rows(((ls.swipe, ls.is_fraud) for ls in history), config, by_swipe))
-    artifact = fit(
+    artifact = fit_and_select(
         rows,
         kind,
-        version=f"{kind}-{end:%Y%m%dT%H%M%S}-s{seed}",
+        lambda k: f"{k}-{end:%Y%m%dT%H%M%S}-s{seed}",
         config=config,
         merchant=merchant,
+        fields=present_fields(ls.swipe for ls in history),
         seed=seed,
-        window=(start, end),
+        training_window=(start, end),
         progress=progress,
-    )
+    ).chosen
     path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{artifact.version}.json"
     return TrainReport(path, artifact, len(history), sum(ls.is_fraud for ls in history))
 
@@ -107,8 +106,8 @@ def train_on_delta(
     window: TrainingWindow,
     cutoff: LabelCutoff,
     *,
-    kind: ModelKind = "logistic",
-    merchant: MerchantConfig | None = None,
+    kind: ModelKind = "auto",
+    merchant: MerchantConfig | None = DEFAULT_MERCHANT,
     seed: int = 1,
     publish: bool = True,
     progress: Callable[[str], None] = lambda _: None,
@@ -124,40 +123,21 @@ def train_on_delta(
     history = read_history(spark, stream, window.start - warm_up, window.end, labels_until=cutoff.as_of)
     progress(f"replaying {len(history.swipes):,} swipes through the scorer's feature code")
     rows = training_rows(history.swipes, history.labels, window, cutoff, config, merchant)
-    version = f"{kind}-delta-{window.usable_end(cutoff):%Y%m%dT%H%M%S}-s{seed}"
-    artifact = fit(
+    usable_end = window.usable_end(cutoff)
+    artifact = fit_and_select(
         rows,
         kind,
-        version=version,
+        lambda k: f"{k}-delta-{usable_end:%Y%m%dT%H%M%S}-s{seed}",
         config=config,
         merchant=merchant,
+        fields=present_fields(history.swipes),  # inputs follow the data: what it lacks is no input
         seed=seed,
-        window=(window.start, window.usable_end(cutoff)),
+        label_delay=cutoff.label_delay,  # fit rows settle before the validation slice starts
+        training_window=(window.start, usable_end),
         progress=progress,
-    )
+    ).chosen
     path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{artifact.version}.json"
     return TrainReport(path, artifact, len(rows), sum(r.is_fraud for r in rows))
-
-
-def fit(
-    rows: Sequence[LabeledRow],
-    kind: ModelKind,
-    *,
-    version: str,
-    config: FeatureConfig,
-    merchant: MerchantConfig | None = None,
-    seed: int,
-    window: tuple[datetime, datetime],
-    progress: Callable[[str], None] = lambda _: None,
-) -> ModelArtifact:
-    """Fit a model of `kind` on time-ordered rows; the latest part is its out-of-time validation."""
-    progress(f"fitting the {kind} model on {len(rows):,} swipes")
-    if kind == "gbm":
-        return train_gbm(rows, version, config=config, merchant=merchant, seed=seed, training_window=window)
-    examples = [(r.inputs, r.is_fraud) for r in rows]
-    return train_logistic(
-        examples, version, config=config, merchant=merchant, seed=seed, training_window=window
-    )
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -204,7 +184,7 @@ def train_from_delta_settings(
     *,
     kind: ModelKind,
     seed: int,
-    merchant_features: bool = False,
+    merchant_features: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> TrainReport:
     """`train_on_delta` with a batch Spark session built from the FRAUDSTREAM_* settings."""

@@ -40,13 +40,17 @@ MAX_PROFILE_MCCS = 16
 MAX_PROFILE_PLACES = 16
 MIN_TILES_PER_WINDOW = 6
 _US = 1_000_000
+DAY_S = 86400
+# 10 min and 1 h catch bursts; 1, 7 and 30 days are the card's habits, the inputs a file with only
+# card, merchant, amount and time still has. 7 d and 30 d read day tiles, so they cost ~30 tiles.
+DEFAULT_HORIZONS_S: tuple[int, ...] = (600, 3600, DAY_S, 7 * DAY_S, 30 * DAY_S)
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     """Window horizons, session gap and how long tiles are held, in seconds."""
 
-    horizons_s: tuple[int, ...] = (600, 3600, 86400)
+    horizons_s: tuple[int, ...] = DEFAULT_HORIZONS_S
     session_gap_s: int = 1800
     # how far back minute tiles are kept for the live session: a session longer than this is cut
     session_span_s: int = 4 * 3600

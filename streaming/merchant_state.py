@@ -28,9 +28,11 @@ least one bucket, a swipe's own label can never count in the features as of that
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from streaming.schema import Label, MerchantFeatures, MerchantFraud, MerchantVolume, Swipe
 
@@ -48,8 +50,8 @@ class MerchantConfig:
     keeps a swipe's own label out of its features.
     """
 
-    volume_horizons_s: tuple[int, ...] = (HOUR_S, DAY_S, 7 * DAY_S)
-    fraud_horizons_s: tuple[int, ...] = (7 * DAY_S, 30 * DAY_S)
+    volume_horizons_s: tuple[int, ...] = (HOUR_S, DAY_S, 7 * DAY_S, 30 * DAY_S)
+    fraud_horizons_s: tuple[int, ...] = (DAY_S, 7 * DAY_S, 30 * DAY_S)
     label_delay_s: int = 7 * DAY_S
     bucket_s: int = HOUR_S
 
@@ -71,6 +73,9 @@ class MerchantConfig:
     def retention_s(self) -> int:
         """How far before the newest swipe the state keeps buckets and labels."""
         return max(max(self.volume_horizons_s), self.label_delay_s + max(self.fraud_horizons_s))
+
+
+DEFAULT_MERCHANT = MerchantConfig()
 
 
 @dataclass
@@ -192,9 +197,19 @@ def features(
         )
     b = config.bucket_s
     now = _index(t, b)
+    buckets = state.buckets
+    indexes = [bk.start // b for bk in buckets]
+    if any(i >= j for i, j in pairwise(indexes)):  # a state built elsewhere
+        buckets = sorted(buckets, key=lambda bk: bk.start)
+        indexes = [bk.start // b for bk in buckets]
+
+    def span(end: int, horizon_s: int) -> list[MerchantBucket]:
+        # The buckets among the `horizon_s / b` ending with `end`, by start (what `_in_span` keeps).
+        return buckets[bisect_right(indexes, end - horizon_s // b) : bisect_right(indexes, end)]
+
     volume = []
     for h in config.volume_horizons_s:
-        inside = [bk for bk in state.buckets if _in_span(bk.start // b, now, h, b)]
+        inside = span(now, h)
         volume.append(
             MerchantVolume(
                 horizon_s=h,
@@ -205,7 +220,7 @@ def features(
     end = now - config.label_delay_s // b
     fraud = []
     for h in config.fraud_horizons_s:
-        swipes = sum(bk.swipes for bk in state.buckets if _in_span(bk.start // b, end, h, b))
+        swipes = sum(bk.swipes for bk in span(end, h))
         known = sum(1 for f in state.frauds if f.reported <= t and _in_span(_index(f.t, b), end, h, b))
         # A label whose swipe the stream never folded (dropped as late) could outnumber the swipes.
         rate = min(1.0, known / swipes) if swipes else 0.0

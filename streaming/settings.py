@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from services.settings import SecondsList, StackSettings
-from streaming.card_state import FeatureConfig
+from streaming.card_state import DEFAULT_HORIZONS_S, FeatureConfig
 from streaming.merchant_state import DAY_S, HOUR_S, MerchantConfig
 
 
@@ -22,15 +22,17 @@ class StreamSettings(StackSettings):
         default="", description="Checkpoint root; empty means <state_dir>/checkpoints."
     )
     horizons_s: SecondsList = Field(
-        default=[600, 3600, 86400], description="Sliding-window horizons, seconds."
+        default=list(DEFAULT_HORIZONS_S), description="Sliding-window horizons, seconds."
     )
     session_gap_s: int = Field(default=1800, gt=0)
     watermark_s: int = Field(default=600, ge=0, description="Allowed event-time lateness.")
     merchant_volume_horizons_s: SecondsList = Field(
-        default=[HOUR_S, DAY_S, 7 * DAY_S], description="Merchant volume horizons, seconds (whole buckets)."
+        default=list(MerchantConfig().volume_horizons_s),
+        description="Merchant volume horizons, seconds (whole buckets).",
     )
     merchant_fraud_horizons_s: SecondsList = Field(
-        default=[7 * DAY_S, 30 * DAY_S], description="Merchant fraud-rate horizons, seconds (whole buckets)."
+        default=list(MerchantConfig().fraud_horizons_s),
+        description="Merchant fraud-rate horizons, seconds (whole buckets).",
     )
     label_delay_s: int = Field(
         default=7 * DAY_S,

@@ -91,6 +91,7 @@ def test_train_on_the_jobs_delta_history_uses_only_labels_known_at_training_time
         spark, settings, tmp_path / "models", FeatureConfig(), window, cutoff, merchant=merchant, seed=2
     )
     settled = [ls for ls in history if window.start <= ls.swipe.event_time < cutoff.settled_before]
+    settled_times = sorted(ls.swipe.event_time for ls in settled)
     known = {lb.swipe_id for lb in labels if lb.is_fraud and lb.reported_at <= cutoff.as_of}
     assert report.swipes == len(settled)
     assert report.fraud == sum(ls.swipe.swipe_id in known for ls in settled)
@@ -98,7 +99,16 @@ def test_train_on_the_jobs_delta_history_uses_only_labels_known_at_training_time
     assert sum(ls.is_fraud for ls in settled) > report.fraud > 0
 
     published = ModelArtifact.load(tmp_path / "models" / "current.json")
-    assert published.version == report.artifact.version == "logistic-delta-20261007T000000-s2"
+    assert published.version == report.artifact.version == f"{published.kind}-delta-20261007T000000-s2"
+    # auto: both kinds fitted on the same rows, the better validation AP kept
+    assert published.selection is not None and published.selection.ranked()[0].kind == published.kind
+    assert {c.kind for c in published.selection.candidates} == {"logistic", "gbm"}
+    # the stored swipes carry every field (positions too), so the model reads them all
+    assert published.swipe_fields == ["merchant", "mcc", "country", "channel", "position"]
     assert published.training_window == (window.start, cutoff.settled_before)
     assert published.reads_merchant
-    assert published.metrics.n_train + published.metrics.n_validation == len(settled)
+    # the fit rows end the label delay (1 day) before the validation slice: those between are left out
+    validation_start = settled_times[-published.metrics.n_validation]
+    gap = sum(validation_start - timedelta(days=1) <= t < validation_start for t in settled_times)
+    assert gap > 0
+    assert published.metrics.n_train + gap + published.metrics.n_validation == len(settled)

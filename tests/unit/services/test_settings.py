@@ -41,7 +41,7 @@ def test_the_horizons_variable_in_either_form(monkeypatch: pytest.MonkeyPatch, t
             StreamSettings,
             "FRAUDSTREAM_HORIZONS_S='600,x': Input should be a valid integer, unable to parse string as an "
             "integer; expected whole seconds separated by commas (or a JSON list), "
-            "e.g. FRAUDSTREAM_HORIZONS_S=600,3600,86400",
+            "e.g. FRAUDSTREAM_HORIZONS_S=600,3600,86400,604800,2592000",
         ),
         (
             "FRAUDSTREAM_TOPIC_PARTITIONS",
