@@ -55,7 +55,7 @@ class Stack:
         return result
 
     def status(self) -> dict[str, dict[str, object]]:
-        return json.loads(self.cli("status", "--json", timeout=60).stdout)  # type: ignore[no-any-return]
+        return json.loads(self.cli("status", "--json", timeout=60).stdout)
 
     def pid(self, name: str) -> int:
         pid = self.status()[name]["pid"]
@@ -176,7 +176,7 @@ def _score(url: str, token: str, minutes: float) -> dict[str, object]:
     }
     answer = httpx.post(f"{url}/v1/score?explain=true", json=body, timeout=10)
     assert answer.status_code == 200, answer.text
-    return answer.json()  # type: ignore[no-any-return]
+    return answer.json()
 
 
 def test_up_brings_back_a_killed_scorer_with_its_table(running: Stack) -> None:
