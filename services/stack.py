@@ -204,7 +204,8 @@ def heal(
                 if kafka is not None:
                     kill_group(kafka.pid)
                 kafka = start_kafka(settings)
-                started.append("kafka")
+                if kafka.pid is not None:  # an external cluster was only checked, not started
+                    started.append("kafka")
             ensure_stack_topics(settings.model_copy(update={"kafka_bootstrap": kafka.address}))
             services: dict[str, Component] = {}
             for name, default_port in (("stream", metrics_port), ("scorer", scorer_port)):
