@@ -181,6 +181,12 @@ def _start_service(
     return Component(name, proc.pid, address, str(log), port=port, started_at=time.time()), proc
 
 
+def should_start(recorded: bool, wanted: bool, running: bool) -> bool:
+    """Whether `heal` starts a component: a new stack starts everything; a known one, what it asks
+    for (`wanted`) that does not run. A running component is never started twice."""
+    return not recorded or (wanted and not running)
+
+
 def heal(
     settings: StackSettings,
     scorer_port: int = 8000,
@@ -199,18 +205,22 @@ def heal(
         procs: dict[str, subprocess.Popen[bytes]] = {}
         info = before
         try:
-            kafka = before.kafka if before else None
-            if kafka is None or ("kafka" in only and not kafka_running(settings, kafka)):
-                if kafka is not None:
-                    kill_group(kafka.pid)
+            old_kafka = before.kafka if before else None
+            wanted = "kafka" in only
+            running = old_kafka is not None and wanted and kafka_running(settings, old_kafka)
+            if old_kafka is None or should_start(True, wanted, running):
+                if old_kafka is not None:
+                    kill_group(old_kafka.pid)
                 kafka = start_kafka(settings)
                 if kafka.pid is not None:  # an external cluster was only checked, not started
                     started.append("kafka")
+            else:
+                kafka = old_kafka
             ensure_stack_topics(settings.model_copy(update={"kafka_bootstrap": kafka.address}))
             services: dict[str, Component] = {}
             for name, default_port in (("stream", metrics_port), ("scorer", scorer_port)):
                 old = before.component(name) if before else None
-                if old is not None and (name not in only or pid_alive(old.pid)):
+                if old is not None and not should_start(True, name in only, pid_alive(old.pid)):
                     services[name] = old
                     continue
                 if old is not None:

@@ -55,6 +55,10 @@ class Stack:
         return result
 
     def status(self) -> dict[str, dict[str, object]]:
+        """What `fraudstream status --json` prints, in this process (a CLI start per look is slow)."""
+        return json.loads(json.dumps(stack.status(self.settings)))
+
+    def status_cli(self) -> dict[str, dict[str, object]]:
         return json.loads(self.cli("status", "--json", timeout=60).stdout)
 
     def pid(self, name: str) -> int:
@@ -145,8 +149,9 @@ def test_up_leaves_a_healthy_stack_alone_and_brings_back_a_killed_job(running: S
         committed = _committed_batch(running.settings)
 
         _sigkill(running.pid("stream"))
-        dead = running.status()
+        dead = running.status_cli()
         assert dead["stream"]["health"] == "dead" and dead["running"] is False
+        assert dead["scorer"]["health"] == "ready" and dead["kafka"]["health"] == "external"
 
         healed = running.cli("up", "--detach")
         assert _started(healed.stdout) == ["stream"]

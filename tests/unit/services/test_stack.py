@@ -9,7 +9,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from services.stack import Component, StackInfo, pid_alive, stop_pid
+import pytest
+
+from services.stack import Component, StackInfo, pid_alive, should_start, stop_pid
 
 # The leader starts a child in its process group (as the feature job's driver starts Spark's JVM),
 # and each writes the signals it gets to the log. The leader takes its time to stop, as the job does.
@@ -114,3 +116,18 @@ def test_stack_json_round_trips_with_a_supervisor(tmp_path: Path) -> None:
     info.save(tmp_path / "stack.json")
     assert StackInfo.load(tmp_path / "stack.json") == info
     assert list(tmp_path.iterdir()) == [tmp_path / "stack.json"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("recorded", "wanted", "running", "start"),
+    [
+        (False, True, False, True),  # a new stack: everything starts
+        (False, False, False, True),  # even what the supervisor did not ask for: there is nothing yet
+        (True, True, False, True),  # crashed: `up` brings it back
+        (True, True, True, False),  # healthy: left alone
+        (True, False, False, False),  # crashed, but the supervisor restarts another component now
+        (True, False, True, False),
+    ],
+)
+def test_what_heal_starts(recorded: bool, wanted: bool, running: bool, start: bool) -> None:
+    assert should_start(recorded, wanted, running) is start
