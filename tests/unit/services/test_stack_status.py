@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -14,17 +11,6 @@ from services.stack import Component, StackInfo
 from services.stack_status import describe, restart_counts
 
 NOW = 1_800_000_000.0
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> StackSettings:
-    return StackSettings(_env_file=None, state_dir=tmp_path)  # type: ignore[call-arg]
 
 
 def _info(kafka_pid: int | None, stream_pid: int, scorer_pid: int, supervisor: Component | None) -> StackInfo:
@@ -41,12 +27,16 @@ def _info(kafka_pid: int | None, stream_pid: int, scorer_pid: int, supervisor: C
     [(True, True, True), (False, True, True), (True, False, False)],
 )
 def test_health_of_each_component(
-    settings: StackSettings, stream_answers: bool, scorer_answers: bool, kafka_answers: bool
+    stack_settings: StackSettings,
+    dead_pid: int,
+    stream_answers: bool,
+    scorer_answers: bool,
+    kafka_answers: bool,
 ) -> None:
     # Kafka external (no pid of ours), the job and this test's process alive, the scorer dead.
-    info = _info(None, os.getpid(), _dead_pid(), None)
+    info = _info(None, os.getpid(), dead_pid, None)
     answered = {"http://127.0.0.1:9/metrics": stream_answers, "http://127.0.0.1:8/readyz": scorer_answers}
-    st = describe(settings, info, lambda url: answered[url], lambda _: kafka_answers, NOW)
+    st = describe(stack_settings, info, lambda url: answered[url], lambda _: kafka_answers, NOW)
     kafka_word = "external" if kafka_answers else "unreachable"
     assert (st["kafka"]["health"], st["stream"]["health"], st["scorer"]["health"]) == (  # type: ignore[index]
         kafka_word,
@@ -59,11 +49,11 @@ def test_health_of_each_component(
     assert st["supervisor"] is None
 
 
-def test_a_running_supervisor_shows_its_restart_counts(settings: StackSettings) -> None:
+def test_a_running_supervisor_shows_its_restart_counts(stack_settings: StackSettings) -> None:
     sup = Component("supervisor", os.getpid(), "http://127.0.0.1:7/metrics", started_at=NOW - 10)
     info = _info(os.getpid(), os.getpid(), os.getpid(), sup)
     st = describe(
-        settings,
+        stack_settings,
         info,
         lambda url: True,
         lambda _: True,
@@ -83,10 +73,12 @@ def test_a_running_supervisor_shows_its_restart_counts(settings: StackSettings) 
     }
 
 
-def test_a_dead_supervisor_is_shown_dead(settings: StackSettings) -> None:
-    sup = Component("supervisor", _dead_pid(), "http://127.0.0.1:7/metrics")
+def test_a_dead_supervisor_is_shown_dead(stack_settings: StackSettings, dead_pid: int) -> None:
+    sup = Component("supervisor", dead_pid, "http://127.0.0.1:7/metrics")
     info = _info(os.getpid(), os.getpid(), os.getpid(), sup)
-    st = describe(settings, info, lambda url: True, lambda _: True, NOW, scrape_restarts=lambda url: None)
+    st = describe(
+        stack_settings, info, lambda url: True, lambda _: True, NOW, scrape_restarts=lambda url: None
+    )
     assert st["supervisor"]["health"] == "dead" and st["supervisor"]["restarts"] == {}  # type: ignore[index]
 
 

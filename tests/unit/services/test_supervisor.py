@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
-import pytest
 from prometheus_client import CollectorRegistry
 
 from services.restarts import Backoff
 from services.settings import StackSettings
 from services.stack import Component, StackInfo, stack_file
 from services.supervisor import RestartMetrics, supervise
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> StackSettings:
-    return StackSettings(_env_file=None, state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")  # type: ignore[call-arg]
 
 
 def _save(settings: StackSettings, stream_pid: int) -> None:
@@ -64,15 +49,15 @@ def _restarts(registry: CollectorRegistry, component: str) -> float | None:
     return registry.get_sample_value("fraudstream_component_restarts_total", {"component": component})
 
 
-def test_a_dead_component_is_restarted_once_and_counted(settings: StackSettings) -> None:
-    _save(settings, _dead_pid())
+def test_a_dead_component_is_restarted_once_and_counted(stack_settings: StackSettings, dead_pid: int) -> None:
+    _save(stack_settings, dead_pid)
     calls: list[str] = []
 
     def restart(s: StackSettings, name: str) -> None:
         calls.append(name)
         _save(s, os.getpid())  # what `heal` does: a running process in stack.json
 
-    registry = _run(settings, Backoff(first_s=0.0), restart, seconds=1.0)
+    registry = _run(stack_settings, Backoff(first_s=0.0), restart, seconds=1.0)
     assert calls == ["stream"]
     assert _restarts(registry, "stream") == 1
     assert _restarts(registry, "scorer") == 0
@@ -80,8 +65,10 @@ def test_a_dead_component_is_restarted_once_and_counted(settings: StackSettings)
     assert registry.get_sample_value("fraudstream_component_up", {"component": "stream"}) == 1
 
 
-def test_a_restart_that_fails_is_tried_again_after_a_longer_wait(settings: StackSettings) -> None:
-    _save(settings, _dead_pid())
+def test_a_restart_that_fails_is_tried_again_after_a_longer_wait(
+    stack_settings: StackSettings, dead_pid: int
+) -> None:
+    _save(stack_settings, dead_pid)
     calls: list[str] = []
 
     def restart(s: StackSettings, name: str) -> None:
@@ -92,22 +79,22 @@ def test_a_restart_that_fails_is_tried_again_after_a_longer_wait(settings: Stack
 
     # Each loop looks at the stream and the scorer (0.2 s of the fake clock). Dead at 0: the first try
     # once 0.3 s passed (0.4), the second 0.6 s after the failure is seen (1.2), the third would be at 2.6.
-    registry = _run(settings, Backoff(first_s=0.3, factor=2.0), restart, seconds=2.0)
+    registry = _run(stack_settings, Backoff(first_s=0.3, factor=2.0), restart, seconds=2.0)
     assert calls == ["stream", "stream"]
     assert _restarts(registry, "stream") == 2
     assert registry.get_sample_value("fraudstream_component_up", {"component": "stream"}) == 0
 
 
-def test_no_restart_before_the_backoff_is_over(settings: StackSettings) -> None:
-    _save(settings, _dead_pid())
+def test_no_restart_before_the_backoff_is_over(stack_settings: StackSettings, dead_pid: int) -> None:
+    _save(stack_settings, dead_pid)
     calls: list[str] = []
-    registry = _run(settings, Backoff(first_s=60.0), lambda s, name: calls.append(name), seconds=30.0)
+    registry = _run(stack_settings, Backoff(first_s=60.0), lambda s, name: calls.append(name), seconds=30.0)
     assert calls == []
     assert _restarts(registry, "stream") == 0
 
 
-def test_the_supervisor_stops_when_the_stack_is_gone(settings: StackSettings) -> None:
+def test_the_supervisor_stops_when_the_stack_is_gone(stack_settings: StackSettings) -> None:
     registry = CollectorRegistry()
     # No stack.json: it returns at once instead of waiting for `stop`.
-    supervise(settings, RestartMetrics(registry), Backoff(), threading.Event(), interval_s=0.01)
+    supervise(stack_settings, RestartMetrics(registry), Backoff(), threading.Event(), interval_s=0.01)
     assert _restarts(registry, "stream") == 0
