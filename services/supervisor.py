@@ -68,11 +68,12 @@ class RestartMetrics:
             self.restarts.labels(name)
 
 
-Restart = Callable[[StackSettings, str], object]
+# Restart one component; returns the names it started (none if someone else's `up` was first).
+Restart = Callable[[StackSettings, str], list[str]]
 
 
-def _restart(settings: StackSettings, name: str) -> object:
-    return heal(settings, only=(name,))
+def _restart(settings: StackSettings, name: str) -> list[str]:
+    return heal(settings, only=(name,))[1]
 
 
 def supervise(
@@ -108,18 +109,27 @@ def supervise(
                     extra={"fields": {"component": name, "pid": comp.pid, "crashes": crashes}},
                 )
             if due and not stop.is_set():
-                metrics.restarts.labels(name).inc()
-                log.warning(
-                    "restarting component",
-                    extra={"fields": {"component": name, "old_pid": comp.pid, "crashes": crashes}},
-                )
-                try:
-                    restart(settings, name)
-                    log.info("component back", extra={"fields": {"component": name}})
-                except (StackError, KafkaUnavailable) as exc:
-                    # The next look finds it dead again and waits longer before the next try.
-                    log.error("restart failed", extra={"fields": {"component": name, "error": str(exc)}})
+                _restart_one(settings, name, restart, metrics, {"old_pid": comp.pid, "crashes": crashes})
         stop.wait(interval_s)
+
+
+def _restart_one(
+    settings: StackSettings, name: str, restart: Restart, metrics: RestartMetrics, fields: dict[str, object]
+) -> None:
+    """Restart `name` and count it; not counted when a `fraudstream up` brought it back first."""
+    log.warning("restarting component", extra={"fields": {"component": name, **fields}})
+    try:
+        started = restart(settings, name)
+    except (StackError, KafkaUnavailable) as exc:
+        # Counted: a try was made. The next look finds it dead again and waits longer.
+        metrics.restarts.labels(name).inc()
+        log.error("restart failed", extra={"fields": {"component": name, "error": str(exc)}})
+        return
+    if name in started:
+        metrics.restarts.labels(name).inc()
+        log.info("component back", extra={"fields": {"component": name}})
+    else:
+        log.info("component was already back (a `fraudstream up`)", extra={"fields": {"component": name}})
 
 
 def main() -> int:

@@ -53,9 +53,10 @@ def test_a_dead_component_is_restarted_once_and_counted(stack_settings: StackSet
     _save(stack_settings, dead_pid)
     calls: list[str] = []
 
-    def restart(s: StackSettings, name: str) -> None:
+    def restart(s: StackSettings, name: str) -> list[str]:
         calls.append(name)
         _save(s, os.getpid())  # what `heal` does: a running process in stack.json
+        return [name]
 
     registry = _run(stack_settings, Backoff(first_s=0.0), restart, seconds=1.0)
     assert calls == ["stream"]
@@ -71,7 +72,7 @@ def test_a_restart_that_fails_is_tried_again_after_a_longer_wait(
     _save(stack_settings, dead_pid)
     calls: list[str] = []
 
-    def restart(s: StackSettings, name: str) -> None:
+    def restart(s: StackSettings, name: str) -> list[str]:
         from services.stack import StackError
 
         calls.append(name)
@@ -88,9 +89,28 @@ def test_a_restart_that_fails_is_tried_again_after_a_longer_wait(
 def test_no_restart_before_the_backoff_is_over(stack_settings: StackSettings, dead_pid: int) -> None:
     _save(stack_settings, dead_pid)
     calls: list[str] = []
-    registry = _run(stack_settings, Backoff(first_s=60.0), lambda s, name: calls.append(name), seconds=30.0)
+
+    def restart(s: StackSettings, name: str) -> list[str]:
+        calls.append(name)
+        return [name]
+
+    registry = _run(stack_settings, Backoff(first_s=60.0), restart, seconds=30.0)
     assert calls == []
     assert _restarts(registry, "stream") == 0
+
+
+def test_a_component_someone_else_brought_back_is_not_counted(
+    stack_settings: StackSettings, dead_pid: int
+) -> None:
+    _save(stack_settings, dead_pid)
+
+    def restart(s: StackSettings, name: str) -> list[str]:
+        _save(s, os.getpid())  # a `fraudstream up` in another terminal was first: heal started nothing
+        return []
+
+    registry = _run(stack_settings, Backoff(first_s=0.0), restart, seconds=1.0)
+    assert _restarts(registry, "stream") == 0
+    assert registry.get_sample_value("fraudstream_component_up", {"component": "stream"}) == 1
 
 
 def test_the_supervisor_stops_when_the_stack_is_gone(stack_settings: StackSettings) -> None:
