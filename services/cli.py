@@ -90,7 +90,7 @@ def _print_status(st: dict[str, object]) -> None:
         comp = supervisor if name == "supervisor" else st.get(name)
         assert isinstance(comp, dict)
         word = str(comp.get("health", "-"))
-        count = "-" if name == "supervisor" or not supervisor else str(int(restarts.get(name, 0)))
+        count = str(int(restarts[name])) if name in restarts else "-"  # "-": no supervisor answers
         table.add_row(
             name,
             str(comp.get("pid") or "-"),
