@@ -234,5 +234,22 @@ def test_the_supervisor_brings_back_a_killed_scorer_and_counts_it(running: Stack
     assert st["supervisor"]["restarts"] == {"kafka": 0.0, "stream": 0.0, "scorer": 1.0}
     assert httpx.get(f"{st['scorer']['url']}/readyz", timeout=5).status_code == 200
 
+
+def test_the_supervisor_brings_back_a_killed_job_and_down_stops_it_first(running: Stack) -> None:
+    port = running.supervisor_port
+    assert running.status()["supervisor"]["health"] == "ready", "the previous test started it"
+    before = _restarts(port)
+    old = running.pid("stream")
+
+    _sigkill(old)
+
+    def back() -> None:
+        st = running.status()["stream"]
+        assert st["pid"] != old and st["health"] == "ready", st
+
+    assert_eventually(back, timeout=170, interval=2)
+    assert _restarts(port) == {**before, "stream": before["stream"] + 1}
+
     stopped = running.cli("down").stdout
-    assert "supervisor" in stopped and "scorer" in stopped and "stream" in stopped
+    assert "supervisor, scorer, stream" in stopped
+    assert running.status()["running"] is False
