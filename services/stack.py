@@ -25,7 +25,18 @@ from services.processes import kill_group, pid_alive, spawn, stop_pid
 from services.settings import StackSettings
 from services.topics import ensure_stack_topics
 
-__all__ = ["COMPONENTS", "Component", "StackError", "StackInfo", "down", "heal", "pid_alive", "status", "up"]
+__all__ = [
+    "COMPONENTS",
+    "Component",
+    "StackError",
+    "StackInfo",
+    "down",
+    "heal",
+    "pid_alive",
+    "status",
+    "stop_pid",
+    "up",
+]
 
 
 class StackError(RuntimeError):
