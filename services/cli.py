@@ -77,19 +77,30 @@ def _settings() -> StackSettings:
 
 
 def _print_status(st: dict[str, object]) -> None:
+    from services.restarts import format_uptime
+
+    supervisor = st.get("supervisor")
+    restarts = supervisor.get("restarts", {}) if isinstance(supervisor, dict) else {}
     table = Table(title="fraudstream stack")
-    table.add_column("component")
-    table.add_column("pid")
-    table.add_column("state")
-    table.add_column("address")
-    for name, key in (("kafka", "bootstrap"), ("stream", "metrics"), ("scorer", "url")):
-        comp = st.get(name)
+    for column in ("component", "pid", "health", "uptime", "restarts", "address"):
+        table.add_column(column)
+    colour = {"ready": "green", "external": "green", "starting": "yellow"}
+    rows = [("kafka", "bootstrap"), ("stream", "metrics"), ("scorer", "url")]
+    if isinstance(supervisor, dict):
+        rows.append(("supervisor", "metrics"))
+    for name, key in rows:
+        comp = supervisor if name == "supervisor" else st.get(name)
         assert isinstance(comp, dict)
-        alive = comp.get("alive")
-        state = "[green]running[/]" if alive else "[red]stopped[/]"
-        if name == "kafka" and comp.get("pid") is None:
-            state = "external" if st.get("running") else state
-        table.add_row(name, str(comp.get("pid") or "-"), state, str(comp.get(key) or "-"))
+        word = str(comp.get("health", "-"))
+        count = str(int(restarts[name])) if name in restarts else "-"  # "-": no supervisor answers
+        table.add_row(
+            name,
+            str(comp.get("pid") or "-"),
+            f"[{colour.get(word, 'red')}]{word}[/]",
+            format_uptime(comp.get("uptime_s")),
+            count,
+            str(comp.get(key) or "-"),
+        )
     console.print(table)
     delta = st.get("delta")
     if isinstance(delta, dict) and delta:
@@ -104,16 +115,36 @@ def _print_status(st: dict[str, object]) -> None:
 @app.command()
 def up(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Return once everything is ready.")] = False,
-    port: Annotated[int, typer.Option(help="Scorer HTTP port.", envvar="FRAUDSTREAM_PORT")] = 8000,
+    port: Annotated[
+        int, typer.Option(help="Scorer HTTP port (kept across restarts).", envvar="FRAUDSTREAM_PORT")
+    ] = 8000,
     metrics_port: Annotated[
         int, typer.Option(help="Feature job Prometheus port.", envvar="FRAUDSTREAM_METRICS_PORT")
     ] = 9108,
+    supervise: Annotated[
+        bool,
+        typer.Option(
+            "--supervise",
+            help="Also run the supervisor: it restarts a crashed component with backoff and counts it "
+            "(fraudstream_component_restarts_total on --supervisor-port).",
+            envvar="FRAUDSTREAM_SUPERVISE",
+        ),
+    ] = False,
+    supervisor_port: Annotated[
+        int, typer.Option(help="The supervisor's Prometheus port.", envvar="FRAUDSTREAM_SUPERVISOR_PORT")
+    ] = 9110,
 ) -> None:
-    """Start Kafka (embedded unless FRAUDSTREAM_KAFKA_BOOTSTRAP is set), the feature job and the scorer."""
+    """Start what is not running of Kafka (embedded unless FRAUDSTREAM_KAFKA_BOOTSTRAP is set), the feature
+    job and the scorer; leave running ones alone. Run it again after a crash to bring back what died.
+    """
     settings = _settings()
     _ensure_model()
-    with console.status("starting Kafka, the feature job and the scorer (Spark takes ~30 s)..."):
-        stack.up(settings, scorer_port=port, metrics_port=metrics_port)
+    with console.status("starting what is not running (Spark takes ~30 s)..."):
+        _, started = stack.heal(settings, scorer_port=port, metrics_port=metrics_port)
+    if supervise:
+        _, sup_started = stack.start_supervisor(settings, supervisor_port)
+        started += ["supervisor"] if sup_started else []
+    console.print(f"started: {', '.join(started)}" if started else "everything was already running")
     _print_status(stack.status(settings))
     if detach:
         console.print("stop it with [bold]fraudstream down[/]")
@@ -159,14 +190,17 @@ def _ensure_model() -> None:
 
 @app.command()
 def down() -> None:
-    """Stop what `fraudstream up` started."""
+    """Stop what `fraudstream up` started: the supervisor first, then the scorer, the job and Kafka."""
     stopped = stack.down(StackSettings())
     console.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
 @app.command()
 def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """Each component's pid, address and the Delta table paths."""
+    """Each component's pid, health (ready, starting, dead), uptime and address; the Delta table paths.
+
+    With a supervisor running (`fraudstream up --supervise`), also its restart count per component.
+    """
     st = stack.status(StackSettings())
     if as_json:
         typer.echo(json.dumps(st, indent=2))

@@ -1,22 +1,42 @@
-"""`fraudstream up / down / status`: run the embedded stack as background processes and find them again."""
+"""`fraudstream up / down / status`: run the embedded stack as background processes, find them, heal them.
+
+`up` is idempotent: it starts each component that does not run (Kafka, the feature job, the
+scorer) and leaves running ones alone, so after a crash it brings back just what died. The job
+resumes from its checkpoint and the scorer re-reads its table from the tile topic, as at any start.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 
 from services.kafka_broker import BrokerConfig, EmbeddedKafka, KafkaUnavailable, broker_reachable
+from services.processes import kill_group, pid_alive, spawn, stop_pid
 from services.settings import StackSettings
 from services.topics import ensure_stack_topics
+
+__all__ = [
+    "COMPONENTS",
+    "Component",
+    "StackError",
+    "StackInfo",
+    "down",
+    "heal",
+    "pid_alive",
+    "status",
+    "stop_pid",
+    "up",
+]
 
 
 class StackError(RuntimeError):
@@ -24,6 +44,9 @@ class StackError(RuntimeError):
 
 
 TABLES = ("swipes", "sessions", "dead_letters", "labels", "decisions", "merchant_features")
+COMPONENTS = ("kafka", "stream", "scorer")
+# How long a freshly started component may take to answer: Spark's first start is the slow one.
+READY_TIMEOUT_S = {"stream": 180.0, "scorer": 120.0}
 
 
 @dataclass
@@ -32,31 +55,44 @@ class Component:
     pid: int | None
     address: str
     log: str = ""
+    port: int | None = None
+    started_at: float | None = None  # wall-clock seconds since the epoch of this process's start
 
 
 @dataclass
 class StackInfo:
-    """What `up` started, saved to <state_dir>/stack.json so `down` and `status` can find it."""
+    """What `up` started, saved to <state_dir>/stack.json so `down`, `status` and the supervisor find it."""
 
     kafka: Component
     stream: Component
     scorer: Component
     delta: dict[str, str] = field(default_factory=dict)
+    supervisor: Component | None = None
+
+    def component(self, name: str) -> Component:
+        found = getattr(self, name)
+        assert isinstance(found, Component), name
+        return found
 
     def save(self, path: Path) -> None:
+        """Write atomically: a reader (the supervisor, `status`) never sees half a file."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2))
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: Path) -> StackInfo | None:
         if not path.exists():
             return None
         raw = json.loads(path.read_text())
+        supervisor = raw.get("supervisor")
         return cls(
             kafka=Component(**raw["kafka"]),
             stream=Component(**raw["stream"]),
             scorer=Component(**raw["scorer"]),
             delta=raw.get("delta", {}),
+            supervisor=Component(**supervisor) if supervisor else None,
         )
 
 
@@ -64,82 +100,16 @@ def stack_file(settings: StackSettings) -> Path:
     return settings.state_dir / "stack.json"
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); treat it as gone.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process other than a zombie is still in process group `pgid`."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+@contextmanager
+def stack_lock(settings: StackSettings) -> Iterator[None]:
+    """One `up`, `down` or supervisor restart at a time per state folder, so none starts a twin."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.state_dir / "stack.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
-
-def _wait(alive: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while alive():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
-def stop_pid(pid: int | None, timeout_s: float = 30.0) -> bool:
-    """Stop a process we started as a group leader. True if something was stopped.
-
-    SIGTERM goes to the leader alone first: the feature job's Python driver then stops its queries
-    and its SparkContext in order, which a signal to the whole group (the JVM too) would race.
-    Whatever of the group outlives it gets SIGTERM, then SIGKILL.
-    """
-    if not pid_alive(pid):
-        return False
-    assert pid is not None
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return True
-    _wait(lambda: pid_alive(pid), timeout_s)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not _group_alive(pid):
-            return True
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            os.kill(pid, sig)
-        _wait(lambda: _group_alive(pid), timeout_s)
-    return True
-
-
-def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def delta_tables(delta_root: str) -> dict[str, str]:
@@ -166,103 +136,198 @@ def wait_http(
     raise StackError(f"{what or url} did not become ready within {timeout_s:.0f}s; {url} last said: {last}")
 
 
-def up(settings: StackSettings, scorer_port: int = 8000, metrics_port: int = 9108) -> StackInfo:
-    """Start Kafka (unless FRAUDSTREAM_KAFKA_BOOTSTRAP is set), the feature job and the scorer."""
-    existing = StackInfo.load(stack_file(settings))
-    if existing and any(pid_alive(c.pid) for c in (existing.kafka, existing.stream, existing.scorer)):
-        raise StackError(
-            "the stack is already running; see `fraudstream status` or stop it with `fraudstream down`"
-        )
-    logs = settings.state_dir / "logs"
-    env = dict(os.environ)
-    env.setdefault("PYTHONUNBUFFERED", "1")
+def ready_url(component: Component) -> str:
+    """What answers 200 once the component serves: the job's /metrics, the scorer's /readyz."""
+    return f"{component.address}/readyz" if component.name == "scorer" else component.address
 
-    kafka_pid = None
-    if settings.embedded:
-        broker = EmbeddedKafka(
-            BrokerConfig(
-                data_dir=settings.state_dir / "kafka",
-                jars_dir=settings.jars_dir,
-                port=settings.embedded_kafka_port,
+
+def kafka_running(settings: StackSettings, kafka: Component) -> bool:
+    if kafka.pid is None:  # an external cluster: not ours to start
+        return broker_reachable(kafka.address, timeout_s=5.0)
+    return pid_alive(kafka.pid)
+
+
+def start_kafka(settings: StackSettings) -> Component:
+    """Start the embedded broker (its data kept: topics and offsets survive), or check the external one."""
+    if not settings.embedded:
+        if not broker_reachable(settings.bootstrap, timeout_s=5.0):
+            raise KafkaUnavailable(
+                f"Kafka at {settings.bootstrap} is not reachable; check FRAUDSTREAM_KAFKA_BOOTSTRAP or unset "
+                "it to start the embedded broker"
             )
+        return Component("kafka", None, settings.bootstrap)
+    broker = EmbeddedKafka(
+        BrokerConfig(
+            data_dir=settings.state_dir / "kafka",
+            jars_dir=settings.jars_dir,
+            port=settings.embedded_kafka_port,
         )
-        broker.start()
-        kafka_pid = broker.process.pid if broker.process else None
-        env["FRAUDSTREAM_KAFKA_BOOTSTRAP"] = broker.bootstrap
-    elif not broker_reachable(settings.bootstrap, timeout_s=5.0):
-        raise KafkaUnavailable(
-            f"Kafka at {settings.bootstrap} is not reachable; check FRAUDSTREAM_KAFKA_BOOTSTRAP or unset it "
-            "to start the embedded broker"
-        )
-    ensure_stack_topics(settings)
-
-    from streaming.settings import StreamSettings
-
-    stream_settings = StreamSettings()
-    env["FRAUDSTREAM_METRICS_PORT"] = str(metrics_port)
-    stream = _spawn([sys.executable, "-m", "streaming.job"], logs / "stream.log", env)
-    env_scorer = dict(env, FRAUDSTREAM_PORT=str(scorer_port))
-    scorer = _spawn([sys.executable, "-m", "scoring"], logs / "scorer.log", env_scorer)
-    info = StackInfo(
-        kafka=Component(
-            "kafka", kafka_pid, settings.bootstrap, str(settings.state_dir / "kafka" / "kafka.log")
-        ),
-        stream=Component(
-            "stream", stream.pid, f"http://127.0.0.1:{metrics_port}/metrics", str(logs / "stream.log")
-        ),
-        scorer=Component("scorer", scorer.pid, f"http://127.0.0.1:{scorer_port}", str(logs / "scorer.log")),
-        delta=delta_tables(stream_settings.delta_path),
     )
-    info.save(stack_file(settings))
+    broker.start()
+    return Component(
+        "kafka",
+        broker.process.pid if broker.process else None,
+        broker.bootstrap,
+        str(broker.log_file),
+        port=settings.embedded_kafka_port,
+        started_at=time.time(),
+    )
+
+
+def _start_service(
+    settings: StackSettings, name: str, port: int, bootstrap: str
+) -> tuple[Component, subprocess.Popen[bytes]]:
+    """Spawn the feature job (`python -m streaming.job`) or the scorer (`python -m scoring`)."""
+    log = settings.state_dir / "logs" / f"{name}.log"
+    env = dict(os.environ, FRAUDSTREAM_KAFKA_BOOTSTRAP=bootstrap)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if name == "stream":
+        env["FRAUDSTREAM_METRICS_PORT"] = str(port)
+        proc = spawn([sys.executable, "-m", "streaming.job"], log, env)
+        address = f"http://127.0.0.1:{port}/metrics"
+    else:
+        env["FRAUDSTREAM_PORT"] = str(port)
+        proc = spawn([sys.executable, "-m", "scoring"], log, env)
+        address = f"http://127.0.0.1:{port}"
+    return Component(name, proc.pid, address, str(log), port=port, started_at=time.time()), proc
+
+
+def should_start(recorded: bool, wanted: bool, running: bool) -> bool:
+    """Whether `heal` starts a component: a new stack starts everything; a known one, what it asks
+    for (`wanted`) that does not run. A running component is never started twice."""
+    return not recorded or (wanted and not running)
+
+
+def heal(
+    settings: StackSettings,
+    scorer_port: int = 8000,
+    metrics_port: int = 9108,
+    only: Collection[str] = COMPONENTS,
+) -> tuple[StackInfo, list[str]]:
+    """Start each component in `only` that does not run, leave the rest alone; wait until they answer.
+
+    Returns the stack and the names started. A component restarted keeps the port it had, so its
+    clients find it where they did. If a start fails, what this call started is stopped again.
+    """
+    with stack_lock(settings):
+        path = stack_file(settings)
+        before = StackInfo.load(path)
+        started: list[str] = []
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        info = before
+        try:
+            old_kafka = before.kafka if before else None
+            wanted = "kafka" in only
+            running = old_kafka is not None and wanted and kafka_running(settings, old_kafka)
+            if old_kafka is None or should_start(True, wanted, running):
+                if old_kafka is not None:
+                    kill_group(old_kafka.pid)
+                kafka = start_kafka(settings)
+                if kafka.pid is not None:  # an external cluster was only checked, not started
+                    started.append("kafka")
+            else:
+                kafka = old_kafka
+            ensure_stack_topics(settings.model_copy(update={"kafka_bootstrap": kafka.address}))
+            services: dict[str, Component] = {}
+            for name, default_port in (("stream", metrics_port), ("scorer", scorer_port)):
+                old = before.component(name) if before else None
+                if old is not None and not should_start(True, name in only, pid_alive(old.pid)):
+                    services[name] = old
+                    continue
+                if old is not None:
+                    kill_group(old.pid)  # what a killed leader left behind (the job's JVM)
+                port = old.port if old is not None and old.port else default_port
+                services[name], procs[name] = _start_service(settings, name, port, kafka.address)
+                started.append(name)
+            if before is not None:
+                delta = before.delta
+            else:
+                from streaming.settings import StreamSettings
+
+                delta = delta_tables(StreamSettings().delta_path)
+            info = StackInfo(
+                kafka, services["stream"], services["scorer"], delta, before.supervisor if before else None
+            )
+            info.save(path)
+            for name in ("scorer", "stream"):
+                if name in procs:
+                    comp = info.component(name)
+                    wait_http(
+                        ready_url(comp), READY_TIMEOUT_S[name], procs[name], f"the {name} (log: {comp.log})"
+                    )
+        except BaseException:
+            _undo(settings, info, started, keep_file=before is not None)
+            raise
+    return info, started
+
+
+def _undo(settings: StackSettings, info: StackInfo | None, started: list[str], keep_file: bool) -> None:
+    """Stop what a failed `heal` started; forget the stack if it had started all of it."""
+    if info is not None:
+        for name in ("scorer", "stream", "kafka"):
+            if name in started:
+                stop_pid(info.component(name).pid)
+    if not keep_file:
+        stack_file(settings).unlink(missing_ok=True)
+
+
+def up(settings: StackSettings, scorer_port: int = 8000, metrics_port: int = 9108) -> StackInfo:
+    """Start what is not up of Kafka (unless FRAUDSTREAM_KAFKA_BOOTSTRAP is set), the job and the scorer."""
+    return heal(settings, scorer_port=scorer_port, metrics_port=metrics_port)[0]
+
+
+def start_supervisor(settings: StackSettings, port: int) -> tuple[Component, bool]:
+    """Run `python -m services.supervisor` for this stack unless one runs; (its component, started now)."""
+    with stack_lock(settings):
+        info = StackInfo.load(stack_file(settings))
+        if info is None:
+            raise StackError("no stack to supervise; start it with `fraudstream up --supervise`")
+        if info.supervisor is not None and pid_alive(info.supervisor.pid):
+            return info.supervisor, False
+        log = settings.state_dir / "logs" / "supervisor.log"
+        env = dict(os.environ, FRAUDSTREAM_SUPERVISOR_PORT=str(port), PYTHONUNBUFFERED="1")
+        proc = spawn([sys.executable, "-m", "services.supervisor"], log, env)
+        info.supervisor = Component(
+            "supervisor", proc.pid, f"http://127.0.0.1:{port}/metrics", str(log), port, time.time()
+        )
+        info.save(stack_file(settings))
     try:
-        wait_http(f"{info.scorer.address}/readyz", 120, scorer, f"the scorer (log: {info.scorer.log})")
-        wait_http(info.stream.address, 180, stream, f"the feature job (log: {info.stream.log})")
-    except Exception:
-        down(settings)
+        wait_http(info.supervisor.address, 30, proc, f"the supervisor (log: {log})")
+    except StackError:
+        stop_pid(proc.pid)
         raise
-    return info
+    return info.supervisor, True
 
 
 def down(settings: StackSettings) -> list[str]:
-    """Stop what `up` started, scorer first and Kafka last. Returns the names stopped."""
+    """Stop the supervisor first (so it restarts nothing), then the scorer, the job and Kafka."""
     info = StackInfo.load(stack_file(settings))
     if info is None:
         return []
-    stopped = [c.name for c in (info.scorer, info.stream, info.kafka) if stop_pid(c.pid)]
-    stack_file(settings).unlink(missing_ok=True)
+    stopped = ["supervisor"] if info.supervisor and stop_pid(info.supervisor.pid) else []
+    with stack_lock(settings):
+        # Read again: the supervisor may have restarted a component (a new pid) before it stopped.
+        info = StackInfo.load(stack_file(settings)) or info
+        stopped += [c.name for c in (info.scorer, info.stream, info.kafka) if stop_pid(c.pid)]
+        stack_file(settings).unlink(missing_ok=True)
     return stopped
 
 
-def status(settings: StackSettings) -> dict[str, object]:
-    """Each component's pid, whether it runs, and its address; plus the Delta table paths."""
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def status(
+    settings: StackSettings,
+    answers: Callable[[str], bool] = _answers,
+    kafka_answers: Callable[[str], bool] = lambda b: broker_reachable(b, timeout_s=1.0),
+    now: Callable[[], float] = time.time,
+) -> dict[str, object]:
+    """Each component's pid, health (ready, starting, dead, external), uptime and address; the Delta paths."""
+    from services.stack_status import describe
+
     info = StackInfo.load(stack_file(settings))
-    if info is None:
-        return {
-            "running": False,
-            "kafka": {"bootstrap": settings.bootstrap},
-            "stream": {"pid": None},
-            "scorer": {"pid": None, "url": None},
-            "delta": {},
-        }
-    return {
-        "running": all(pid_alive(c.pid) for c in (info.stream, info.scorer)),
-        "kafka": {
-            "pid": info.kafka.pid,
-            "alive": pid_alive(info.kafka.pid) or info.kafka.pid is None,
-            "bootstrap": info.kafka.address,
-            "log": info.kafka.log,
-        },
-        "stream": {
-            "pid": info.stream.pid,
-            "alive": pid_alive(info.stream.pid),
-            "metrics": info.stream.address,
-            "log": info.stream.log,
-        },
-        "scorer": {
-            "pid": info.scorer.pid,
-            "alive": pid_alive(info.scorer.pid),
-            "url": info.scorer.address,
-            "log": info.scorer.log,
-        },
-        "delta": info.delta,
-    }
+    return describe(settings, info, answers, kafka_answers, now())

@@ -40,6 +40,13 @@ def test_help_lists_every_command() -> None:
         assert command in result.output
 
 
+def test_up_help_names_the_supervised_mode_and_its_env_vars() -> None:
+    result = runner.invoke(app, ["up", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in ("--supervise", "--supervisor-port", "FRAUDSTREAM_SUPERVISOR_PORT", "FRAUDSTREAM_SUPERVISE"):
+        assert text in result.output
+
+
 def test_status_json_when_nothing_runs() -> None:
     result = runner.invoke(app, ["status", "--json"])
     assert result.exit_code == 0

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-from services.stack import pid_alive, stop_pid
+import pytest
+
+from services.stack import Component, StackInfo, pid_alive, should_start, stop_pid
 
 # The leader starts a child in its process group (as the feature job's driver starts Spark's JVM),
 # and each writes the signals it gets to the log. The leader takes its time to stop, as the job does.
@@ -85,3 +88,46 @@ def test_a_child_that_ignores_sigterm_is_killed(tmp_path: Path) -> None:
 def test_nothing_to_stop() -> None:
     assert not pid_alive(None)
     assert not stop_pid(None)
+
+
+def test_a_stack_json_written_before_healing_still_loads(tmp_path: Path) -> None:
+    # The format of `up` before ports, start times and the supervisor were recorded.
+    old = {
+        "kafka": {"name": "kafka", "pid": None, "address": "b:9092", "log": ""},
+        "stream": {"name": "stream", "pid": 12, "address": "http://127.0.0.1:9108/metrics", "log": "s.log"},
+        "scorer": {"name": "scorer", "pid": 13, "address": "http://127.0.0.1:8000", "log": "c.log"},
+        "delta": {"swipes": "/d/swipes"},
+    }
+    path = tmp_path / "stack.json"
+    path.write_text(json.dumps(old))
+    info = StackInfo.load(path)
+    assert info is not None
+    assert (info.stream.pid, info.stream.port, info.stream.started_at) == (12, None, None)
+    assert info.supervisor is None and info.delta == {"swipes": "/d/swipes"}
+
+
+def test_stack_json_round_trips_with_a_supervisor(tmp_path: Path) -> None:
+    info = StackInfo(
+        kafka=Component("kafka", 1, "127.0.0.1:9092", port=9092, started_at=10.0),
+        stream=Component("stream", 2, "http://127.0.0.1:9108/metrics", port=9108, started_at=11.0),
+        scorer=Component("scorer", 3, "http://127.0.0.1:8000", port=8000, started_at=12.0),
+        supervisor=Component("supervisor", 4, "http://127.0.0.1:9110/metrics", port=9110, started_at=13.0),
+    )
+    info.save(tmp_path / "stack.json")
+    assert StackInfo.load(tmp_path / "stack.json") == info
+    assert list(tmp_path.iterdir()) == [tmp_path / "stack.json"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("recorded", "wanted", "running", "start"),
+    [
+        (False, True, False, True),  # a new stack: everything starts
+        (False, False, False, True),  # even what the supervisor did not ask for: there is nothing yet
+        (True, True, False, True),  # crashed: `up` brings it back
+        (True, True, True, False),  # healthy: left alone
+        (True, False, False, False),  # crashed, but the supervisor restarts another component now
+        (True, False, True, False),
+    ],
+)
+def test_what_heal_starts(recorded: bool, wanted: bool, running: bool, start: bool) -> None:
+    assert should_start(recorded, wanted, running) is start
