@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from scoring.inputs import SWIPE_FIELDS
 from scoring.model import Candidate, ModelArtifact, ModelSelection
@@ -74,32 +74,22 @@ def fit_and_select(
     """
     rows, validation_fraction = with_gap(rows, validation_fraction, label_delay)
     fitted: dict[str, ModelArtifact] = {}
+    shared: dict[str, Any] = {
+        "config": config,
+        "merchant": merchant,
+        "fields": fields,
+        "seed": seed,
+        "validation_fraction": validation_fraction,
+        "training_window": training_window,
+        "created_at": created_at,
+    }
     for k in KINDS if kind == "auto" else (kind,):
         progress(f"fitting the {k} model on {len(rows):,} swipes")
-        if k == "gbm":
-            fitted[k] = train_gbm(
-                rows,
-                version(k),
-                config=config,
-                merchant=merchant,
-                fields=fields,
-                seed=seed,
-                validation_fraction=validation_fraction,
-                training_window=training_window,
-                created_at=created_at,
-            )
-        else:
-            fitted[k] = train_logistic(
-                [(r.inputs, r.is_fraud) for r in rows],
-                version(k),
-                config=config,
-                merchant=merchant,
-                fields=fields,
-                seed=seed,
-                validation_fraction=validation_fraction,
-                training_window=training_window,
-                created_at=created_at,
-            )
+        fitted[k] = (
+            train_gbm(rows, version(k), **shared)
+            if k == "gbm"
+            else train_logistic([(r.inputs, r.is_fraud) for r in rows], version(k), **shared)
+        )
     selection = ModelSelection(
         candidates=[
             Candidate(kind=a.kind, average_precision=a.metrics.average_precision, roc_auc=a.metrics.roc_auc)

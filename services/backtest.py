@@ -337,41 +337,20 @@ def run_backtest(
         frame[scenario_column].reindex(test_table.row - 1).to_numpy(dtype=object) if scenario_column else None
     )
     progress("bootstrap", 0, None)
-    model_eval = evaluate(
-        "model",
-        test_table,
-        scores,
-        artifact.threshold,
-        decided == "deny",
-        first_known,
-        spec.k,
-        before,
-        resampling=resampling,
-        scenario=scenario,
-        known_cards=spec.known_cards,
-    )
+
+    def judge(label: str, s: np.ndarray, threshold: float, flags: np.ndarray, **extra: Any) -> ModelEval:
+        return evaluate(label, test_table, s, threshold, flags, first_known, spec.k, before, **extra)
+
+    full: dict[str, Any] = {"resampling": resampling, "scenario": scenario, "known_cards": spec.known_cards}
+    model_eval = judge("model", scores, artifact.threshold, decided == "deny", **full)
     base_flags = base_scores >= baseline.threshold
-    base_eval = evaluate(
-        "amount-only LR",
-        test_table,
-        base_scores,
-        baseline.threshold,
-        base_flags,
-        first_known,
-        spec.k,
-        before,
-        resampling=resampling,
-        scenario=scenario,
-        known_cards=spec.known_cards,
-    )
+    base_eval = judge("amount-only LR", base_scores, baseline.threshold, base_flags, **full)
     candidates: dict[str, ModelEval] = {artifact.kind: model_eval}
     for kind, fitted in selection.fitted.items():
         if kind != artifact.kind:  # how the kind not kept would have done on the test rows
             s = score_rows(fitted, test_table, names)
             flags = decisions(test_table.verdict, s, fitted.threshold) == "deny"
-            candidates[kind] = evaluate(
-                kind, test_table, s, fitted.threshold, flags, first_known, spec.k, before
-            )
+            candidates[kind] = judge(kind, s, fitted.threshold, flags)
     seconds["scoring"] = clock() - t0
     id_column = cmap.id or "row"
     ids = frame[cmap.id].reindex(test_table.row - 1).to_numpy() if cmap.id else test_table.row

@@ -98,11 +98,9 @@ def summarize(rows: list[TimelineRow], batch_ok: list[bool], model_version: str 
     )
 
 
-def wait_for_features(
-    bootstrap: str, topic: str, card_token: str, as_of: datetime, timeout_s: float
-) -> CardTile:
-    """Read the tiles `topic` until one of the card's tiles holds its swipe of `as_of` (or a newer)."""
-    consumer = Consumer(
+def _reader(bootstrap: str) -> Consumer:
+    """A consumer of its own group that commits nothing: the replay assigns partitions itself."""
+    return Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"replay-{uuid.uuid4()}",
@@ -110,6 +108,13 @@ def wait_for_features(
             "logger": kafka_logger("replay"),
         }
     )
+
+
+def wait_for_features(
+    bootstrap: str, topic: str, card_token: str, as_of: datetime, timeout_s: float
+) -> CardTile:
+    """Read the tiles `topic` until one of the card's tiles holds its swipe of `as_of` (or a newer)."""
+    consumer = _reader(bootstrap)
     prefix, wanted_us = f"{card_token}|".encode(), epoch_us(as_of)
     try:
         parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
@@ -135,14 +140,7 @@ def wait_for_features(
 
 def stream_event_time(bootstrap: str, topic: str) -> datetime | None:
     """The newest event time among the last swipe of each partition of `topic`; None when it is empty."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"replay-{uuid.uuid4()}",
-            "enable.auto.commit": False,
-            "logger": kafka_logger("replay"),
-        }
-    )
+    consumer = _reader(bootstrap)
     newest: datetime | None = None
     try:
         for p in consumer.list_topics(topic, timeout=10).topics[topic].partitions:

@@ -30,7 +30,14 @@ from streaming.audit import TABLE_DECISIONS, decision_rows
 from streaming.features import dead_letters, good_swipes, parse_swipes
 from streaming.merchant_features import good_labels, parse_labels
 from streaming.settings import StreamSettings
-from streaming.sinks import TABLE_DEAD_LETTERS, app_id, append_once, history_writer, start_batches
+from streaming.sinks import (
+    TABLE_DEAD_LETTERS,
+    app_id,
+    append_once,
+    history_writer,
+    read_topic,
+    start_batches,
+)
 
 QUERY_HISTORY = "history"
 TABLE_SWIPES = "swipes"
@@ -71,16 +78,7 @@ def read_history(spark: SparkSession, settings: StreamSettings) -> DataFrame:
     topics = [settings.topic_swipes, settings.topic_labels, settings.topic_decisions]
     ensure_topics(settings.bootstrap, topics, partitions=settings.topic_partitions)
     counts = _partitions(settings.bootstrap, topics) if settings.starting_offsets == "latest" else {}
-    reader = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap)
-        .option("subscribe", ",".join(topics))
-        .option("startingOffsets", starting_offsets(settings, counts))
-        .option("failOnDataLoss", "false")
-    )
-    if settings.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
-    return reader.load()
+    return read_topic(spark, settings, ",".join(topics), starting_offsets(settings, counts))
 
 
 def write_history(

@@ -52,8 +52,6 @@ FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_TILES = "card_tiles"
 QUERY_SESSIONS = "sessions"
 TABLE_SESSIONS = "sessions"
-# Re-exported: readers of the tables (training, status) name them from here.
-__all__ = ["TABLE_LABELS", "TABLE_SWIPES"]
 _KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, "
     "timestamp timestamp, timestampType int"

@@ -27,13 +27,15 @@ _INTERRUPTIONS = (
 )
 
 
-def read_topic(spark: SparkSession, settings: StreamSettings, topic: str) -> DataFrame:
-    """One Kafka topic as a stream, from the configured starting offsets."""
+def read_topic(
+    spark: SparkSession, settings: StreamSettings, topic: str, starting_offsets: str | None = None
+) -> DataFrame:
+    """Kafka topics (one, or a comma list) as a stream, from the configured starting offsets."""
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.bootstrap)
         .option("subscribe", topic)
-        .option("startingOffsets", settings.starting_offsets)
+        .option("startingOffsets", starting_offsets or settings.starting_offsets)
         .option("failOnDataLoss", "false")
     )
     if settings.max_offsets_per_trigger:

@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
 from streaming import job
-from streaming.history import start_history
+from streaming.history import TABLE_SWIPES, start_history
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
@@ -167,7 +167,7 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_through(
             q.processAllAvailable()
 
         swipe_ids = [
-            r.swipe_id for r in spark.read.format("delta").load(settings.table(job.TABLE_SWIPES)).collect()
+            r.swipe_id for r in spark.read.format("delta").load(settings.table(TABLE_SWIPES)).collect()
         ]
         assert sorted(swipe_ids) == [s.swipe_id for s in goods], "every good swipe exactly once"
 

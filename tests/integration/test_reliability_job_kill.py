@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from services.publish import SwipePublisher
 from streaming import job
-from streaming.history import QUERY_HISTORY
+from streaming.history import QUERY_HISTORY, TABLE_SWIPES
 from streaming.schema import CardTile
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch
@@ -214,7 +214,7 @@ def test_job_survives_three_sigkills_without_loss_or_duplicates(
 
     # Spark in this process only now: while the job ran, its own JVM had the cores.
     spark: SparkSession = request.getfixturevalue("spark")
-    swipes = spark.read.format("delta").load(settings.table(job.TABLE_SWIPES))
+    swipes = spark.read.format("delta").load(settings.table(TABLE_SWIPES))
     ids = [r.swipe_id for r in swipes.select("swipe_id").collect()]
     assert len(ids) == len(set(ids)), f"duplicates after kills at {kills}"
     assert sorted(ids) == sorted(produced), f"missing swipes after kills at {kills}"

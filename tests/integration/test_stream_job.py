@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from streaming import job
-from streaming.history import QUERY_HISTORY, TABLE_LABELS
+from streaming.history import QUERY_HISTORY, TABLE_LABELS, TABLE_SWIPES
 from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.merchant_job import TABLE_MERCHANT_FEATURES
 from streaming.schema import CardFeatures, Label, MerchantFeatures, from_kafka, to_kafka
@@ -88,7 +88,7 @@ def assert_each_swipe_once(
 ) -> None:
     for q in queries:
         assert q.exception() is None, f"{q.name} failed: {q.exception()}"
-    rows = table(spark, settings, job.TABLE_SWIPES).select("swipe_id", "partition", "offset").collect()
+    rows = table(spark, settings, TABLE_SWIPES).select("swipe_id", "partition", "offset").collect()
     assert sorted(r.swipe_id for r in rows) == sorted(expected_ids), "every swipe once, none lost"
     assert len({(r.partition, r.offset) for r in rows}) == len(rows), "a Kafka record was written twice"
 
@@ -261,9 +261,7 @@ def test_restart_resumes_without_duplicates_or_loss(spark: SparkSession, setting
         streamed = newest_tiles(reader.poll_all())
     finally:
         reader.close()
-    recomputed = newest(
-        map(tile_of_row, card_tiles_batch(table(spark, settings, job.TABLE_SWIPES)).collect())
-    )
+    recomputed = newest(map(tile_of_row, card_tiles_batch(table(spark, settings, TABLE_SWIPES)).collect()))
     assert sorted(streamed) == sorted(recomputed)
     assert {k: (t.count, t.amount_sum, t.last_swipe_id) for k, t in streamed.items()} == {
         k: (t.count, t.amount_sum, t.last_swipe_id) for k, t in recomputed.items()
