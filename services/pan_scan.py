@@ -65,11 +65,18 @@ def scan_tree(root: Path, known: Iterable[str] = ()) -> list[PanHit]:
     runs across compressed blocks would be false alarms, and a number inside one could be missed,
     so they are searched for the `known` PANs only. That is the limit of a file scan; scanning the
     topics through a consumer and the tables through a reader covers the content itself.
+
+    The tree may be live: a file that a running writer renames or deletes between the listing
+    and the read (Spark's `.tmp` checkpoint files, a rolled Kafka segment) is skipped, since its
+    content is in the file that replaced it.
     """
     known = list(known)
     hits: list[PanHit] = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        data = path.read_bytes()
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
         if path.suffix == ".parquet" and data:
             try:
                 text = _parquet_text(path)

@@ -54,3 +54,20 @@ def test_parquet_is_decoded_before_the_scan(tmp_path: Path) -> None:
 
     pq.write_table(pa.table({"card": ["4111111111111111"], "n": [1]}), tmp_path / "part-0.parquet")
     assert [h.masked for h in scan_tree(tmp_path)] == ["411111******1111"]
+
+
+def test_a_file_a_live_writer_removes_during_the_scan_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spark renames its `.tmp` checkpoint files away while the scan runs; the rest is still read."""
+    (tmp_path / "..1.tmp.crc").write_bytes(b"gone before the read")
+    (tmp_path / "log.txt").write_bytes(b"pan 4111111111111111")
+    read_bytes = Path.read_bytes
+
+    def racing_read(self: Path) -> bytes:
+        if self.name.endswith(".tmp.crc"):
+            self.unlink()
+        return read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", racing_read)
+    assert [Path(h.where).name for h in scan_tree(tmp_path)] == ["log.txt"]
