@@ -7,7 +7,9 @@ time and label, so a backtest has no geography, MCC or channel to lean on. `frau
 reads either with `mapping_for(profile)`, like any file.
 
 History is generated month by month (each month its own scenario instances) and appended, so six
-months of a few thousand cards never sit in memory as swipe objects at once.
+months of a few thousand cards never sit in memory as swipe objects at once. A scenario started in
+one month goes on into the next (`services.history.labeled_chunk`): a compromise does not end
+because the generator's month did.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from services.history import labeled_history
+from services.history import Carry, labeled_chunk
 from services.population import PopulationConfig, build_population
 from services.scenario_mix import DEFAULT_MIX
 from services.scenarios import LabelDelay, labels_for
@@ -102,18 +104,26 @@ def write_generated_history(
     chunks = max(1, math.ceil(days / CHUNK_DAYS))
     chunk_days = days / chunks  # equal chunks: each longer than the scenarios' warm-up
     end = start + timedelta(days=days)
+    carry = Carry()
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for c in range(chunks):
             chunk_start = start + timedelta(days=c * chunk_days)
-            history = labeled_history(
-                pop, chunk_start, chunk_days, rng, per_scenario=per_scenario_per_chunk, mix=mix
+            history, carry = labeled_chunk(
+                pop,
+                chunk_start,
+                chunk_days,
+                rng,
+                per_scenario=per_scenario_per_chunk,
+                mix=mix,
+                carry=carry,
+                world_end=end,
+                id_prefix=f"c{c:03d}-",  # chunks reuse id sequences; keep ids unique
             )
             reported = {label.swipe_id: at for label, at in labels_for(history, rng, LabelDelay())}
-            tag = f"c{c:03d}-"  # chunks reuse id sequences; keep ids unique
             swipes = [ls.swipe for ls in history]
             table = pa.table(
                 {
-                    "id": [tag + s.swipe_id for s in swipes],
+                    "id": [s.swipe_id for s in swipes],
                     "card": [s.card_token for s in swipes],
                     "amount": [s.amount for s in swipes],
                     "time": [s.event_time for s in swipes],

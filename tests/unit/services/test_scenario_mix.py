@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from services.history import labeled_history
+from services.history import labeled_chunk, labeled_history
 from services.population import PopulationConfig, build_population
 from services.scenario_mix import DEFAULT_MIX, FAMILIES, format_mix, instance_counts, parse_mix
 
@@ -88,3 +88,39 @@ def test_without_a_mix_the_history_holds_the_classic_four() -> None:
     pop = build_population(rng, b"k", PopulationConfig(cards=300))
     out = labeled_history(pop, datetime(2026, 4, 1, tzinfo=UTC), 8, rng, per_scenario=2)
     assert {ls.swipe.swipe_id[:3] for ls in out if ls.is_fraud} == {"sto", "car", "com", "acc"}
+
+
+def test_a_compromise_started_in_one_chunk_goes_on_in_the_next() -> None:
+    """A world written chunk by chunk: a compromise is not cut where the generator's chunk ends."""
+    rng = np.random.default_rng(3)
+    pop = build_population(rng, b"k", PopulationConfig(cards=300))
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    world_end = start + timedelta(days=30)
+    mix = {"terminal_compromise": 1.0}
+    first, carry = labeled_chunk(
+        pop, start, 10, rng, per_scenario=3, mix=mix, world_end=world_end, id_prefix="a-"
+    )
+    # every compromise lasts at least 9 days and starts after day 3: all are still open at day 10
+    assert len(carry.windows) == 3 and all(w.end > start + timedelta(days=10) for w in carry.windows)
+    assert carry.swipes and all(ls.swipe.event_time >= start + timedelta(days=10) for ls in carry.swipes)
+    second, rest = labeled_chunk(
+        pop,
+        start + timedelta(days=10),
+        10,
+        rng,
+        per_scenario=0,
+        mix=mix,
+        carry=carry,
+        world_end=world_end,
+        id_prefix="b-",
+    )
+    compromised = {w.merchant_id for w in carry.windows}
+    relabeled = [ls for ls in second if ls.swipe.swipe_id.startswith("b-bg-") and ls.is_fraud]
+    assert relabeled and {ls.swipe.merchant_id for ls in relabeled} <= compromised
+    assert any(ls.swipe.swipe_id.startswith("a-ter") for ls in second)  # the ring's later charges
+    assert max(ls.swipe.event_time for ls in first) < start + timedelta(days=10)
+    assert all(w.end > start + timedelta(days=20) for w in rest.windows)
+    # and a one-chunk world stops with its end, as before
+    assert labeled_history(pop, start, 10, np.random.default_rng(3), per_scenario=1, mix=mix)[
+        -1
+    ].swipe.event_time < start + timedelta(days=10)
