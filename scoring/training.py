@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -131,6 +132,18 @@ def operating_point(
     )
 
 
+def same_deny_share(before: np.ndarray, threshold: float, after: np.ndarray) -> float:
+    """The threshold at which scores `after` deny as many rows as `before` did at `threshold`.
+
+    A model refit on every row, the validation slice included, scores that slice in-sample, so its
+    own best threshold there would flatter it; it keeps the deny rate chosen out of time instead.
+    """
+    denied = int((before >= threshold).sum())
+    if denied == 0 or not len(after):
+        return threshold
+    return float(np.sort(after)[::-1][denied - 1])
+
+
 def split_index(n: int, validation_fraction: float) -> int:
     if not 0 < validation_fraction < 1:
         raise ValueError("validation_fraction must be strictly between 0 and 1")
@@ -158,13 +171,17 @@ def train_logistic(
     seed: int = 0,
     training_window: tuple[datetime, datetime] | None = None,
     created_at: datetime | None = None,
+    refit: bool = False,
 ) -> ModelArtifact:
     """Fit a standardized logistic regression and choose its deny threshold on a validation split.
 
     `rows` come in time order (as `labeled_examples` yields them); the last `validation_fraction`
     of them is the validation split, so the metrics are out-of-time. The threshold maximizes F1 on
     validation, or is the lowest reaching `target_precision` (most recall at that precision). Only
-    the inputs the swipe `fields` feed are used (`scoring.inputs`).
+    the inputs the swipe `fields` feed are used (`scoring.inputs`). With `refit`, the model that is
+    returned is then fit again on every row, the latest included (the ones nearest to what it will
+    score), keeping the metrics measured out of time and the deny rate chosen there
+    (`same_deny_share`).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -178,13 +195,21 @@ def train_logistic(
     x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
     check_split(len(table), y_train, y_val)
 
-    means = x_train.mean(axis=0)
-    stds = x_train.std(axis=0)
-    stds[stds == 0] = 1.0  # a constant feature carries no signal; keep it harmless
-    clf = LogisticRegression(C=regularization_c, max_iter=2000, random_state=seed)
-    clf.fit((x_train - means) / stds, y_train)
+    def fit(x_fit: np.ndarray, y_fit: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        means = x_fit.mean(axis=0)
+        stds = x_fit.std(axis=0)
+        stds[stds == 0] = 1.0  # a constant feature carries no signal; keep it harmless
+        clf = LogisticRegression(C=regularization_c, max_iter=2000, random_state=seed)
+        clf.fit((x_fit - means) / stds, y_fit)
+        return means, stds, clf
+
+    means, stds, clf = fit(x_train, y_train)
     val_scores = clf.predict_proba((x_val - means) / stds)[:, 1]
     point = operating_point(y_train, y_val, val_scores, target_precision)
+    threshold = point.threshold
+    if refit:
+        means, stds, clf = fit(x, y)
+        threshold = same_deny_share(val_scores, threshold, clf.predict_proba((x_val - means) / stds)[:, 1])
     return ModelArtifact(
         version=version,
         kind="logistic",
@@ -194,7 +219,7 @@ def train_logistic(
         stds=[float(v) for v in stds],
         coefficients=[float(v) for v in clf.coef_[0]],
         intercept=float(clf.intercept_[0]),
-        threshold=point.threshold,
+        threshold=threshold,
         horizons_s=list(config.horizons_s),
         swipe_fields=list(fields),
         training_window=training_window,

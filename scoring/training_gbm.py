@@ -16,7 +16,7 @@ import numpy as np
 from scoring.inputs import SWIPE_FIELDS, check_fields, input_names
 from scoring.model import ModelArtifact
 from scoring.priors import point_in_time_priors
-from scoring.training import LabeledRow, check_split, operating_point, split_index
+from scoring.training import LabeledRow, check_split, operating_point, same_deny_share, split_index
 from scoring.trees import from_lightgbm
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
@@ -53,8 +53,12 @@ def train_gbm(
     seed: int = 0,
     training_window: tuple[datetime, datetime] | None = None,
     created_at: datetime | None = None,
+    refit: bool = False,
 ) -> ModelArtifact:
     """Fit boosted trees on the earlier rows and choose the threshold on the later ones.
+
+    With `refit`, the trees that are returned are grown again on every row, priors included, as
+    `scoring.training.train_logistic` does, at the deny rate chosen out of time.
 
     `rows` come in time order (as `scoring.training.labeled_rows` yields them). Only the inputs the
     swipe `fields` feed are used, and only the priors of categories among them.
@@ -70,46 +74,56 @@ def train_gbm(
     y_val = np.array([r.is_fraud for r in val], dtype=bool)
     check_split(len(rows), y_train, y_val)
 
-    train_priors, tables = point_in_time_priors(
-        [(r.t, r.categories, r.is_fraud) for r in train], prior_categories, smoothing=prior_smoothing
-    )
-    names = input_names(config, merchant, fields) + [t.input_name for t in tables]
-    x_train = np.array(
-        [[{**r.inputs, **p}.get(n, 0.0) for n in names] for r, p in zip(train, train_priors, strict=True)],
-        dtype=np.float64,
-    )
-    clf = lgb.LGBMClassifier(
-        n_estimators=params.trees,
-        num_leaves=params.leaves,
-        learning_rate=params.learning_rate,
-        min_child_samples=params.min_child_samples,
-        subsample=params.subsample,
-        subsample_freq=1,
-        colsample_bytree=params.colsample,
-        reg_lambda=params.l2,
-        monotone_constraints=[int(n in params.monotone_increasing) for n in names],
-        monotone_constraints_method="advanced",
-        random_state=seed,
-        deterministic=True,
-        force_row_wise=True,
-        n_jobs=1,
-        verbose=-1,
-    )
-    clf.fit(x_train, y_train)
-    artifact = ModelArtifact(
-        version=version,
-        kind="gbm",
-        created_at=created_at or datetime.now(UTC),
-        features=names,
-        trees=from_lightgbm(clf.booster_.dump_model()),
-        priors=tables,
-        threshold=0.5,
-        horizons_s=list(config.horizons_s),
-        swipe_fields=list(fields),
-        training_window=training_window,
-        metrics=operating_point(y_train, y_val, np.array([0.0] * len(y_val)), None).metrics,
-    )
+    def fit(fit_rows: Sequence[LabeledRow], y_fit: np.ndarray) -> ModelArtifact:
+        priors, tables = point_in_time_priors(
+            [(r.t, r.categories, r.is_fraud) for r in fit_rows], prior_categories, smoothing=prior_smoothing
+        )
+        names = input_names(config, merchant, fields) + [t.input_name for t in tables]
+        x_fit = np.array(
+            [[{**r.inputs, **p}.get(n, 0.0) for n in names] for r, p in zip(fit_rows, priors, strict=True)],
+            dtype=np.float64,
+        )
+        clf = lgb.LGBMClassifier(
+            n_estimators=params.trees,
+            num_leaves=params.leaves,
+            learning_rate=params.learning_rate,
+            min_child_samples=params.min_child_samples,
+            subsample=params.subsample,
+            subsample_freq=1,
+            colsample_bytree=params.colsample,
+            reg_lambda=params.l2,
+            monotone_constraints=[int(n in params.monotone_increasing) for n in names],
+            monotone_constraints_method="advanced",
+            random_state=seed,
+            deterministic=True,
+            force_row_wise=True,
+            n_jobs=1,
+            verbose=-1,
+        )
+        clf.fit(x_fit, y_fit)
+        return ModelArtifact(
+            version=version,
+            kind="gbm",
+            created_at=created_at or datetime.now(UTC),
+            features=names,
+            trees=from_lightgbm(clf.booster_.dump_model()),
+            priors=tables,
+            threshold=0.5,
+            horizons_s=list(config.horizons_s),
+            swipe_fields=list(fields),
+            training_window=training_window,
+            metrics=operating_point(y_train, y_val, np.array([0.0] * len(y_val)), None).metrics,
+        )
+
+    def scores(artifact: ModelArtifact) -> np.ndarray:
+        return np.array([artifact.predict(r.inputs, r.categories)[0] for r in val])
+
+    artifact = fit(train, y_train)
     # Validation through the artifact itself: what is measured is exactly what will serve.
-    val_scores = np.array([artifact.predict(r.inputs, r.categories)[0] for r in val])
+    val_scores = scores(artifact)
     point = operating_point(y_train, y_val, val_scores, target_precision)
-    return artifact.model_copy(update={"threshold": point.threshold, "metrics": point.metrics})
+    threshold = point.threshold
+    if refit:
+        artifact = fit(rows, np.concatenate([y_train, y_val]))
+        threshold = same_deny_share(val_scores, threshold, scores(artifact))
+    return artifact.model_copy(update={"threshold": threshold, "metrics": point.metrics})

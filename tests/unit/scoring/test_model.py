@@ -7,11 +7,12 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from scoring.model import ModelArtifact, input_names, model_inputs, publish_artifact
 from scoring.request_features import DecidedSwipe, LagCover, request_features
-from scoring.training import LabeledRow, labeled_examples, labeled_rows, train_logistic
+from scoring.training import LabeledRow, labeled_examples, labeled_rows, same_deny_share, train_logistic
 from scoring.training_gbm import GbmParams, train_gbm
 from streaming.card_state import CardState, features, fold
 from streaming.schema import Swipe
@@ -203,3 +204,55 @@ def test_labeled_rows_carry_the_categories_priors_read() -> None:
     rows = list(labeled_rows([(s, False) for s in swipes], CFG))
     assert [r.inputs for r in rows] == [x for x, _ in labeled_examples([(s, False) for s in swipes], CFG)]
     assert rows[0].categories == {"mcc": swipes[0].mcc, "country": swipes[0].country, "channel": "pos"}
+
+
+@pytest.mark.parametrize(
+    ("before", "threshold", "after", "expected"),
+    [
+        ([0.1, 0.5, 0.9], 0.5, [0.2, 0.3, 0.8], 0.3),  # two denied before: the second-highest after
+        ([0.1, 0.5, 0.9], 0.95, [0.2, 0.3, 0.8], 0.95),  # none denied: the threshold stays
+        ([0.6, 0.7], 0.5, [0.01, 0.02], 0.01),  # every row denied, whatever the new scale
+    ],
+)
+def test_same_deny_share(before: list[float], threshold: float, after: list[float], expected: float) -> None:
+    assert same_deny_share(np.array(before), threshold, np.array(after)) == pytest.approx(expected)
+
+
+def late_signal_rows(n: int, seed: int) -> list[LabeledRow]:
+    """Fraud follows `new_country` only in the latest quarter: what a model fit before it cannot see."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        fraud = rng.random() < 0.1
+        late = i >= 0.75 * n
+        inputs = dict.fromkeys(input_names(CFG), 0.0)
+        inputs["velocity_600_count"] = rng.gauss(4 if fraud else 1.5, 1.5)
+        inputs["new_country"] = float(rng.random() < (0.9 if fraud and late else 0.1))
+        rows.append(LabeledRow(T0 + timedelta(seconds=i), inputs, {"mcc": "5411"}, fraud))
+    return rows
+
+
+@pytest.mark.parametrize("kind", ["logistic", "gbm"])
+def test_a_refit_learns_from_the_validation_slice_and_keeps_its_deny_rate(kind: str) -> None:
+    rows = late_signal_rows(4000, seed=3)
+
+    def train(refit: bool) -> ModelArtifact:
+        if kind == "gbm":
+            return train_gbm(rows, "m", config=CFG, params=GbmParams(trees=30), created_at=T0, refit=refit)
+        return train_logistic(
+            [(r.inputs, r.is_fraud) for r in rows], "m", config=CFG, created_at=T0, refit=refit
+        )
+
+    early, refit = train(False), train(True)
+    assert refit.metrics == early.metrics  # measured out of time, on the fit before the slice
+    val = rows[3000:]
+    new_country = dict.fromkeys(input_names(CFG), 0.0) | {"velocity_600_count": 1.5, "new_country": 1.0}
+    plain = new_country | {"new_country": 0.0}
+    gain = [
+        m.predict(new_country, {"mcc": "5411"})[0] - m.predict(plain, {"mcc": "5411"})[0]
+        for m in (early, refit)
+    ]
+    assert gain[1] > gain[0] + 0.01  # only the refit model saw new_country mean fraud
+    denied = [sum(m.predict(r.inputs, r.categories)[0] >= m.threshold for r in val) for m in (early, refit)]
+    # the same count, but for rows tied at the new threshold (trees score in steps)
+    assert denied[0] <= denied[1] <= 1.1 * denied[0]
