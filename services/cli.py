@@ -289,7 +289,7 @@ def generate(
         list[str] | None,
         typer.Option(
             help="Fraud scenario to mix in (repeatable): stolen_card, card_testing, "
-            "compromised_merchant, account_takeover."
+            "compromised_merchant, account_takeover, terminal_compromise, escalating_card, low_and_slow."
         ),
     ] = None,
     seed: Annotated[

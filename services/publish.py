@@ -21,9 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from services.field_scenarios import TERMINAL, MerchantCompromise
 from services.kafka_broker import KafkaUnavailable
 from services.population import Population, PopulationConfig, build_population
-from services.scenarios import SCENARIOS, LabelDelay, LabeledSwipe, labels_for
+from services.scenario_mix import FAMILIES
+from services.scenarios import LabelDelay, LabeledSwipe, labels_for
 from services.settings import StackSettings
 from services.topics import admin_config, ensure_topics, kafka_logger
 from services.traffic import background
@@ -133,6 +135,18 @@ def expected_span(pop: Population, rate: float, count: int | None, duration_s: f
     return timedelta(seconds=swipes / pop.expected_swipes_per_second())
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The scenario swipes of a run, in time order, and the merchants compromised over it."""
+
+    swipes: list[LabeledSwipe]
+    windows: list[MerchantCompromise] = field(default_factory=list)
+
+    def compromised(self, swipe: Swipe) -> bool:
+        """A background swipe at a compromised merchant while the compromise lasts: fraud."""
+        return any(w.covers(swipe) for w in self.windows)
+
+
 def plan_scenarios(
     pop: Population,
     names: Sequence[str],
@@ -140,23 +154,27 @@ def plan_scenarios(
     span: timedelta,
     instances: int,
     rng: np.random.Generator,
-) -> list[LabeledSwipe]:
-    """Run `instances` of each named scenario at anchors spread over the run, merged in time order.
+) -> Plan:
+    """Run `instances` of each named family at anchors spread over the run, merged in time order.
 
-    The scenario cards' history comes from the background traffic, so no extra history is drawn.
-    Stolen-card thefts land on a 30-minute boundary, like the demo story's 09:00:00.
+    Any family of `services.scenario_mix.FAMILIES`: the classic scenarios and the field's families
+    (terminal compromise, escalating card, low and slow). The scenario cards' history comes from
+    the background traffic, so no extra history is drawn. Stolen-card thefts land on a 30-minute
+    boundary, like the demo story's 09:00:00.
     """
-    unknown = [n for n in names if n not in SCENARIOS]
+    unknown = [n for n in names if n not in FAMILIES]
     if unknown:
-        raise ValueError(f"unknown scenario(s) {unknown}; choose from {sorted(SCENARIOS)}")
-    runs = []
+        raise ValueError(f"unknown scenario(s) {unknown}; choose from {', '.join(FAMILIES)}")
+    runs, windows = [], []
     for name in names:
         for k in range(instances):
             anchor = start + span * ((k + 0.25 + 0.5 * rng.random()) / instances) * 0.8
             if name == "stolen_card":
                 anchor = _ceil_to(anchor, timedelta(minutes=30))
-            runs.append(SCENARIOS[name](pop, anchor, rng, 0.0, start + span - anchor))
-    return list(heapq.merge(*runs, key=lambda ls: ls.swipe.event_time))
+            outcome = FAMILIES[name](pop, anchor, rng, 0.0, start + span - anchor)
+            runs.append(outcome.swipes)
+            windows += outcome.windows
+    return Plan(list(heapq.merge(*runs, key=lambda ls: ls.swipe.event_time)), windows)
 
 
 def _ceil_to(at: datetime, step: timedelta) -> datetime:
@@ -214,7 +232,8 @@ def generate(
     if start is None:
         start = now().replace(minute=0, second=0, microsecond=0)
     span = expected_span(pop, rate, count, duration_s)
-    planned = plan_scenarios(pop, scenarios, start, span, scenario_instances, scenario_rng)
+    plan = plan_scenarios(pop, scenarios, start, span, scenario_instances, scenario_rng)
+    planned = plan.swipes
 
     swipes = swipe_publisher or SwipePublisher(settings.bootstrap, settings.topic_swipes)
     labels = label_publisher or LabelPublisher(settings.bootstrap, settings.topic_labels)
@@ -255,6 +274,8 @@ def generate(
         swipes.publish(swipe)
         report.swipes += 1
         kind = "legit"
+        if scenario_swipe is None and plan.windows and plan.compromised(planned_swipe):
+            scenario_swipe = LabeledSwipe(planned_swipe, True, TERMINAL)
         if scenario_swipe is not None:
             labeled = LabeledSwipe(swipe, scenario_swipe.is_fraud, scenario_swipe.scenario)
             kind = labeled.scenario if labeled.is_fraud else "legit"

@@ -159,3 +159,20 @@ def test_wallclock_mode_stamps_send_time() -> None:
 def test_bad_arguments_are_refused(kw: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         run(cards=100, **kw)
+
+
+def test_generate_runs_the_field_families_and_labels_a_compromised_terminals_own_traffic() -> None:
+    families = ["terminal_compromise", "escalating_card", "low_and_slow"]
+    report, swipes, labels = run(count=40_000, cards=300, scenarios=families, seed=4)
+    assert {lab.scenario for lab in labels} == set(families)
+    by_id = {s.swipe_id: s for s in swipes}
+    terminal = [lab for lab in labels if lab.scenario == "terminal_compromise"]
+    # the ring's planned charges plus the merchant's regular customers swiping there meanwhile
+    assert report.by_kind["terminal_compromise"] > report.planned_fraud["terminal_compromise"] > 0
+    assert len({by_id[lab.swipe_id].merchant_id for lab in terminal}) == 1
+    assert len({lab.card_token for lab in terminal}) > 3
+
+
+def test_an_unknown_scenario_names_the_choices() -> None:
+    with pytest.raises(ValueError, match="low_and_slow"):
+        run(count=10, cards=50, scenarios=["skimming"], seed=1)
