@@ -7,12 +7,11 @@ trained on A with the inputs B can feed (card windows, time since the last swipe
 volume and known fraud share) and scored on B's last days, as `fraudstream backtest` scores its
 test period.
 
-Measured on the merged generator (`python -m tests.unit.services.test_two_worlds` prints them,
-2026-12-02): AP on B's test days 0.668 with card and merchant inputs; 0.255 without the merchant
-inputs; 0.634 with the merchant inputs and the amount but every card input blanked. The floor,
-0.65, sits below the first and above both ablations, so losing either family of inputs fails the
-test. (On the branch before the new fraud families, with injected terminal compromises, the same
-test measured 0.909 / 0.814 / 0.838: world B's low-and-slow and escalating fraud are harder.)
+Measured on main (`python -m tests.unit.services.test_two_worlds` prints them, 2026-12-02, after
+each model kind is refit on its validation slice too): AP on B's test days 0.725 with card and
+merchant inputs; 0.251 without the merchant inputs; 0.624 with the merchant inputs and the amount
+but every card input blanked. The floor, 0.65, sits below the first and above both ablations, so
+losing either family of inputs fails the test. (Before the refit: 0.668 / 0.255 / 0.634.)
 """
 
 from __future__ import annotations
