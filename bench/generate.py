@@ -30,11 +30,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench import machine, output
 from bench.kafka import embedded_broker, fresh_name, high_watermarks, raw_produce_seconds
 from bench.measure import ratio
+from foundation.settings import StackSettings
+from foundation.topics import ensure_topics
 from services.population import PopulationConfig, build_population
 from services.publish import GenerateReport, LabelPublisher, SwipePublisher, generate
 from services.scenarios import SCENARIOS
-from services.settings import StackSettings
-from services.topics import ensure_topics
 
 BASELINE_CARDS = 10_000
 BUILD_REPEATS = 5

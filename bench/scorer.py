@@ -30,8 +30,8 @@ from bench.kafka import embedded_broker, free_port, fresh_name
 from bench.measure import WrkResult, ratio
 from bench.scorer_data import build_inputs
 from bench.wrk import command_line, run_wrk, write_script
+from foundation.topics import ensure_topics
 from scoring.settings import ScorerSettings
-from services.topics import ensure_topics
 from services.trainer import train_on_generated
 
 SATURATION_CONNECTIONS = 32

@@ -25,10 +25,10 @@ from rich.console import Console
 from bench.kafka import free_port
 from bench.machine import describe, status_bytes, summary
 from bench.output import finish, fmt, table
+from foundation.settings import StackSettings
 from services import stack
 from services.population import PopulationConfig, build_population
 from services.publish import SwipePublisher, replace_time
-from services.settings import StackSettings
 from services.traffic import background
 from services.trainer import train_on_generated
 from streaming.card_state import FeatureConfig

@@ -100,7 +100,7 @@ def _produce(
     rng: np.random.Generator,
     console: Console,
 ) -> int:
-    from services.topics import ensure_topics
+    from foundation.topics import ensure_topics
 
     ensure_topics(settings.bootstrap, [settings.topic_swipes, settings.topic_tiles])
     producer = Producer(producer_config(settings.bootstrap))

@@ -83,7 +83,7 @@ def _measure(
     backlog: int,
     console: Console,
 ) -> dict[str, Any]:
-    from services.topics import ensure_stack_topics
+    from foundation.topics import ensure_stack_topics
     from streaming.job import job_spark_conf, start, stop
     from streaming.spark import build_session
 

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.tokenize import normalize_pan
+from foundation.card_tokens import normalize_pan
 from streaming.schema import CARD_TOKEN_PATTERN, Decision, SwipeDetails
 
 _EXAMPLE: dict[str, Any] = {

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
+from foundation.geometry import haversine_km, home_of, home_vector, move_home, place_center, place_of
 from streaming.card_state import FeatureConfig
-from streaming.geometry import haversine_km, home_of, home_vector, move_home, place_center, place_of
 from streaming.schema import CardFeatures, SwipeDetails
 
 # Log-amount spread floor: a card that always spends the same amount would otherwise turn any other

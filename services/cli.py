@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from foundation.settings import DEV_TOKEN_KEY, StackSettings, setting_problems
 from services import stack
-from services.settings import DEV_TOKEN_KEY, StackSettings, setting_problems
 
 if TYPE_CHECKING:
     from services.backtest import Period

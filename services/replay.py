@@ -31,6 +31,7 @@ import httpx
 import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from foundation.topics import kafka_logger
 from scoring.model import ModelArtifact
 from scoring.rules import RuleSet, context_names, load_rules
 from scoring.settings import ScorerSettings
@@ -38,7 +39,6 @@ from services.counterfactual import batch_approved
 from services.population import PopulationConfig, build_population
 from services.publish import LabelPublisher, SwipePublisher
 from services.scenarios import StolenCardParams, stolen_card
-from services.topics import kafka_logger
 from services.traffic import background
 from streaming.schema import CardTile, Label, Swipe, from_kafka
 from streaming.tiles import epoch_us

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import httpx
 
+from foundation.settings import StackSettings
+from foundation.tables import table_paths
+from foundation.topics import ensure_stack_topics
 from services.kafka_broker import BrokerConfig, EmbeddedKafka, KafkaUnavailable, broker_reachable
 from services.processes import kill_group, pid_alive, spawn, stop_pid
-from services.settings import StackSettings
-from services.topics import ensure_stack_topics
 
 __all__ = [
     "COMPONENTS",
@@ -43,7 +44,6 @@ class StackError(RuntimeError):
     """Something about the running stack that the user can fix; the message says what to do next."""
 
 
-TABLES = ("swipes", "sessions", "dead_letters", "labels", "decisions", "merchant_features")
 COMPONENTS = ("kafka", "stream", "scorer")
 # How long a freshly started component may take to answer: Spark's first start is the slow one.
 READY_TIMEOUT_S = {"stream": 180.0, "scorer": 120.0}
@@ -110,10 +110,6 @@ def stack_lock(settings: StackSettings) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def delta_tables(delta_root: str) -> dict[str, str]:
-    return {name: f"{delta_root.rstrip('/')}/{name}" for name in TABLES}
 
 
 def wait_http(
@@ -244,7 +240,7 @@ def heal(
             else:
                 from streaming.settings import StreamSettings
 
-                delta = delta_tables(StreamSettings().delta_path)
+                delta = table_paths(StreamSettings().delta_path)
             info = StackInfo(
                 kafka, services["stream"], services["scorer"], delta, before.supervisor if before else None
             )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-TABLE_DECISIONS = "decisions"
 DECISIONS_SCHEMA = (
     "swipe_id string, card_token string, decision string, score double, model_version string, "
     "degraded boolean, reasons array<string>, event_time timestamp, decided_at timestamp, "

@@ -30,7 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from streaming.geometry import home_of
+from foundation.geometry import home_of
+from foundation.settings import DEFAULT_HORIZONS_S, DEFAULT_SESSION_GAP_S
 from streaming.schema import CardFeatures, CardProfile, SessionFeatures, Swipe, WindowFeatures
 from streaming.tiles import GRAINS_S, Tile, TileKey, add_swipe
 
@@ -40,18 +41,16 @@ MAX_PROFILE_MCCS = 16
 MAX_PROFILE_PLACES = 16
 MIN_TILES_PER_WINDOW = 6
 _US = 1_000_000
-DAY_S = 86400
-# 10 min and 1 h catch bursts; 1, 7 and 30 days are the card's habits, the inputs a file with only
-# card, merchant, amount and time still has. 7 d and 30 d read day tiles, so they cost ~30 tiles.
-DEFAULT_HORIZONS_S: tuple[int, ...] = (600, 3600, DAY_S, 7 * DAY_S, 30 * DAY_S)
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     """Window horizons, session gap and how long tiles are held, in seconds."""
 
+    # 10 min and 1 h catch bursts; 1, 7 and 30 days are the card's habits, the inputs a file with only
+    # card, merchant, amount and time still has. 7 d and 30 d read day tiles, so they cost ~30 tiles.
     horizons_s: tuple[int, ...] = DEFAULT_HORIZONS_S
-    session_gap_s: int = 1800
+    session_gap_s: int = DEFAULT_SESSION_GAP_S
     # how far back minute tiles are kept for the live session: a session longer than this is cut
     session_span_s: int = 4 * 3600
     # A tile is final once the job's watermark passed its end. A reader cannot see the watermark,

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_a
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
+from foundation.card_tokens import CARD_TOKEN_PATTERN
+
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
 
 Channel = Literal["pos", "ecom", "atm"]
 Decision = Literal["approve", "deny"]
-
-CARD_TOKEN_PATTERN = r"^ct_[0-9a-f]{32}$"
 
 
 def _utc(value: datetime) -> datetime:

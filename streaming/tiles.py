@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from streaming.geometry import place_of, unit_vector
+from foundation.geometry import place_of, unit_vector
 from streaming.schema import CardTile, Swipe, TileSeen
 
 GRAINS_S: tuple[int, ...] = (60, 3600, 86400)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings import StackSettings
+from foundation.topics import ensure_topics
 from services.kafka_broker import BrokerConfig, EmbeddedKafka
-from services.settings import StackSettings
-from services.topics import ensure_topics
 
 
 def free_port() -> int:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from foundation.tables import TABLE_DECISIONS
 from scoring.api import DecisionRecord, ReasonOut
-from streaming.audit import TABLE_DECISIONS, decision_rows
+from streaming.audit import decision_rows
 from streaming.history import start_history
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings

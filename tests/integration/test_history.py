@@ -10,8 +10,8 @@ import pytest
 from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
-from streaming.audit import TABLE_DECISIONS
-from streaming.history import TABLE_LABELS, TABLE_SWIPES, start_history
+from foundation.tables import TABLE_DECISIONS, TABLE_LABELS, TABLE_SWIPES
+from streaming.history import start_history
 from streaming.schema import Label, to_kafka
 from streaming.settings import StreamSettings
 from tests.integration._stream_support import T0, card, swipe

@@ -20,7 +20,7 @@ from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry, start_http_server
 from pyspark.sql import SparkSession
 
-from services.tokenize import tokenize_pan
+from foundation.card_tokens import tokenize_pan
 from streaming.history import QUERY_HISTORY, start_history
 from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.settings import StreamSettings

@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from foundation.settings import StackSettings
 from services.publish import producer_config
-from services.settings import StackSettings
 from streaming.schema import to_kafka
 from tests.eventually import assert_eventually
 from tests.integration._kafka_cluster import KafkaCluster

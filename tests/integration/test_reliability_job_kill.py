@@ -22,9 +22,10 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import SparkSession
 
+from foundation.tables import TABLE_SWIPES
 from services.publish import SwipePublisher
 from streaming import job
-from streaming.history import QUERY_HISTORY, TABLE_SWIPES
+from streaming.history import QUERY_HISTORY
 from streaming.schema import CardTile
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from services.settings import StackSettings
+from foundation.settings import StackSettings
 from streaming.card_state import FeatureConfig
 from streaming.schema import CardTile, from_kafka
 from tests.eventually import assert_eventually

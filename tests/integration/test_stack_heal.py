@@ -21,9 +21,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from foundation.settings import StackSettings
 from services import stack
 from services.processes import pid_alive
-from services.settings import StackSettings
 from services.stack_status import restart_counts
 from streaming import job
 from streaming.schema import CardTile

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.generate import RecordingProducer, cards_seen, generate_swipes, retarget
 from bench.machine import status_bytes
-from services.settings import StackSettings
+from foundation.settings import StackSettings
 from streaming.schema import Label, Swipe, from_kafka
 
 SETTINGS = StackSettings(token_key="test-key", topic_swipes="s", topic_labels="l")  # type: ignore[arg-type]

@@ -13,9 +13,9 @@ import yaml
 from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
 
+from foundation.settings import StackSettings
 from scoring.metrics import ScorerMetrics
 from scoring.settings import ScorerSettings
-from services.settings import StackSettings
 from streaming.job_metrics import StreamMetrics
 from streaming.settings import StreamSettings
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import typer.main
 
+from foundation.settings import StackSettings
 from scoring.settings import ScorerSettings
 from services.cli import app
-from services.settings import StackSettings
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (
     DEPLOY,

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from foundation.card_tokens import tokenize_pan
 from scoring.app import build_producer, create_app
 from scoring.model import publish_artifact
 from scoring.online import OnlineFeatureTable, OnlineMerchantTable
 from scoring.settings import DEFAULT_RULES_PATH, ScorerSettings
-from services.tokenize import tokenize_pan
 from streaming.schema import MerchantFeatures, MerchantFraud
 from tests.unit.scoring.builders import CFG, T0, TOKEN, artifact, card_features
 

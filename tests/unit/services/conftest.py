@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import StackSettings
+from foundation.settings import StackSettings
 
 
 @pytest.fixture

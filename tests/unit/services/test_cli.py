@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from foundation.tables import table_paths
 from services import cli, stack
 from services.cli import app
 from services.kafka_broker import KafkaUnavailable
@@ -60,7 +61,7 @@ def test_status_json_reports_what_up_saved(_state: Path) -> None:
         kafka=stack.Component("kafka", None, "b:9092"),
         stream=stack.Component("stream", 999_999_999, "http://127.0.0.1:9108/metrics"),
         scorer=stack.Component("scorer", 999_999_998, "http://127.0.0.1:8000"),
-        delta=stack.delta_tables(str(_state / "delta")),
+        delta=table_paths(str(_state / "delta")),
     )
     info.save(_state / "stack.json")
     st = json.loads(runner.invoke(app, ["status", "--json"]).output)
@@ -68,6 +69,7 @@ def test_status_json_reports_what_up_saved(_state: Path) -> None:
     assert st["stream"]["pid"] == 999_999_999
     assert st["stream"]["alive"] is False  # no such process
     assert st["delta"]["swipes"] == str(_state / "delta" / "swipes")
+    assert st["delta"]["decisions"] == str(_state / "delta" / "decisions")
 
 
 def test_down_with_nothing_running() -> None:

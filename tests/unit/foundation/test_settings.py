@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from foundation.settings import StackSettings, comma_or_json_list, setting_problems
 from scoring.settings import ScorerSettings
-from services.settings import StackSettings, comma_or_json_list, setting_problems
 from streaming.schema import Swipe
 from streaming.settings import StreamSettings
 
