@@ -1,4 +1,4 @@
-"""`fraudstream bench backtest`: backtest rows/s against reading the same file's columns, in the same run.
+"""`fraudstream-bench backtest`: backtest rows/s against reading the same file's columns, in the same run.
 
 The file is the generator's labeled traffic with every fraud family (`fraudstream
 generate-file`), or one given with `--file` in that layout. The first two thirds of its days train,

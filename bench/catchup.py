@@ -1,4 +1,4 @@
-"""`fraudstream bench catchup`: a new scorer replica reading a 1M-card `card-tiles` topic, vs a raw read.
+"""`fraudstream-bench catchup`: a new scorer replica reading a 1M-card `card-tiles` topic, vs a raw read.
 
 1. A real embedded broker and a compacted features topic with the stack's partition count, holding
    each card's realistic tiles (bench/catchup_records.py), produced as the job publishes them.

@@ -1,4 +1,5 @@
-"""`fraudstream bench ...`: each benchmark is one command that prints ratios against its own baseline."""
+"""`fraudstream-bench ...` (or `python -m bench`): each benchmark is one command that prints ratios against
+its own baseline. Its own entry point: the product CLI does not import the benchmarks."""
 
 from __future__ import annotations
 
@@ -149,3 +150,8 @@ def run_all(
     scorer_bench.run(json_path=path("scorer"), console=console)
     stream_bench.run(json_path=path("stream"), console=console)
     replay_bench.run(json_path=path("replay"), console=console)
+
+
+def main() -> None:
+    """The `fraudstream-bench` entry point."""
+    bench_app(prog_name="fraudstream-bench")

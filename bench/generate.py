@@ -1,4 +1,4 @@
-"""`fraudstream bench generate`: the swipe generator at 1M cards vs at 10k cards, and vs raw produce.
+"""`fraudstream-bench generate`: the swipe generator at 1M cards vs at 10k cards, and vs raw produce.
 
 Three measurements, each a ratio to a baseline from the same run:
 
@@ -41,7 +41,7 @@ BUILD_REPEATS = 5
 ROUNDS = 3
 SEED = 11
 START = datetime(2026, 11, 2, 8, tzinfo=UTC)  # a weekday morning: a busy hour, not the night trickle
-# `fraudstream bench stream`, 2026-11-27 08:03 UTC (docs/benchmarks.md): quoted, never measured here.
+# `fraudstream-bench stream`, 2026-11-27 08:03 UTC (docs/benchmarks.md): quoted, never measured here.
 FEATURE_JOB_DRAIN_PER_S = 496.0
 
 Record = tuple[str, bytes, bytes]  # (topic, key, value), what raw_produce_seconds takes

@@ -1,4 +1,4 @@
-"""`fraudstream bench replay`: file replay rows/s against raw confluent-kafka produce of the same records.
+"""`fraudstream-bench replay`: file replay rows/s against raw confluent-kafka produce of the same records.
 
 The CSV is generated (PANs, ISO times, merchants, MCCs, countries, a fraud label), so every row
 becomes a swipe and a label: two Kafka records per row in both measurements.

@@ -1,4 +1,4 @@
-"""`fraudstream bench scorer`: POST /v1/score against a bare FastAPI endpoint, same server, same wrk.
+"""`fraudstream-bench scorer`: POST /v1/score against a bare FastAPI endpoint, same server, same wrk.
 
 Servers run one at a time (the machine has few cores): the scorer without Kafka, the bare
 endpoint, the scorer publishing to a real embedded broker, the bare endpoint again. The bare

@@ -1,4 +1,4 @@
-"""`fraudstream bench soak`: the whole stack under steady load; errors, RSS over time, state size.
+"""`fraudstream-bench soak`: the whole stack under steady load; errors, RSS over time, state size.
 
 The stack is the real one (`services.stack.up`: embedded broker, feature job, scorer) in a temporary
 state folder on free ports. One thread publishes swipes at `rate` straight to `swipes` (traffic

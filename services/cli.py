@@ -1,4 +1,4 @@
-"""The `fraudstream` command line: run the stack, generate and replay traffic, train, benchmark."""
+"""The `fraudstream` command line: run the stack, generate and replay traffic, train, backtest."""
 
 from __future__ import annotations
 
@@ -828,12 +828,6 @@ def generate_file(
         f"{written.end:%Y-%m-%d} to {path}, scenario mix {format_mix(mix)}; backtest it with "
         f"--map {mapping_for(profile)}"
     )
-
-
-# Benchmarks (bench/): `fraudstream bench scorer|stream|replay|all`.
-from bench.cli import bench_app  # noqa: E402
-
-app.add_typer(bench_app, name="bench")
 
 
 if __name__ == "__main__":

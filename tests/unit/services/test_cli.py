@@ -13,6 +13,7 @@ from foundation.tables import table_paths
 from services import cli, stack
 from services.cli import app
 from services.kafka_broker import KafkaUnavailable
+from tests.unit.cli_help import own_help_line, printed_help_lines
 
 runner = CliRunner()
 
@@ -23,22 +24,29 @@ def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_help_lists_every_command() -> None:
-    result = runner.invoke(app, ["--help"])
-    assert result.exit_code == 0
-    for command in (
-        "up",
-        "down",
-        "status",
-        "demo",
-        "stream",
-        "serve",
-        "generate",
-        "replay",
-        "train",
-        "bench",
-    ):
-        assert command in result.output
+COMMANDS = (
+    "up",
+    "down",
+    "status",
+    "stream",
+    "backfill",
+    "serve",
+    "generate",
+    "replay",
+    "train",
+    "demo",
+    "backtest",
+    "generate-file",
+)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_prints_each_command_with_its_own_help_line(command: str) -> None:
+    assert printed_help_lines(app)[command] == own_help_line(app, command)
+
+
+def test_help_lists_no_command_beyond_these() -> None:
+    assert sorted(printed_help_lines(app)) == sorted(COMMANDS)
 
 
 def test_up_help_names_the_supervised_mode_and_its_env_vars() -> None:
