@@ -19,12 +19,13 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foundation.card_tokens import tokenize_pan
-from scoring.api import BodySizeLimit, ScoreRequest, ScoreResponse
+from scoring.api import BodySizeLimit, ScoreRequest
 from scoring.direct_route import direct_route
 from scoring.metrics import ScorerMetrics
 from scoring.online import FeatureFollower, OnlineFeatureTable, OnlineMerchantTable
 from scoring.scorer import Follower, Producer, Scorer
 from scoring.settings import ScorerSettings
+from streaming.decision_record import ScoreResponse
 
 log = logging.getLogger("fraudstream.scoring.app")
 

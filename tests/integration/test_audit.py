@@ -11,8 +11,8 @@ import pytest
 from confluent_kafka import Producer
 
 from foundation.tables import TABLE_DECISIONS
-from scoring.api import DecisionRecord, ReasonOut
 from streaming.audit import decision_rows
+from streaming.decision_record import DecisionRecord, ReasonOut
 from streaming.history import start_history
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
@@ -49,7 +49,13 @@ def test_decision_rows_keep_the_columns_people_filter_on(spark: Any) -> None:
         [(None, to_kafka(record(1)), "decisions", 0, 5)],
         "key binary, value binary, topic string, partition int, offset long",
     )
-    row = decision_rows(raw).collect()[0]
+    rows = decision_rows(raw)
+    assert rows.columns == [
+        *("swipe_id", "card_token", "decision", "score", "model_version", "degraded", "reasons"),
+        *("event_time", "decided_at", "record", "topic", "partition", "offset"),
+    ]
+    assert dict(rows.dtypes)["score"] == "double" and dict(rows.dtypes)["degraded"] == "boolean"
+    row = rows.collect()[0]
     assert (row.swipe_id, row.card_token, row.decision, row.score, row.model_version) == (
         "sw-1",
         TOKEN,
