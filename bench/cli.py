@@ -13,6 +13,9 @@ from rich.console import Console
 bench_app = typer.Typer(
     help="Benchmarks; each prints ratios against a baseline measured in the same run.",
     no_args_is_help=True,
+    add_completion=False,
+    # Every option also reads FRAUDSTREAM_BENCH_<BENCHMARK>_<OPTION>, and --help shows which.
+    context_settings={"auto_envvar_prefix": "FRAUDSTREAM_BENCH"},
 )
 # Tables are wide; when output is piped (CI logs, tee), do not squeeze them into 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)

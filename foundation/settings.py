@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -84,6 +84,19 @@ class StackSettings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.kafka_bootstrap is None
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def derive(cls: type[SettingsT], settings: BaseSettings, **update: Any) -> SettingsT:
+    """Settings of class `cls` holding every value `settings` holds (the fields both classes have),
+    `update` on top, and reading only the rest from the environment: a command builds its settings
+    once and hands the other processes' classes what it resolved."""
+    shared = {
+        name: getattr(settings, name) for name in cls.model_fields if name in type(settings).model_fields
+    }
+    return cls(**{**shared, **update})
 
 
 # --- the feature windows every process must agree on ------------------------------------------

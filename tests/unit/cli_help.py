@@ -48,3 +48,23 @@ def own_help_line(app: typer.Typer, name: str) -> str:
             doc = inspect.getdoc(callback) or ""
             return " ".join(doc.split("\n\n")[0].split())
     raise LookupError(f"no command {name!r}")
+
+
+def options_without_env_var(app: typer.Typer, command: list[str]) -> list[str]:
+    """The options `command --help` lists without an `[env var: ...]` (--help itself aside)."""
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    blocks: dict[str, str] = {}
+    last = None
+    for line in result.output.splitlines():
+        if (row := re.match(r"^│ (?:\*\s+)?(--[a-z-]+)", line)) is not None:
+            last = row.group(1)
+            blocks[last] = line
+        elif last is not None and line.startswith("│    "):
+            blocks[last] += line
+        else:
+            last = None
+    assert blocks, f"no options in {' '.join(command)} --help"
+    return [
+        name for name, text in blocks.items() if name != "--help" and "[env var: FRAUDSTREAM_" not in text
+    ]

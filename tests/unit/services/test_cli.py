@@ -13,7 +13,7 @@ from foundation.tables import table_paths
 from services import cli, stack
 from services.cli import app
 from services.kafka_broker import KafkaUnavailable
-from tests.unit.cli_help import own_help_line, printed_help_lines
+from tests.unit.cli_help import options_without_env_var, own_help_line, printed_help_lines
 
 runner = CliRunner()
 
@@ -47,6 +47,17 @@ def test_help_prints_each_command_with_its_own_help_line(command: str) -> None:
 
 def test_help_lists_no_command_beyond_these() -> None:
     assert sorted(printed_help_lines(app)) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "replay stolen-card"])
+def test_every_option_shows_its_env_var(command: str) -> None:
+    assert options_without_env_var(app, command.split()) == []
+
+
+def test_an_option_reads_its_env_var() -> None:
+    result = runner.invoke(app, ["status"], env={"FRAUDSTREAM_STATUS_AS_JSON": "true"})
+    assert result.exit_code == 0
+    assert json.loads(result.output)["running"] is False
 
 
 def test_up_help_names_the_supervised_mode_and_its_env_vars() -> None:
