@@ -15,7 +15,7 @@ from streaming.history import start_history
 from streaming.schema import Label, to_kafka
 from streaming.settings import StreamSettings
 from tests.integration._stream_support import T0, card, swipe
-from tests.integration.test_audit import record
+from tests.integration.builders import record
 
 pytestmark = pytest.mark.integration
 

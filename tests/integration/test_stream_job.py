@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -90,7 +90,7 @@ def latest_features(reader: TopicReader, settings: StreamSettings) -> dict[str, 
 
 
 def assert_each_swipe_once(
-    spark: SparkSession, settings: StreamSettings, expected_ids: set[str], queries: list[Any] = ()
+    spark: SparkSession, settings: StreamSettings, expected_ids: set[str], queries: Sequence[Any] = ()
 ) -> None:
     for q in queries:
         assert q.exception() is None, f"{q.name} failed: {q.exception()}"
