@@ -188,6 +188,57 @@ class RequestFeatures:
         return next((w for w in self.windows if w.horizon_s == horizon_s), None)
 
 
+def _travel(
+    swipe: SwipeDetails,
+    t: float,
+    features: CardFeatures | None,
+    as_of: float | None,
+    extra: Sequence[DecidedSwipe],
+) -> tuple[float | None, float | None, float | None, bool]:
+    """Seconds since the card's last known swipe, the distance from it, the speed, and whether it is
+    impossible."""
+    # The last known swipe and its place: the stream's, unless we decided a newer one.
+    last_t, last_lat, last_lon = None, None, None
+    if features is not None:
+        last_t, last_lat, last_lon = as_of, features.last_lat, features.last_lon
+    if extra:
+        last_t, last_lat, last_lon = extra[-1].t, extra[-1].lat, extra[-1].lon
+    since_last = abs(t - last_t) if last_t is not None else None
+    distance: float | None = None
+    travel: float | None = None
+    if last_lat is not None and last_lon is not None and swipe.lat is not None and swipe.lon is not None:
+        distance = haversine_km(last_lat, last_lon, swipe.lat, swipe.lon)
+        travel = distance / (max(since_last or 0.0, MIN_TRAVEL_DT_S) / 3600.0)
+    impossible = (
+        distance is not None and travel is not None and distance >= MIN_TRAVEL_KM and travel > IMPOSSIBLE_KMH
+    )
+    return since_last, distance, travel, impossible
+
+
+def _windows(
+    swipe: SwipeDetails,
+    t: float,
+    features: CardFeatures | None,
+    as_of: float | None,
+    extra: Sequence[DecidedSwipe],
+    config: FeatureConfig,
+) -> list[WindowCount]:
+    """Each window: the swipe itself, the streamed window when its newest swipe is inside, the cover's."""
+    windows = []
+    for h in config.horizons_s:
+        count, amount, denied, peak = 1, swipe.amount, 0, swipe.amount
+        w = features.window(h) if features is not None else None
+        if w is not None and as_of is not None and as_of > t - h:
+            count, amount, denied = count + w.count, amount + w.amount_sum, denied + w.denied
+            peak = max(peak, w.amount_max)
+        for p in extra:
+            if p.t > t - h:
+                count, amount, denied = count + 1, amount + p.amount, denied + p.denied
+                peak = max(peak, p.amount)
+        windows.append(WindowCount(h, count, round(amount, 6), denied, peak, swipe.amount))
+    return windows
+
+
 def request_features(
     swipe: SwipeDetails,
     features: CardFeatures | None,
@@ -207,34 +258,9 @@ def request_features(
         p for p in pending if p.swipe_id != swipe.swipe_id and p.t <= t and (as_of is None or p.t > as_of)
     ]
 
-    windows = []
-    for h in config.horizons_s:
-        count, amount, denied, peak = 1, swipe.amount, 0, swipe.amount
-        w = features.window(h) if features is not None else None
-        if w is not None and as_of is not None and as_of > t - h:
-            count, amount, denied = count + w.count, amount + w.amount_sum, denied + w.denied
-            peak = max(peak, w.amount_max)
-        for p in extra:
-            if p.t > t - h:
-                count, amount, denied = count + 1, amount + p.amount, denied + p.denied
-                peak = max(peak, p.amount)
-        windows.append(WindowCount(h, count, round(amount, 6), denied, peak, swipe.amount))
+    windows = _windows(swipe, t, features, as_of, extra, config)
 
-    # The last known swipe and its place: the stream's, unless we decided a newer one.
-    last_t, last_lat, last_lon = None, None, None
-    if features is not None:
-        last_t, last_lat, last_lon = as_of, features.last_lat, features.last_lon
-    if extra:
-        last_t, last_lat, last_lon = extra[-1].t, extra[-1].lat, extra[-1].lon
-    since_last = abs(t - last_t) if last_t is not None else None
-    distance: float | None = None
-    travel: float | None = None
-    if last_lat is not None and last_lon is not None and swipe.lat is not None and swipe.lon is not None:
-        distance = haversine_km(last_lat, last_lon, swipe.lat, swipe.lon)
-        travel = distance / (max(since_last or 0.0, MIN_TRAVEL_DT_S) / 3600.0)
-    impossible = (
-        distance is not None and travel is not None and distance >= MIN_TRAVEL_KM and travel > IMPOSSIBLE_KMH
-    )
+    since_last, distance, travel, impossible = _travel(swipe, t, features, as_of, extra)
 
     profile = features.profile if features is not None else None
     if extra:
