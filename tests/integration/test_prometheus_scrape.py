@@ -27,7 +27,7 @@ from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
 from tests.integration._processes import process_group, tail
 from tests.integration._stream_support import card, produce, swipe
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 from tests.unit.deploy.reference import DEPLOY, promql_metric_names
 from tests.unit.scoring.builders import T0, tile_messages
 

@@ -32,7 +32,7 @@ from services.publish import SwipePublisher
 from tests.eventually import assert_eventually
 from tests.integration._served import served
 from tests.integration._stream_support import TopicReader, card, swipe
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 from tests.unit.scoring.builders import CFG, T0, artifact, tile_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]

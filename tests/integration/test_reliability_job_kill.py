@@ -31,7 +31,7 @@ from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch
 from tests.eventually import assert_eventually
 from tests.integration._stream_support import TopicReader, card, newest, newest_tiles, swipe, tile_of_row
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
 

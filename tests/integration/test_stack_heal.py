@@ -30,7 +30,7 @@ from streaming.schema import CardTile
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
 from tests.integration._stream_support import T0, TopicReader, card, newest_tiles, produce, swipe
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
 

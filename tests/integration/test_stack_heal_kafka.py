@@ -21,7 +21,7 @@ from foundation.settings import StackSettings
 from services import stack
 from services.processes import pid_alive, stop_pid
 from tests.eventually import assert_eventually
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -19,7 +19,7 @@ from foundation.settings import StackSettings
 from services import stack
 from services.pan_scan import scan_bytes, scan_tree
 from services.population import PopulationConfig, build_population
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
