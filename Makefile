@@ -41,8 +41,8 @@ prometheus:
 	  else echo "prometheus not found: sudo apt-get install prometheus"; exit 1; fi; }
 
 lint: install
-	$(BIN)/ruff check services streaming scoring tests bench
-	$(BIN)/ruff format --check services streaming scoring tests bench
+	$(BIN)/ruff check foundation services streaming scoring tests bench
+	$(BIN)/ruff format --check foundation services streaming scoring tests bench
 	$(BIN)/mypy
 
 clean:

@@ -1,4 +1,4 @@
-"""`fraudstream bench backtest`: backtest rows/s against reading the same file's columns, in the same run.
+"""`fraudstream-bench backtest`: backtest rows/s against reading the same file's columns, in the same run.
 
 The file is the generator's labeled traffic with every fraud family (`fraudstream
 generate-file`), or one given with `--file` in that layout. The first two thirds of its days train,
@@ -19,12 +19,12 @@ from rich.console import Console
 
 from bench import machine, output
 from bench.measure import ratio
+from foundation.settings import StackSettings
 from scoring.settings import ScorerSettings
 from services.backtest import BacktestSpec, Period, run_backtest, split_mapping
 from services.backtest_data import BACKTEST_MAPPING, write_generated_history
 from services.backtest_report import summary_rows
 from services.file_replay import map_rows, read_chunks
-from services.settings import StackSettings
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""`fraudstream bench catchup`: a new scorer replica reading a 1M-card `card-tiles` topic, vs a raw read.
+"""`fraudstream-bench catchup`: a new scorer replica reading a 1M-card `card-tiles` topic, vs a raw read.
 
 1. A real embedded broker and a compacted features topic with the stack's partition count, holding
    each card's realistic tiles (bench/catchup_records.py), produced as the job publishes them.
@@ -32,10 +32,10 @@ from bench.catchup_table import READY_TIMEOUT_S, REPORT_PREFIX
 from bench.kafka import embedded_broker, fresh_name, high_watermarks, produce_waiting, raw_consume_rate
 from bench.measure import ratio
 from bench.scorer_data import Template, templates
+from foundation.settings import StackSettings
+from foundation.topics import ensure_topics
 from services.population import Population, PopulationConfig, build_population
 from services.publish import producer_config
-from services.settings import StackSettings
-from services.topics import ensure_topics
 from streaming.card_state import FeatureConfig
 
 BASELINE_CARDS = 10_000

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from bench.scorer_data import Template, rekey
+from foundation.card_tokens import tokenize_pan
 from services.population import Population
-from services.tokenize import tokenize_pan
 
 
 def card_records(

@@ -1,4 +1,5 @@
-"""`fraudstream bench ...`: each benchmark is one command that prints ratios against its own baseline."""
+"""`fraudstream-bench ...` (or `python -m bench`): each benchmark is one command that prints ratios against
+its own baseline. Its own entry point: the product CLI does not import the benchmarks."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from rich.console import Console
 bench_app = typer.Typer(
     help="Benchmarks; each prints ratios against a baseline measured in the same run.",
     no_args_is_help=True,
+    add_completion=False,
+    # Every option also reads FRAUDSTREAM_BENCH_<BENCHMARK>_<OPTION>, and --help shows which.
+    context_settings={"auto_envvar_prefix": "FRAUDSTREAM_BENCH"},
 )
 # Tables are wide; when output is piped (CI logs, tee), do not squeeze them into 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -149,3 +153,8 @@ def run_all(
     scorer_bench.run(json_path=path("scorer"), console=console)
     stream_bench.run(json_path=path("stream"), console=console)
     replay_bench.run(json_path=path("replay"), console=console)
+
+
+def main() -> None:
+    """The `fraudstream-bench` entry point."""
+    bench_app(prog_name="fraudstream-bench")

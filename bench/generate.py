@@ -1,4 +1,4 @@
-"""`fraudstream bench generate`: the swipe generator at 1M cards vs at 10k cards, and vs raw produce.
+"""`fraudstream-bench generate`: the swipe generator at 1M cards vs at 10k cards, and vs raw produce.
 
 Three measurements, each a ratio to a baseline from the same run:
 
@@ -30,18 +30,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench import machine, output
 from bench.kafka import embedded_broker, fresh_name, high_watermarks, raw_produce_seconds
 from bench.measure import ratio
+from foundation.settings import StackSettings
+from foundation.topics import ensure_topics
 from services.population import PopulationConfig, build_population
 from services.publish import GenerateReport, LabelPublisher, SwipePublisher, generate
 from services.scenarios import SCENARIOS
-from services.settings import StackSettings
-from services.topics import ensure_topics
 
 BASELINE_CARDS = 10_000
 BUILD_REPEATS = 5
 ROUNDS = 3
 SEED = 11
 START = datetime(2026, 11, 2, 8, tzinfo=UTC)  # a weekday morning: a busy hour, not the night trickle
-# `fraudstream bench stream`, 2026-11-27 08:03 UTC (docs/benchmarks.md): quoted, never measured here.
+# `fraudstream-bench stream`, 2026-11-27 08:03 UTC (docs/benchmarks.md): quoted, never measured here.
 FEATURE_JOB_DRAIN_PER_S = 496.0
 
 Record = tuple[str, bytes, bytes]  # (topic, key, value), what raw_produce_seconds takes

@@ -1,4 +1,4 @@
-"""`fraudstream bench replay`: file replay rows/s against raw confluent-kafka produce of the same records.
+"""`fraudstream-bench replay`: file replay rows/s against raw confluent-kafka produce of the same records.
 
 The CSV is generated (PANs, ISO times, merchants, MCCs, countries, a fraud label), so every row
 becomes a swipe and a label: two Kafka records per row in both measurements.
@@ -19,10 +19,10 @@ from rich.console import Console
 from bench import machine, output
 from bench.kafka import embedded_broker, fresh_name, raw_produce_seconds
 from bench.measure import ratio
+from foundation.settings import StackSettings
+from foundation.topics import ensure_topics
 from services.file_replay import map_rows, parse_mapping, read_chunks, replay_file
 from services.population import PopulationConfig, build_population
-from services.settings import StackSettings
-from services.topics import ensure_topics
 from services.traffic import draw_slice
 from streaming.schema import Label, to_kafka
 

@@ -1,4 +1,4 @@
-"""`fraudstream bench scorer`: POST /v1/score against a bare FastAPI endpoint, same server, same wrk.
+"""`fraudstream-bench scorer`: POST /v1/score against a bare FastAPI endpoint, same server, same wrk.
 
 Servers run one at a time (the machine has few cores): the scorer without Kafka, the bare
 endpoint, the scorer publishing to a real embedded broker, the bare endpoint again. The bare
@@ -30,8 +30,8 @@ from bench.kafka import embedded_broker, free_port, fresh_name
 from bench.measure import WrkResult, ratio
 from bench.scorer_data import build_inputs
 from bench.wrk import command_line, run_wrk, write_script
+from foundation.topics import ensure_topics
 from scoring.settings import ScorerSettings
-from services.topics import ensure_topics
 from services.trainer import train_on_generated
 
 SATURATION_CONNECTIONS = 32

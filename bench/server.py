@@ -13,7 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from scoring.logs import configure_logging
+from foundation.logs import configure_logging
 
 
 def _run(app: FastAPI, host: str, port: int) -> None:

@@ -1,4 +1,4 @@
-"""`fraudstream bench soak`: the whole stack under steady load; errors, RSS over time, state size.
+"""`fraudstream-bench soak`: the whole stack under steady load; errors, RSS over time, state size.
 
 The stack is the real one (`services.stack.up`: embedded broker, feature job, scorer) in a temporary
 state folder on free ports. One thread publishes swipes at `rate` straight to `swipes` (traffic
@@ -25,10 +25,10 @@ from rich.console import Console
 from bench.kafka import free_port
 from bench.machine import describe, status_bytes, summary
 from bench.output import finish, fmt, table
+from foundation.settings import StackSettings
 from services import stack
 from services.population import PopulationConfig, build_population
 from services.publish import SwipePublisher, replace_time
-from services.settings import StackSettings
 from services.traffic import background
 from services.trainer import train_on_generated
 from streaming.card_state import FeatureConfig

@@ -1,4 +1,4 @@
-"""`fraudstream bench state`: the hot query's state for a day of N cards, against the swipes' own bytes.
+"""`fraudstream-bench state`: the hot query's state for a day of N cards, against the swipes' own bytes.
 
 Every card swipes `per_card` times on one simulated day (00:00-23:00, random minutes); the swipes go
 to a real embedded broker and the job's own `card_tiles` query (streaming.job.start_tiles, local[2],
@@ -100,7 +100,7 @@ def _produce(
     rng: np.random.Generator,
     console: Console,
 ) -> int:
-    from services.topics import ensure_topics
+    from foundation.topics import ensure_topics
 
     ensure_topics(settings.bootstrap, [settings.topic_swipes, settings.topic_tiles])
     producer = Producer(producer_config(settings.bootstrap))

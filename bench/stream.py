@@ -1,4 +1,4 @@
-"""`fraudstream bench stream`: the real feature job on local[2] against a real embedded broker.
+"""`fraudstream-bench stream`: the real feature job on local[2] against a real embedded broker.
 
 Phases, in one run: warm-up; freshness at a fixed moderate rate; the drain rate (a backlog dumped
 at once, timed until every query has worked it off: the ceiling); 50 % and 80 % of that rate held
@@ -83,7 +83,7 @@ def _measure(
     backlog: int,
     console: Console,
 ) -> dict[str, Any]:
-    from services.topics import ensure_stack_topics
+    from foundation.topics import ensure_stack_topics
     from streaming.job import job_spark_conf, start, stop
     from streaming.spark import build_session
 

@@ -7,9 +7,9 @@ import sys
 
 from pydantic import ValidationError
 
+from foundation.settings import setting_problems
 from scoring.app import serve
 from scoring.settings import ScorerSettings
-from services.settings import setting_problems
 
 
 def main(argv: list[str] | None = None) -> None:

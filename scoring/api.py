@@ -1,4 +1,4 @@
-"""The scorer's HTTP contract: request and response bodies, the decision record, the body limit."""
+"""The scorer's HTTP contract: the request body and the body limit (the answer: streaming.decision_record)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     JsonValue,
@@ -18,8 +17,8 @@ from pydantic import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.tokenize import normalize_pan
-from streaming.schema import CARD_TOKEN_PATTERN, Decision, SwipeDetails
+from foundation.card_tokens import CARD_TOKEN_PATTERN, normalize_pan
+from streaming.schema import SwipeDetails
 
 _EXAMPLE: dict[str, Any] = {
     "swipe_id": "sw-000001",
@@ -100,68 +99,6 @@ class ScoreRequest(SwipeDetails):
     def details(self) -> dict[str, Any]:
         """The swipe fields, without the card identity."""
         return self.model_dump(exclude={"pan", "card_token"})
-
-
-class ReasonOut(BaseModel):
-    code: str = Field(examples=["rule:impossible-travel"])
-    detail: str
-    value: float | str | None = None
-
-
-class ScoreResponse(BaseModel):
-    """The decision on one swipe and why."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "swipe_id": "sw-000001",
-                    "card_token": "ct_" + "0" * 32,
-                    "decision": "deny",
-                    "score": 0.93,
-                    "threshold": 0.41,
-                    "reasons": [
-                        {
-                            "code": "rule:impossible-travel",
-                            "detail": "The card moved faster...",
-                            "value": "deny",
-                        },
-                        {"code": "model_score", "detail": "score 0.930 >= threshold 0.410", "value": 0.93},
-                        {
-                            "code": "feature:velocity_600_count",
-                            "detail": "raises the log-odds by 2.10",
-                            "value": 7,
-                        },
-                    ],
-                    "model_version": "2026-11-27T09-00",
-                    "features_as_of": "2026-11-27T08:59:58Z",
-                    "feature_age_ms": 1250,
-                    "degraded": False,
-                }
-            ]
-        }
-    )
-
-    swipe_id: str
-    card_token: str
-    decision: Decision
-    score: float | None = Field(description="Fraud probability in [0, 1]; null when no model is loaded.")
-    threshold: float | None = Field(default=None, description="Deny at or above this score.")
-    reasons: list[ReasonOut]
-    model_version: str | None
-    features_as_of: datetime | None = Field(
-        description="Event time of the newest swipe in the card features."
-    )
-    feature_age_ms: int | None = Field(description="Scorer clock minus the features' computed_at.")
-    degraded: bool = Field(description="Decided without card features, a model or rules (see reasons).")
-    inputs: dict[str, float] | None = Field(default=None, description="Model inputs, with ?explain=true.")
-
-
-class DecisionRecord(ScoreResponse):
-    """What goes to the `decisions` topic: the response, the model inputs and when it was decided."""
-
-    event_time: datetime
-    decided_at: datetime
 
 
 class BodySizeLimit:

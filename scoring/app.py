@@ -18,13 +18,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scoring.api import BodySizeLimit, ScoreRequest, ScoreResponse
+from foundation.card_tokens import tokenize_pan
+from scoring.api import BodySizeLimit, ScoreRequest
 from scoring.direct_route import direct_route
 from scoring.metrics import ScorerMetrics
 from scoring.online import FeatureFollower, OnlineFeatureTable, OnlineMerchantTable
 from scoring.scorer import Follower, Producer, Scorer
 from scoring.settings import ScorerSettings
-from services.tokenize import tokenize_pan
+from streaming.decision_record import ScoreResponse
 
 log = logging.getLogger("fraudstream.scoring.app")
 
@@ -239,7 +240,7 @@ def serve(settings: ScorerSettings) -> None:
     """Run the scorer: follower thread, producer, one uvicorn worker (see scoring.metrics for why one)."""
     import uvicorn
 
-    from scoring.logs import configure_logging
+    from foundation.logs import configure_logging
 
     configure_logging(settings.log_level)
     table, merchants = OnlineFeatureTable(settings.feature_config), OnlineMerchantTable()

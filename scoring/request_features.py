@@ -21,10 +21,12 @@ from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from typing import Any
 
-from streaming.card_state import FeatureConfig
-from streaming.geometry import haversine_km, home_of, home_vector, move_home, place_center, place_of
+from foundation.geometry import haversine_km, place_center
+from streaming.card_state import FeatureConfig, profile_with
 from streaming.schema import CardFeatures, SwipeDetails
+from streaming.tiles import inputs_of
 
 # Log-amount spread floor: a card that always spends the same amount would otherwise turn any other
 # amount into an enormous z-score.
@@ -67,6 +69,21 @@ class DecidedSwipe:
             swipe.channel,
             denied,
             decided_at,
+        )
+
+    def tile_inputs(self) -> dict[str, Any]:
+        """The swipe as the tiles' measures read it (`streaming.tiles.inputs_of`)."""
+        return inputs_of(
+            round(self.t * 1_000_000),
+            self.swipe_id,
+            self.amount,
+            denied=self.denied,
+            channel=self.channel,
+            merchant_id=self.merchant_id,
+            country=self.country,
+            mcc=self.mcc,
+            lat=self.lat,
+            lon=self.lon,
         )
 
 
@@ -171,6 +188,57 @@ class RequestFeatures:
         return next((w for w in self.windows if w.horizon_s == horizon_s), None)
 
 
+def _travel(
+    swipe: SwipeDetails,
+    t: float,
+    features: CardFeatures | None,
+    as_of: float | None,
+    extra: Sequence[DecidedSwipe],
+) -> tuple[float | None, float | None, float | None, bool]:
+    """Seconds since the card's last known swipe, the distance from it, the speed, and whether it is
+    impossible."""
+    # The last known swipe and its place: the stream's, unless we decided a newer one.
+    last_t, last_lat, last_lon = None, None, None
+    if features is not None:
+        last_t, last_lat, last_lon = as_of, features.last_lat, features.last_lon
+    if extra:
+        last_t, last_lat, last_lon = extra[-1].t, extra[-1].lat, extra[-1].lon
+    since_last = abs(t - last_t) if last_t is not None else None
+    distance: float | None = None
+    travel: float | None = None
+    if last_lat is not None and last_lon is not None and swipe.lat is not None and swipe.lon is not None:
+        distance = haversine_km(last_lat, last_lon, swipe.lat, swipe.lon)
+        travel = distance / (max(since_last or 0.0, MIN_TRAVEL_DT_S) / 3600.0)
+    impossible = (
+        distance is not None and travel is not None and distance >= MIN_TRAVEL_KM and travel > IMPOSSIBLE_KMH
+    )
+    return since_last, distance, travel, impossible
+
+
+def _windows(
+    swipe: SwipeDetails,
+    t: float,
+    features: CardFeatures | None,
+    as_of: float | None,
+    extra: Sequence[DecidedSwipe],
+    config: FeatureConfig,
+) -> list[WindowCount]:
+    """Each window: the swipe itself, the streamed window when its newest swipe is inside, the cover's."""
+    windows = []
+    for h in config.horizons_s:
+        count, amount, denied, peak = 1, swipe.amount, 0, swipe.amount
+        w = features.window(h) if features is not None else None
+        if w is not None and as_of is not None and as_of > t - h:
+            count, amount, denied = count + w.count, amount + w.amount_sum, denied + w.denied
+            peak = max(peak, w.amount_max)
+        for p in extra:
+            if p.t > t - h:
+                count, amount, denied = count + 1, amount + p.amount, denied + p.denied
+                peak = max(peak, p.amount)
+        windows.append(WindowCount(h, count, round(amount, 6), denied, peak, swipe.amount))
+    return windows
+
+
 def request_features(
     swipe: SwipeDetails,
     features: CardFeatures | None,
@@ -190,71 +258,30 @@ def request_features(
         p for p in pending if p.swipe_id != swipe.swipe_id and p.t <= t and (as_of is None or p.t > as_of)
     ]
 
-    windows = []
-    for h in config.horizons_s:
-        count, amount, denied, peak = 1, swipe.amount, 0, swipe.amount
-        w = features.window(h) if features is not None else None
-        if w is not None and as_of is not None and as_of > t - h:
-            count, amount, denied = count + w.count, amount + w.amount_sum, denied + w.denied
-            peak = max(peak, w.amount_max)
-        for p in extra:
-            if p.t > t - h:
-                count, amount, denied = count + 1, amount + p.amount, denied + p.denied
-                peak = max(peak, p.amount)
-        windows.append(WindowCount(h, count, round(amount, 6), denied, peak, swipe.amount))
+    windows = _windows(swipe, t, features, as_of, extra, config)
 
-    # The last known swipe and its place: the stream's, unless we decided a newer one.
-    last_t, last_lat, last_lon = None, None, None
-    if features is not None:
-        last_t, last_lat, last_lon = as_of, features.last_lat, features.last_lon
-    if extra:
-        last_t, last_lat, last_lon = extra[-1].t, extra[-1].lat, extra[-1].lon
-    since_last = abs(t - last_t) if last_t is not None else None
-    distance: float | None = None
-    travel: float | None = None
-    if last_lat is not None and last_lon is not None and swipe.lat is not None and swipe.lon is not None:
-        distance = haversine_km(last_lat, last_lon, swipe.lat, swipe.lon)
-        travel = distance / (max(since_last or 0.0, MIN_TRAVEL_DT_S) / 3600.0)
-    impossible = (
-        distance is not None and travel is not None and distance >= MIN_TRAVEL_KM and travel > IMPOSSIBLE_KMH
-    )
+    since_last, distance, travel, impossible = _travel(swipe, t, features, as_of, extra)
 
     profile = features.profile if features is not None else None
-    countries = set(profile.countries) if profile else set()
-    merchants = set(profile.merchants) if profile else set()
-    mccs = set(profile.mccs) if profile else set()
-    hours = list(profile.hour_histogram) if profile else [0] * 24
+    if extra:
+        # The stream's own profile step over the swipes it has not folded yet, so the lag cover
+        # gives what a complete stream would.
+        profile = profile_with(profile, (p.tile_inputs() for p in extra))
     n = profile.swipes if profile else 0
-    mean = profile.log_amount_mean if profile else 0.0
-    m2 = (profile.log_amount_std**2) * (n - 1) if profile and n > 1 else 0.0
-    ecom = profile.ecom_share * n if profile else 0.0
-    located = profile.located_swipes if profile else 0
     places = set(profile.places) if profile else set()
-    home: tuple[float, float, float] | None = None
-    if profile and located and profile.home_lat is not None and profile.home_lon is not None:
-        home = home_vector(profile.home_lat, profile.home_lon, profile.home_spread_km or 0.0)
-    for p in extra:
-        if p.lat is not None and p.lon is not None:
-            located += 1
-            places.add(place_of(p.lat, p.lon))
-            home = move_home(home or (0.0, 0.0, 0.0), located, p.lat, p.lon)
-        countries.add(p.country)
-        merchants.add(p.merchant_id)
-        mccs.add(p.mcc)
-        hours[_hour(p.t)] += 1
-        ecom += p.channel == "ecom"
-        # Welford, as the stream's profile does, so the lag cover matches a complete stream.
-        x = math.log1p(p.amount)
-        n += 1
-        delta = x - mean
-        mean += delta / n
-        m2 += delta * (x - mean)
+    countries, merchants, mccs = (
+        (profile.countries, profile.merchants, profile.mccs) if profile else ([], [], [])
+    )
+    hours = profile.hour_histogram if profile else [0] * 24
     amount_z = 0.0
-    if n > 1:
-        std = max(math.sqrt(m2 / (n - 1)), MIN_LOG_STD)
-        amount_z = max(-AMOUNT_Z_CLIP, min(AMOUNT_Z_CLIP, (math.log1p(swipe.amount) - mean) / std))
+    if profile and n > 1:
+        std = max(profile.log_amount_std, MIN_LOG_STD)
+        z = (math.log1p(swipe.amount) - profile.log_amount_mean) / std
+        amount_z = max(-AMOUNT_Z_CLIP, min(AMOUNT_Z_CLIP, z))
     known = n > 0
-    home_place = home_of(*home) if home is not None else None
+    home_place = None
+    if profile and profile.home_lat is not None and profile.home_lon is not None:
+        home_place = (profile.home_lat, profile.home_lon, profile.home_spread_km or 0.0)
     home_distance = None
     if home_place is not None and swipe.lat is not None and swipe.lon is not None:
         home_distance = haversine_km(home_place[0], home_place[1], swipe.lat, swipe.lon)
@@ -273,18 +300,14 @@ def request_features(
         impossible_travel=impossible,
         home_distance_km=home_distance,
         home_spread_km=home_place[2] if home_place is not None else None,
-        located_swipes=located,
+        located_swipes=profile.located_swipes if profile else 0,
         place_distance_km=place_distance,
         new_country=known and swipe.country not in countries,
         new_merchant=known and swipe.merchant_id not in merchants,
         new_mcc=known and swipe.mcc not in mccs,
         # Laplace-smoothed share of the card's swipes at this UTC hour: 1/24 for an unknown card.
         hour_share=(hours[swipe.event_time.astimezone(UTC).hour] + 1) / (sum(hours) + 24),
-        ecom_share=ecom / n if known else None,
+        ecom_share=profile.ecom_share if profile and known else None,
         windows=tuple(windows),
         lag_covered=len(extra),
     )
-
-
-def _hour(t: float) -> int:
-    return int(t // 3600) % 24

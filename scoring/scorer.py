@@ -12,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from scoring.api import DecisionRecord, ScoreResponse
 from scoring.decision import Decision, Degraded, decide
 from scoring.merchant_inputs import merchant_inputs
 from scoring.metrics import ScorerMetrics
@@ -22,6 +21,7 @@ from scoring.reload import WatchedFile
 from scoring.request_features import DecidedSwipe, LagCover, request_features, stale
 from scoring.rules import RuleSet, context_names, load_rules, rule_context
 from scoring.settings import ScorerSettings
+from streaming.decision_record import DecisionRecord, ScoreResponse
 from streaming.schema import SwipeDetails, to_kafka
 
 log = logging.getLogger("fraudstream.scoring")

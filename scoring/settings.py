@@ -7,20 +7,17 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from foundation.settings import DEV_TOKEN_KEY, NameList
 from scoring.inputs import SWIPE_FIELDS, check_fields
-from services.settings import DEV_TOKEN_KEY, NameList, SecondsList, StackSettings
-from streaming.card_state import DEFAULT_HORIZONS_S, FeatureConfig
-from streaming.merchant_state import MerchantConfig
+from streaming.settings import FeatureSettings
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent / "resources" / "rules.toml"
 
 
-class ScorerSettings(StackSettings):
+class ScorerSettings(FeatureSettings):
     """FRAUDSTREAM_* settings of the FastAPI scorer. Defaults run it beside the embedded stack.
 
-    `horizons_s` and `session_gap_s` must match the feature job's (same variable names), since the
-    scorer extends the job's windows with the swipes it decided itself (the lag cover); so must the
-    merchant fraud windows, which the model reads from the job's `merchant-features` records.
+    The feature windows (`FeatureWindows`) are the feature job's, read from the same variables.
     """
 
     host: str = "127.0.0.1"
@@ -62,20 +59,6 @@ class ScorerSettings(StackSettings):
     deny_threshold: float | None = Field(
         default=None, ge=0, le=1, description="Deny when score >= this; unset = the model's threshold."
     )
-    horizons_s: SecondsList = Field(
-        default=list(DEFAULT_HORIZONS_S), description="Sliding-window horizons, seconds."
-    )
-    session_gap_s: int = Field(default=1800, gt=0)
-    merchant_fraud_horizons_s: SecondsList = Field(
-        default=list(MerchantConfig().fraud_horizons_s),
-        description="Merchant fraud-rate horizons, seconds; the feature job's value (same variable).",
-    )
-    label_delay_s: int = Field(default=MerchantConfig().label_delay_s, description="As the feature job's.")
-    merchant_bucket_s: int = Field(default=MerchantConfig().bucket_s, description="As the feature job's.")
-    merchant_volume_horizons_s: SecondsList = Field(
-        default=list(MerchantConfig().volume_horizons_s),
-        description="Merchant volume horizons, seconds; the feature job's value (same variable).",
-    )
     swipe_fields: NameList = Field(
         default=list(SWIPE_FIELDS),
         description="The optional swipe fields this scorer's traffic carries (merchant, mcc, country, "
@@ -87,13 +70,6 @@ class ScorerSettings(StackSettings):
         default=1.0, ge=0, description="Check rules/model mtimes at most this often."
     )
     log_level: str = "INFO"
-
-    @field_validator("horizons_s")
-    @classmethod
-    def _horizons_sorted_unique(cls, value: list[int]) -> list[int]:
-        if not value or any(h <= 0 for h in value):
-            raise ValueError("horizons must be positive seconds, e.g. [600, 3600, 86400]")
-        return sorted(set(value))
 
     @field_validator("swipe_fields")
     @classmethod
@@ -122,21 +98,6 @@ class ScorerSettings(StackSettings):
                 "development key; set the key every fraudstream process tokenizes card numbers with"
             )
         return self
-
-    @property
-    def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(horizons_s=tuple(self.horizons_s), session_gap_s=self.session_gap_s)
-
-    @property
-    def merchant_config(self) -> MerchantConfig:
-        """The merchant windows the model inputs read."""
-        b = self.merchant_bucket_s
-        return MerchantConfig(
-            volume_horizons_s=tuple(sorted(set(self.merchant_volume_horizons_s))),
-            fraud_horizons_s=tuple(self.merchant_fraud_horizons_s),
-            label_delay_s=self.label_delay_s,
-            bucket_s=b,
-        )
 
     @property
     def resolved_model_path(self) -> Path:

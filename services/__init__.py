@@ -1,1 +1,2 @@
-"""fraudstream services: the swipe generator, scenarios, the embedded Kafka launcher and the CLI."""
+"""fraudstream services: the generator and scenarios, the Kafka launcher and publishers, the replays, training
+and backtest commands, the stack and its supervisor, and the `fraudstream` CLI."""

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from foundation.card_tokens import PAN_SEPARATORS
 from scoring.model import input_names, model_inputs
 from scoring.rules import RuleSet, context_names, load_rules, rule_context
 from scoring.training import as_scored, categories_of
@@ -82,7 +83,7 @@ def concat(tables: list[FeatureTable], width: int) -> FeatureTable:
 
 def card_keys(raw: pd.Series) -> pd.Series:
     """The card column without blanks and dashes: one key per card, however its PAN was spelled."""
-    return raw.astype("string").fillna("").str.replace(r"[\s-]", "", regex=True)
+    return raw.astype("string").fillna("").str.replace(PAN_SEPARATORS, "", regex=True)
 
 
 def worker_of(keys: pd.Series, workers: int) -> np.ndarray:

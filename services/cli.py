@@ -1,4 +1,4 @@
-"""The `fraudstream` command line: run the stack, generate and replay traffic, train, benchmark."""
+"""The `fraudstream` command line: run the stack, generate and replay traffic, train, backtest."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from foundation.settings import DEV_TOKEN_KEY, StackSettings, derive, setting_problems
 from services import stack
-from services.settings import DEV_TOKEN_KEY, StackSettings, setting_problems
 
 if TYPE_CHECKING:
     from services.backtest import Period
@@ -29,9 +29,13 @@ app = typer.Typer(
     help="Real-time card-fraud decisions: Kafka swipes, Spark streaming features, a FastAPI scorer.",
     no_args_is_help=True,
     add_completion=False,
+    # Every option also reads FRAUDSTREAM_<COMMAND>_<OPTION> (one that names a setting, its setting's
+    # variable), and --help shows which.
+    context_settings={"auto_envvar_prefix": "FRAUDSTREAM"},
 )
 # Tables are wide; when output is piped (CI logs), do not squeeze them into 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
+StackSettingsT = TypeVar("StackSettingsT", bound=StackSettings)
 err = Console(stderr=True)
 
 
@@ -68,7 +72,11 @@ def _log_to_stderr(level: str) -> None:
 
 
 def _settings() -> StackSettings:
-    settings = StackSettings()
+    """The command's stack settings, built once (then passed down)."""
+    return _warn_dev_key(StackSettings())
+
+
+def _warn_dev_key(settings: StackSettingsT) -> StackSettingsT:
     if settings.token_key.get_secret_value() == DEV_TOKEN_KEY:
         err.print(
             "[yellow]warning:[/] FRAUDSTREAM_TOKEN_KEY is the development default; set a secret in production"
@@ -138,7 +146,7 @@ def up(
     job and the scorer; leave running ones alone. Run it again after a crash to bring back what died.
     """
     settings = _settings()
-    _ensure_model()
+    _ensure_model(settings)
     with console.status("starting what is not running (Spark takes ~30 s)..."):
         _, started = stack.heal(settings, scorer_port=port, metrics_port=metrics_port)
     if supervise:
@@ -160,16 +168,16 @@ def up(
         console.print(f"stopped: {', '.join(stopped) or 'nothing'}")
 
 
-def _train_baseline() -> None:
+def _train_baseline(settings: StackSettings) -> None:
     """Train the baseline model on generated history into the scorer's model folder."""
     from scoring.settings import ScorerSettings
     from services.trainer import train_on_generated
 
-    scorer_settings = ScorerSettings()
+    scorer_settings = derive(ScorerSettings, settings)
     with console.status("training the baseline model on generated history") as spinner:
         report = train_on_generated(
             scorer_settings.resolved_model_path.parent,
-            _settings().token_key.get_secret_value().encode(),
+            scorer_settings.token_key.get_secret_value().encode(),
             scorer_settings.feature_config,
             progress=lambda m: spinner.update(m),
         )
@@ -178,14 +186,14 @@ def _train_baseline() -> None:
     )
 
 
-def _ensure_model() -> None:
+def _ensure_model(settings: StackSettings) -> None:
     """The scorer is not ready without a model: train the baseline when there is none yet."""
     from scoring.settings import ScorerSettings
 
-    path = ScorerSettings().resolved_model_path
+    path = derive(ScorerSettings, settings).resolved_model_path
     if not path.exists():
         console.print(f"no model at {path}: training a baseline first (`fraudstream train` replaces it)")
-        _train_baseline()
+        _train_baseline(settings)
 
 
 @app.command()
@@ -413,7 +421,7 @@ def _replay_stolen_card(
     bootstrap = (
         kafka.get("bootstrap") if isinstance(kafka, dict) and st.get("running") else settings.bootstrap
     )
-    scorer_settings = ScorerSettings()
+    scorer_settings = derive(ScorerSettings, settings)
     token = scorer_settings.api_token.get_secret_value() if scorer_settings.api_token else None
     check_reachable(str(bootstrap))
     stack.wait_http(
@@ -423,7 +431,7 @@ def _replay_stolen_card(
     )
     with (
         console.status("replaying the stolen card...") as spinner,
-        _story_backfill(str(bootstrap)) as backfill,
+        _story_backfill(settings, str(bootstrap)) as backfill,
     ):
         report = run_stolen_card(
             str(bootstrap),
@@ -440,13 +448,15 @@ def _replay_stolen_card(
 
 
 @contextlib.contextmanager
-def _story_backfill(bootstrap: str) -> Iterator[Callable[[list[str], str], None]]:
+def _story_backfill(
+    stack_settings: StackSettings, bootstrap: str
+) -> Iterator[Callable[[list[str], str], None]]:
     """The replay's backfill: a Spark session (started on first use) that tiles the story's cards."""
     from streaming.backfill import backfill_cards
     from streaming.settings import StreamSettings
     from streaming.spark import build_session
 
-    settings = StreamSettings(kafka_bootstrap=bootstrap)
+    settings = derive(StreamSettings, stack_settings, kafka_bootstrap=bootstrap)
     sessions: list[Any] = []
 
     def backfill(card_tokens: list[str], after: str) -> None:
@@ -570,19 +580,17 @@ def demo(
     It runs in its own state folder (<state_dir>/demo), emptied first, so it never touches the data
     of a stack started with `fraudstream up`.
     """
-    import os
     import shutil
 
-    base = StackSettings()
+    base = _settings()
     demo_dir = base.state_dir / "demo"
-    existing = stack.StackInfo.load(stack.stack_file(base.model_copy(update={"state_dir": demo_dir})))
-    if existing is not None:
-        stack.down(base.model_copy(update={"state_dir": demo_dir}))
+    # Passed down, not through the environment: every helper and process of the demo gets this folder.
+    settings = derive(StackSettings, base, state_dir=demo_dir)
+    if stack.StackInfo.load(stack.stack_file(settings)) is not None:
+        stack.down(settings)
     shutil.rmtree(demo_dir, ignore_errors=True)
-    os.environ["FRAUDSTREAM_STATE_DIR"] = str(demo_dir)
-    settings = _settings()
     started = time.monotonic()
-    _train_baseline()
+    _train_baseline(settings)
     with console.status("starting Kafka, the feature job and the scorer (Spark takes ~30 s)..."):
         stack.up(settings)
     _print_status(stack.status(settings))
@@ -718,7 +726,7 @@ def backtest(
     from services.file_replay import MappingError
     from services.trainer import parse_duration
 
-    scorer_settings = ScorerSettings()
+    scorer_settings = _warn_dev_key(ScorerSettings())
     try:
         train_period = Period(_day(train_from, "--train-from"), _day(train_to, "--train-to"))
         test_period = _test_period(train_period, test_from, test_to, parse_duration(delay or "0s"), delay)
@@ -741,7 +749,7 @@ def backtest(
             file,
             mapping,
             spec,
-            _settings().token_key.get_secret_value().encode(),
+            scorer_settings.token_key.get_secret_value().encode(),
             scorer_settings.feature_config,
             scores,
             report or scores.with_suffix(".html"),
@@ -828,12 +836,6 @@ def generate_file(
         f"{written.end:%Y-%m-%d} to {path}, scenario mix {format_mix(mix)}; backtest it with "
         f"--map {mapping_for(profile)}"
     )
-
-
-# Benchmarks (bench/): `fraudstream bench scorer|stream|replay|all`.
-from bench.cli import bench_app  # noqa: E402
-
-app.add_typer(bench_app, name="bench")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from streaming.history import TABLE_LABELS, TABLE_SWIPES
+from foundation.tables import TABLE_LABELS, TABLE_SWIPES
 from streaming.schema import Label, Swipe
 from streaming.settings import StreamSettings
 

@@ -7,8 +7,6 @@ every row that cannot become a valid swipe is counted with its reason, never sil
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import time
 from collections import Counter
@@ -23,10 +21,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from foundation.card_tokens import card_value_token
+from foundation.settings import StackSettings
+from foundation.topics import ensure_topics
 from services.publish import LabelPublisher, SwipePublisher, check_reachable
-from services.settings import StackSettings
-from services.tokenize import luhn_valid, tokenize_pan
-from services.topics import ensure_topics
 from streaming.schema import Label, Swipe
 
 REQUIRED_KEYS = ("card", "amount", "time")
@@ -34,7 +32,6 @@ MAP_EXAMPLE = "--map card=pan,amount=amount,time=ts"
 TRUE_LABELS = frozenset({"1", "true", "yes", "y", "fraud", "t"})
 FALSE_LABELS = frozenset({"0", "false", "no", "n", "legit", "genuine", "f"})
 LABEL_SCENARIO = "file"
-_SEPARATORS = re.compile(r"[\s-]")
 
 
 class MappingError(ValueError):
@@ -85,17 +82,6 @@ def parse_mapping(text: str) -> ColumnMap:
     if missing:
         raise MappingError(f"--map is missing required key(s) {', '.join(missing)}; e.g. {MAP_EXAMPLE}")
     return ColumnMap(**pairs)
-
-
-def card_token(value: str, key: bytes) -> str:
-    """The token of a file's card value: tokenize_pan for a PAN, a keyed hash of the value otherwise."""
-    digits = _SEPARATORS.sub("", value)
-    if luhn_valid(digits):
-        return tokenize_pan(digits, key)
-    if not key:
-        raise ValueError("tokenization key is empty; set FRAUDSTREAM_TOKEN_KEY")
-    # A domain prefix keeps an account id from ever colliding with a PAN's token.
-    return "ct_" + hmac.new(key, b"card-id:" + value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -177,7 +163,7 @@ def map_rows(
                 BadRow(row, "label", f"label {text['label'][i]!r} is not one of 1/0, true/false, fraud/legit")
             )
         else:
-            token = tokens.get(card) or tokens.setdefault(card, card_token(card, key))
+            token = tokens.get(card) or tokens.setdefault(card, card_value_token(card, key))
             values = {k: text[k][i] if k in text and text[k][i] else DEFAULTS[k] for k in DEFAULTS}
             if values["mcc"].isdigit():
                 values["mcc"] = values["mcc"].zfill(4)

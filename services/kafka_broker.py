@@ -14,7 +14,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from services.topics import admin_config
+from foundation.topics import admin_config
 
 _LOG4J2 = """\
 status = warn

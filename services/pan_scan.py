@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.tokenize import luhn_valid
+from foundation.card_tokens import CARD_TOKEN_PATTERN, luhn_valid
 
 # A digit run not glued to other digits, nor the fraction of a decimal number. Card networks'
 # numbers start with 2-6 (Mastercard 2/5, Visa 4, Amex 3, Discover 6); epoch milliseconds do not.
@@ -22,7 +22,7 @@ class PanHit:
 
 
 # Our own card tokens are hex: a long run of decimal digits inside one is not a card number.
-_TOKEN = re.compile(rb"ct_[0-9a-f]{32}")
+_TOKEN = re.compile(CARD_TOKEN_PATTERN.strip("^$").encode())
 
 
 def find_pans(data: bytes) -> Iterator[tuple[int, str]]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.tokenize import tokenize_pan
+from foundation.card_tokens import tokenize_pan
 
 # country -> weight among cardholders, [(city, lat, lon, standard UTC offset in hours)]
 GEOGRAPHY: dict[str, tuple[float, list[tuple[str, float, float, int]]]] = {
@@ -314,11 +314,3 @@ def luhn_check_digits(card_bin: np.ndarray, accounts: np.ndarray) -> np.ndarray:
 def _shares(catalogue: list[tuple[str, float, float]]) -> np.ndarray:
     w = np.array([c[1] for c in catalogue])
     return np.asarray(w / w.sum())
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(math.sqrt(a))

@@ -21,13 +21,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from foundation.settings import StackSettings
+from foundation.topics import admin_config, ensure_topics, kafka_logger
 from services.field_scenarios import TERMINAL, MerchantCompromise
 from services.kafka_broker import KafkaUnavailable
 from services.population import Population, PopulationConfig, build_population
 from services.scenario_mix import FAMILIES
 from services.scenarios import LabelDelay, LabeledSwipe, labels_for
-from services.settings import StackSettings
-from services.topics import admin_config, ensure_topics, kafka_logger
 from services.traffic import background
 from streaming.schema import Label, Swipe, to_kafka
 

@@ -24,22 +24,19 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from foundation.topics import kafka_logger
 from scoring.model import ModelArtifact
 from scoring.rules import RuleSet, context_names, load_rules
 from scoring.settings import ScorerSettings
-from services.counterfactual import batch_approved
-from services.population import PopulationConfig, build_population
 from services.publish import LabelPublisher, SwipePublisher
-from services.scenarios import StolenCardParams, stolen_card
-from services.topics import kafka_logger
-from services.traffic import background
+from services.story import draw_story, fraud_batch_approved
 from streaming.schema import CardTile, Label, Swipe, from_kafka
 from streaming.tiles import epoch_us
 
@@ -208,19 +205,12 @@ def run_stolen_card(
     stack already carries. `backfill` gets the story's history onto card-tiles (see the module doc).
     """
     key = scorer_settings.token_key.get_secret_value().encode()
-    rng = np.random.default_rng(seed)
-    pop = build_population(rng, key, PopulationConfig(cards=background_cards))
-    victim = int(rng.integers(pop.cards))
     if theft_at is None:
         theft_at = theft_time(stream_event_time(bootstrap, scorer_settings.topic_swipes), datetime.now(UTC))
-    params = StolenCardParams()
-    story = stolen_card(pop, victim, theft_at, rng, params)
-    history = [ls.swipe for ls in story if ls.swipe.event_time < theft_at]
-    fraud = [ls for ls in story if ls.is_fraud]
-    window_end = theft_at + timedelta(minutes=params.burst_minutes)
-    others = np.array([c for c in range(pop.cards) if c != victim])
-    start = theft_at - timedelta(days=params.history_days)
-    traffic = list(background(pop, start, rng, end=window_end, cards=others, id_prefix=f"rp{seed}-"))
+    drawn = draw_story(seed, key, background_cards, theft_at)
+    pop, victim, others, traffic = drawn.pop, drawn.victim, drawn.others, drawn.traffic
+    history = [ls.swipe for ls in drawn.story if ls.swipe.event_time < theft_at]
+    fraud = drawn.fraud
     before = [s for s in traffic if s.event_time < theft_at]
     during = [s for s in traffic if s.event_time >= theft_at]
 
@@ -283,11 +273,9 @@ def run_stolen_card(
     labels.flush(30)
 
     model, rules = _decision_parts(scorer_settings)
-    card_swipes = history + [ls.swipe for ls in fraud]
-    ok = batch_approved(card_swipes, model, rules, scorer_settings.feature_config)
     fraud_ids = {ls.swipe.swipe_id for ls in fraud}
-    ordered = sorted(card_swipes, key=lambda s: s.event_time)
-    batch_ok = [a for s, a in zip(ordered, ok, strict=True) if s.swipe_id in fraud_ids]
+    card_swipes = history + [ls.swipe for ls in fraud]
+    batch_ok = fraud_batch_approved(card_swipes, fraud_ids, model, rules, scorer_settings.feature_config)
     return summarize(rows, batch_ok, model_version)
 
 

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from foundation.geometry import haversine_km
 from services.population import SETTLEMENT_CURRENCY, Population
 from services.traffic import background
 from streaming.schema import Label, Swipe
@@ -137,10 +138,10 @@ def _far_city(pop: Population, card: int, foreign_share: float, rng: np.random.G
     """A city abroad (with probability `foreign_share`) or at least FAR_KM from home in the home country."""
     geo = pop.geo
     abroad = geo.city_country != geo.city_country[pop.home_city[card]]
-    lat1, lon1 = np.radians(pop.home_lat[card]), np.radians(pop.home_lon[card])
-    lat2, lon2 = np.radians(geo.city_lat), np.radians(geo.city_lon)
-    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    far = 2 * 6371.0 * np.arcsin(np.sqrt(h)) > FAR_KM
+    home = float(pop.home_lat[card]), float(pop.home_lon[card])
+    far = np.array(
+        [haversine_km(*home, lat, lon) > FAR_KM for lat, lon in zip(geo.city_lat, geo.city_lon, strict=True)]
+    )
     domestic = np.flatnonzero(~abroad & far)
     if rng.random() < foreign_share or len(domestic) == 0:  # no far city at home: the Netherlands
         return int(rng.choice(np.flatnonzero(abroad)))

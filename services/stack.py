@@ -13,17 +13,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
 
+from foundation.settings import StackSettings, derive
+from foundation.tables import table_paths
+from foundation.topics import ensure_stack_topics
 from services.kafka_broker import BrokerConfig, EmbeddedKafka, KafkaUnavailable, broker_reachable
 from services.processes import kill_group, pid_alive, spawn, stop_pid
-from services.settings import StackSettings
-from services.topics import ensure_stack_topics
 
 __all__ = [
     "COMPONENTS",
@@ -43,7 +44,6 @@ class StackError(RuntimeError):
     """Something about the running stack that the user can fix; the message says what to do next."""
 
 
-TABLES = ("swipes", "sessions", "dead_letters", "labels", "decisions", "merchant_features")
 COMPONENTS = ("kafka", "stream", "scorer")
 # How long a freshly started component may take to answer: Spark's first start is the slow one.
 READY_TIMEOUT_S = {"stream": 180.0, "scorer": 120.0}
@@ -112,10 +112,6 @@ def stack_lock(settings: StackSettings) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def delta_tables(delta_root: str) -> dict[str, str]:
-    return {name: f"{delta_root.rstrip('/')}/{name}" for name in TABLES}
-
-
 def wait_http(
     url: str, timeout_s: float, proc: subprocess.Popen[bytes] | None = None, what: str = ""
 ) -> None:
@@ -174,19 +170,37 @@ def start_kafka(settings: StackSettings) -> Component:
     )
 
 
+_PORT_VARIABLES = {
+    "stream": "FRAUDSTREAM_METRICS_PORT",
+    "scorer": "FRAUDSTREAM_PORT",
+    "supervisor": "FRAUDSTREAM_SUPERVISOR_PORT",
+}
+
+
+def service_env(
+    settings: StackSettings, name: str, port: int, bootstrap: str | None, environ: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of a component's process: `environ` with what the stack resolved on top (the
+    state folder, the component's port, the broker it runs against unless None), so a command's
+    settings reach its processes, not only what its own environment said."""
+    env = dict(environ, FRAUDSTREAM_STATE_DIR=str(settings.state_dir))
+    env[_PORT_VARIABLES[name]] = str(port)
+    if bootstrap is not None:
+        env["FRAUDSTREAM_KAFKA_BOOTSTRAP"] = bootstrap
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
 def _start_service(
     settings: StackSettings, name: str, port: int, bootstrap: str
 ) -> tuple[Component, subprocess.Popen[bytes]]:
     """Spawn the feature job (`python -m streaming.job`) or the scorer (`python -m scoring`)."""
     log = settings.state_dir / "logs" / f"{name}.log"
-    env = dict(os.environ, FRAUDSTREAM_KAFKA_BOOTSTRAP=bootstrap)
-    env.setdefault("PYTHONUNBUFFERED", "1")
+    env = service_env(settings, name, port, bootstrap, os.environ)
     if name == "stream":
-        env["FRAUDSTREAM_METRICS_PORT"] = str(port)
         proc = spawn([sys.executable, "-m", "streaming.job"], log, env)
         address = f"http://127.0.0.1:{port}/metrics"
     else:
-        env["FRAUDSTREAM_PORT"] = str(port)
         proc = spawn([sys.executable, "-m", "scoring"], log, env)
         address = f"http://127.0.0.1:{port}"
     return Component(name, proc.pid, address, str(log), port=port, started_at=time.time()), proc
@@ -244,7 +258,7 @@ def heal(
             else:
                 from streaming.settings import StreamSettings
 
-                delta = delta_tables(StreamSettings().delta_path)
+                delta = table_paths(derive(StreamSettings, settings).delta_path)
             info = StackInfo(
                 kafka, services["stream"], services["scorer"], delta, before.supervisor if before else None
             )
@@ -285,7 +299,9 @@ def start_supervisor(settings: StackSettings, port: int) -> tuple[Component, boo
         if info.supervisor is not None and pid_alive(info.supervisor.pid):
             return info.supervisor, False
         log = settings.state_dir / "logs" / "supervisor.log"
-        env = dict(os.environ, FRAUDSTREAM_SUPERVISOR_PORT=str(port), PYTHONUNBUFFERED="1")
+        # The supervisor reads the stack's own Kafka setting: an embedded broker stays one it may restart.
+        env = service_env(settings, "supervisor", port, None, os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
         proc = spawn([sys.executable, "-m", "services.supervisor"], log, env)
         info.supervisor = Component(
             "supervisor", proc.pid, f"http://127.0.0.1:{port}/metrics", str(log), port, time.time()

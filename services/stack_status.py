@@ -7,9 +7,9 @@ from collections.abc import Callable
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from foundation.settings import StackSettings
 from services.processes import pid_alive
 from services.restarts import health
-from services.settings import StackSettings
 from services.stack import StackInfo, ready_url
 
 RESTARTS_METRIC = "fraudstream_component_restarts"

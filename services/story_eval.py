@@ -21,16 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
-
 from scoring.decision import Decision, decide
 from scoring.model import ModelArtifact, model_inputs
 from scoring.rules import RuleSet, rule_context
 from scoring.training import as_scored
-from services.counterfactual import batch_approved
-from services.population import PopulationConfig, build_population
-from services.scenarios import StolenCardParams, stolen_card, story_theft_at
-from services.traffic import background
+from services.scenarios import StolenCardParams, story_theft_at
+from services.story import draw_story, fraud_batch_approved
 from streaming.card_state import CardState, FeatureConfig, fold
 from streaming.schema import Swipe
 
@@ -112,21 +108,13 @@ def run_story(
     params: StolenCardParams | None = None,
     day_before_s: float = 86_400.0,
 ) -> StoryOutcome:
-    """One seed of the story, drawn exactly as `services.replay.run_stolen_card` draws it.
+    """One seed of the story, drawn as `services.replay.run_stolen_card` draws it (`draw_story`).
 
     The theft is at 09:00 UTC of a fixed day; the replay puts it at the half hour after its stream's
     event time: the same draw, on a half-hour boundary either way, a different time of day.
     """
-    params = params or StolenCardParams()
-    rng = np.random.default_rng(seed)
-    pop = build_population(rng, token_key, PopulationConfig(cards=cards))
-    victim = int(rng.integers(pop.cards))
-    theft_at = story_theft_at(STORY_DAY)
-    story = stolen_card(pop, victim, theft_at, rng, params)
-    window_end = theft_at + timedelta(minutes=params.burst_minutes)
-    others = np.array([c for c in range(pop.cards) if c != victim])
-    start = theft_at - timedelta(days=params.history_days)
-    traffic = list(background(pop, start, rng, end=window_end, cards=others, id_prefix=f"rp{seed}-"))
+    drawn = draw_story(seed, token_key, cards, story_theft_at(STORY_DAY), params)
+    story, theft_at, traffic = drawn.story, drawn.theft_at, drawn.traffic
 
     state = CardState()
     fraud_denied: list[bool] = []
@@ -152,10 +140,8 @@ def run_story(
             else:
                 day, day_denied = day + 1, day_denied + denied
 
-    card_swipes = [ls.swipe for ls in story]
-    fraud_ids = {ls.swipe.swipe_id for ls in story if ls.is_fraud}
-    ordered = sorted(card_swipes, key=lambda s: s.event_time)
-    ok = batch_approved(card_swipes, model, rules, config)
+    fraud_ids = {ls.swipe.swipe_id for ls in drawn.fraud}
+    batch_ok = fraud_batch_approved([ls.swipe for ls in story], fraud_ids, model, rules, config)
     return StoryOutcome(
         seed=seed,
         fraud_swipes=len(fraud_denied),
@@ -165,7 +151,7 @@ def run_story(
         legit_denied=legit_denied,
         day_legit_swipes=day,
         day_legit_denied=day_denied,
-        batch_approved=sum(a for s, a in zip(ordered, ok, strict=True) if s.swipe_id in fraud_ids),
+        batch_approved=sum(batch_ok),
     )
 
 

@@ -19,10 +19,11 @@ from types import FrameType
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 from pydantic import Field, ValidationError
 
+from foundation.logs import configure_logging
+from foundation.settings import StackSettings, setting_problems
 from services.kafka_broker import KafkaUnavailable
 from services.processes import pid_alive
 from services.restarts import Backoff, Watch, observe
-from services.settings import StackSettings, setting_problems
 from services.stack import COMPONENTS, StackError, StackInfo, heal, stack_file
 
 log = logging.getLogger("fraudstream.supervisor")
@@ -133,11 +134,7 @@ def _restart_one(
 
 
 def main() -> int:
-    from streaming.job_metrics import JsonLines
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    configure_logging("INFO")
     try:
         settings = SupervisorSettings()
     except ValidationError as exc:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from foundation.settings import derive
 from scoring.inputs import present_fields
 from scoring.merchant_inputs import merchant_inputs_by_swipe
 from scoring.model import ModelArtifact, publish_artifact
@@ -187,10 +188,10 @@ def train_from_delta_settings(
     merchant_features: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> TrainReport:
-    """`train_on_delta` with a batch Spark session built from the FRAUDSTREAM_* settings."""
+    """`train_on_delta` with a batch Spark session, on the tables of the scorer's settings' stack."""
     from streaming.spark import build_session
 
-    stream = StreamSettings()
+    stream = derive(StreamSettings, settings)
     progress(f"starting Spark ({stream.spark_master})")
     spark = build_session("fraudstream-train", stream.jars_dir, master=stream.spark_master)
     try:

@@ -9,32 +9,32 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType
 
-TABLE_DECISIONS = "decisions"
-DECISIONS_SCHEMA = (
-    "swipe_id string, card_token string, decision string, score double, model_version string, "
-    "degraded boolean, reasons array<string>, event_time timestamp, decided_at timestamp, "
-    "record string, topic string, partition int, offset long"
-)
+from streaming.decision_record import DecisionRecord, ReasonOut
+from streaming.schema import spark_schema
+
+# The record's fields people filter on, each a column of its own typed as DecisionRecord types it,
+# in the table's column order; the reasons (their codes) stand between the two groups.
+COLUMNS = ("swipe_id", "card_token", "decision", "score", "model_version", "degraded")
+TIME_COLUMNS = ("event_time", "decided_at")
 
 
 def decision_rows(raw: DataFrame) -> DataFrame:
     """Kafka rows of the `decisions` topic -> one row per decision, the JSON kept whole in `record`."""
     record = F.col("value").cast("string")
+    reason_codes = ArrayType(spark_schema(ReasonOut, ("code",)))
 
     def field(path: str) -> F.Column:
         return F.get_json_object(record, f"$.{path}")
 
+    def typed(names: tuple[str, ...]) -> list[F.Column]:
+        return [field(c.name).cast(c.dataType).alias(c.name) for c in spark_schema(DecisionRecord, names)]
+
     return raw.select(
-        field("swipe_id").alias("swipe_id"),
-        field("card_token").alias("card_token"),
-        field("decision").alias("decision"),
-        field("score").cast("double").alias("score"),
-        field("model_version").alias("model_version"),
-        field("degraded").cast("boolean").alias("degraded"),
-        F.from_json(field("reasons"), "array<struct<code:string>>").getField("code").alias("reasons"),
-        field("event_time").cast("timestamp").alias("event_time"),
-        field("decided_at").cast("timestamp").alias("decided_at"),
+        *typed(COLUMNS),
+        F.from_json(field("reasons"), reason_codes).getField("code").alias("reasons"),
+        *typed(TIME_COLUMNS),
         record.alias("record"),
         "topic",
         "partition",

@@ -19,7 +19,7 @@ from datetime import datetime
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from streaming.history import TABLE_SWIPES
+from foundation.tables import TABLE_SWIPES
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch, tile_records
 

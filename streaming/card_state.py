@@ -29,10 +29,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from streaming.geometry import home_of
+from foundation.geometry import home_of, home_vector
+from foundation.settings import DEFAULT_HORIZONS_S, DEFAULT_SESSION_GAP_S
 from streaming.schema import CardFeatures, CardProfile, SessionFeatures, Swipe, WindowFeatures
-from streaming.tiles import GRAINS_S, Tile, TileKey, add_swipe
+from streaming.tiles import GRAINS_S, Tile, TileKey, add_inputs, add_swipe
 
 MAX_PROFILE_COUNTRIES = 16
 MAX_PROFILE_MERCHANTS = 32
@@ -40,18 +42,16 @@ MAX_PROFILE_MCCS = 16
 MAX_PROFILE_PLACES = 16
 MIN_TILES_PER_WINDOW = 6
 _US = 1_000_000
-DAY_S = 86400
-# 10 min and 1 h catch bursts; 1, 7 and 30 days are the card's habits, the inputs a file with only
-# card, merchant, amount and time still has. 7 d and 30 d read day tiles, so they cost ~30 tiles.
-DEFAULT_HORIZONS_S: tuple[int, ...] = (600, 3600, DAY_S, 7 * DAY_S, 30 * DAY_S)
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     """Window horizons, session gap and how long tiles are held, in seconds."""
 
+    # 10 min and 1 h catch bursts; 1, 7 and 30 days are the card's habits, the inputs a file with only
+    # card, merchant, amount and time still has. 7 d and 30 d read day tiles, so they cost ~30 tiles.
     horizons_s: tuple[int, ...] = DEFAULT_HORIZONS_S
-    session_gap_s: int = 1800
+    session_gap_s: int = DEFAULT_SESSION_GAP_S
     # how far back minute tiles are kept for the live session: a session longer than this is cut
     session_span_s: int = 4 * 3600
     # A tile is final once the job's watermark passed its end. A reader cannot see the watermark,
@@ -208,6 +208,40 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
         session=_session(grains[GRAINS_S[0]], config.session_gap_s, as_of_us),
         profile=_profile(state.history, grains[GRAINS_S[-1]], grains[GRAINS_S[1]]),
     )
+
+
+def profile_with(profile: CardProfile | None, swipes: Iterable[dict[str, Any]]) -> CardProfile:
+    """`profile` (None: a card with no swipes yet) with more swipes, given as their tile inputs
+    (`streaming.tiles.inputs_of`): the fold's own profile step, for the scorer's lag cover."""
+    tiles: dict[TileKey, Tile] = {}
+    for inputs in swipes:
+        add_inputs(tiles, inputs, (GRAINS_S[1], GRAINS_S[-1]))
+    ordered = [t for _, t in sorted(tiles.items())]
+    past = history_of(profile) if profile is not None else CardHistory()
+    days = [t for t in ordered if t.grain_s == GRAINS_S[-1]]
+    return _profile(past, days, [t for t in ordered if t.grain_s == GRAINS_S[1]])
+
+
+def history_of(profile: CardProfile) -> CardHistory:
+    """A history whose profile is `profile`: its sums back from the means, its lists in their order."""
+    n = profile.swipes
+    mean = profile.log_amount_mean
+    history = CardHistory(
+        count=n,
+        log_amount_sum=mean * n,
+        log_amount_sq=profile.log_amount_std**2 * max(n - 1, 0) + n * mean * mean,
+        ecom=round(profile.ecom_share * n),
+        located=profile.located_swipes,
+        hours=list(profile.hour_histogram),
+    )
+    if profile.located_swipes and profile.home_lat is not None and profile.home_lon is not None:
+        x, y, z = home_vector(profile.home_lat, profile.home_lon, profile.home_spread_km or 0.0)
+        k = profile.located_swipes
+        history.home_x, history.home_y, history.home_z = x * k, y * k, z * k
+    lists = (profile.merchants, profile.countries, profile.mccs, profile.places)
+    # The lists are most recent last: their positions keep that order below any real day's start.
+    history.recent = [{value: i for i, value in enumerate(values)} for values in lists]
+    return history
 
 
 def _window(tiles: list[Tile], horizon_s: int, as_of_s: float) -> WindowFeatures:

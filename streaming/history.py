@@ -25,13 +25,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from services.topics import admin_config, ensure_topics
-from streaming.audit import TABLE_DECISIONS, decision_rows
+from foundation.tables import TABLE_DEAD_LETTERS, TABLE_DECISIONS, TABLE_LABELS, TABLE_SWIPES
+from foundation.topics import admin_config, ensure_topics
+from streaming.audit import decision_rows
 from streaming.features import dead_letters, good_swipes, parse_swipes
 from streaming.merchant_features import good_labels, parse_labels
 from streaming.settings import StreamSettings
 from streaming.sinks import (
-    TABLE_DEAD_LETTERS,
     app_id,
     append_once,
     history_writer,
@@ -40,8 +40,6 @@ from streaming.sinks import (
 )
 
 QUERY_HISTORY = "history"
-TABLE_SWIPES = "swipes"
-TABLE_LABELS = "labels"
 # Kafka's offset codes in Spark's startingOffsets JSON.
 _EARLIEST, _LATEST = -2, -1
 

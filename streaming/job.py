@@ -38,20 +38,27 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from services.settings import setting_problems
+from foundation.logs import configure_logging
+from foundation.settings import setting_problems
+from foundation.tables import (
+    TABLE_DEAD_LETTERS,
+    TABLE_LABELS,
+    TABLE_MERCHANT_FEATURES,
+    TABLE_SESSIONS,
+    TABLE_SWIPES,
+)
 from streaming.features import Clock, closed_sessions, dead_letters, good_swipes, parse_swipes, utc_now
-from streaming.history import QUERY_HISTORY, TABLE_LABELS, TABLE_SWIPES, start_history
-from streaming.job_metrics import JsonLines, ProgressExporter, StreamMetrics
+from streaming.history import QUERY_HISTORY, start_history
+from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
-from streaming.merchant_job import TABLE_MERCHANT_FEATURES, start_merchant_features
+from streaming.merchant_job import start_merchant_features
 from streaming.settings import StreamSettings
-from streaming.sinks import TABLE_DEAD_LETTERS, InterruptedBatchLog, history_writer, read_topic, writer
+from streaming.sinks import InterruptedBatchLog, history_writer, read_topic, writer
 from streaming.tile_spark import card_tiles_stream, tile_records
 
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_TILES = "card_tiles"
 QUERY_SESSIONS = "sessions"
-TABLE_SESSIONS = "sessions"
 _KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, "
     "timestamp timestamp, timestampType int"
@@ -198,9 +205,7 @@ def _under_spark_submit() -> bool:
 
 def main(settings: StreamSettings | None = None) -> int:
     """Run the job until SIGTERM/SIGINT or a query fails; returns the process exit code."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    configure_logging("INFO")
     logging.getLogger("py4j").setLevel(logging.WARNING)
     logging.getLogger("py4j.clientserver").addFilter(InterruptedBatchLog())
     if settings is None:
@@ -210,7 +215,7 @@ def main(settings: StreamSettings | None = None) -> int:
             for problem in setting_problems(exc) or [str(exc)]:
                 log.error(problem)
             return 2
-    from services.topics import ensure_stack_topics
+    from foundation.topics import ensure_stack_topics
     from streaming.spark import build_session
 
     try:

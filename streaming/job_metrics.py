@@ -1,11 +1,11 @@
-"""The job's observability: query progress -> Prometheus metrics, and JSON log lines."""
+"""The job's observability: query progress -> Prometheus metrics and JSON log lines (foundation.logs)."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -59,22 +59,6 @@ class StreamMetrics:
         self.batches = Counter("fraudstream_stream_batches", "Micro-batches completed.", q, registry=registry)
         # Spark repeats the last progress while a query is idle; count each batch once.
         self._last_batch: dict[str, int] = {}
-
-
-class JsonLines(logging.Formatter):
-    """One JSON object per log line: time, level, message and the record's `fields`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-            **getattr(record, "fields", {}),
-        }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
 
 
 def _iso(value: str) -> datetime:

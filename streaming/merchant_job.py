@@ -13,14 +13,14 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from services.topics import ensure_topics
+from foundation.tables import TABLE_MERCHANT_FEATURES
+from foundation.topics import ensure_topics
 from streaming.features import Clock, good_swipes, parse_swipes, utc_now
 from streaming.merchant_features import good_labels, merchant_features_stream, parse_labels
 from streaming.settings import StreamSettings
 from streaming.sinks import read_topic, start_published
 
 QUERY_MERCHANTS = "merchant_features"
-TABLE_MERCHANT_FEATURES = "merchant_features"
 
 
 def _ensure_topics(settings: StreamSettings) -> None:

@@ -34,10 +34,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 
+from foundation.settings import (
+    DEFAULT_LABEL_DELAY_S,
+    DEFAULT_MERCHANT_BUCKET_S,
+    DEFAULT_MERCHANT_FRAUD_HORIZONS_S,
+    DEFAULT_MERCHANT_VOLUME_HORIZONS_S,
+)
 from streaming.schema import Label, MerchantFeatures, MerchantFraud, MerchantVolume, Swipe
-
-HOUR_S = 3600
-DAY_S = 86400
 
 MerchantEvent = Swipe | Label
 
@@ -50,10 +53,10 @@ class MerchantConfig:
     keeps a swipe's own label out of its features.
     """
 
-    volume_horizons_s: tuple[int, ...] = (HOUR_S, DAY_S, 7 * DAY_S, 30 * DAY_S)
-    fraud_horizons_s: tuple[int, ...] = (DAY_S, 7 * DAY_S, 30 * DAY_S)
-    label_delay_s: int = 7 * DAY_S
-    bucket_s: int = HOUR_S
+    volume_horizons_s: tuple[int, ...] = DEFAULT_MERCHANT_VOLUME_HORIZONS_S
+    fraud_horizons_s: tuple[int, ...] = DEFAULT_MERCHANT_FRAUD_HORIZONS_S
+    label_delay_s: int = DEFAULT_LABEL_DELAY_S
+    bucket_s: int = DEFAULT_MERCHANT_BUCKET_S
 
     def __post_init__(self) -> None:
         b = self.bucket_s

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_a
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
+from foundation.card_tokens import CARD_TOKEN_PATTERN
+
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
 
 Channel = Literal["pos", "ecom", "atm"]
 Decision = Literal["approve", "deny"]
-
-CARD_TOKEN_PATTERN = r"^ct_[0-9a-f]{32}$"
 
 
 def _utc(value: datetime) -> datetime:
@@ -270,12 +270,14 @@ def from_kafka(model: type[RecordT], value: bytes | str) -> RecordT:
     return model.model_validate_json(value)
 
 
-def spark_schema(model: type[BaseModel]) -> StructType:
-    """The Spark StructType of a record, derived field by field from the pydantic model."""
+def spark_schema(model: type[BaseModel], only: tuple[str, ...] | None = None) -> StructType:
+    """The Spark StructType of a record, derived field by field from the pydantic model (or of its
+    fields `only`, in that order)."""
     from pyspark.sql.types import StructField, StructType
 
     fields = []
-    for name, info in model.model_fields.items():
+    for name in only or tuple(model.model_fields):
+        info = model.model_fields[name]
         spark_type, nullable = _spark_type(info.annotation)
         fields.append(StructField(name, spark_type, nullable=nullable or not info.is_required()))
     return StructType(fields)

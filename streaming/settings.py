@@ -4,12 +4,39 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from services.settings import SecondsList, StackSettings
-from streaming.card_state import DEFAULT_HORIZONS_S, FeatureConfig
-from streaming.merchant_state import DAY_S, HOUR_S, MerchantConfig
+from foundation.settings import FeatureWindows
+from foundation.tables import table_path
+from streaming.card_state import FeatureConfig
+from streaming.merchant_state import MerchantConfig
 
 
-class StreamSettings(StackSettings):
+class FeatureSettings(FeatureWindows):
+    """The feature windows of `FeatureWindows`, as the card and merchant configs the features read.
+
+    The feature job and the scorer both build on it, so they turn the same variables into the same configs.
+    """
+
+    @model_validator(mode="after")
+    def _merchant_windows_are_whole_buckets(self) -> FeatureSettings:
+        # MerchantConfig refuses windows that are not whole buckets: fail at start-up, not in the job.
+        _ = self.merchant_config
+        return self
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        return FeatureConfig(horizons_s=tuple(self.horizons_s), session_gap_s=self.session_gap_s)
+
+    @property
+    def merchant_config(self) -> MerchantConfig:
+        return MerchantConfig(
+            volume_horizons_s=tuple(self.merchant_volume_horizons_s),
+            fraud_horizons_s=tuple(self.merchant_fraud_horizons_s),
+            label_delay_s=self.label_delay_s,
+            bucket_s=self.merchant_bucket_s,
+        )
+
+
+class StreamSettings(FeatureSettings):
     """FRAUDSTREAM_* settings of the Spark job. Defaults run it on local[2] beside the embedded broker.
 
     On a cluster, set FRAUDSTREAM_SPARK_MASTER (or run under `spark-submit --master ...`, which wins),
@@ -21,26 +48,7 @@ class StreamSettings(StackSettings):
     checkpoint_root: str = Field(
         default="", description="Checkpoint root; empty means <state_dir>/checkpoints."
     )
-    horizons_s: SecondsList = Field(
-        default=list(DEFAULT_HORIZONS_S), description="Sliding-window horizons, seconds."
-    )
-    session_gap_s: int = Field(default=1800, gt=0)
     watermark_s: int = Field(default=600, ge=0, description="Allowed event-time lateness.")
-    merchant_volume_horizons_s: SecondsList = Field(
-        default=list(MerchantConfig().volume_horizons_s),
-        description="Merchant volume horizons, seconds (whole buckets).",
-    )
-    merchant_fraud_horizons_s: SecondsList = Field(
-        default=list(MerchantConfig().fraud_horizons_s),
-        description="Merchant fraud-rate horizons, seconds (whole buckets).",
-    )
-    label_delay_s: int = Field(
-        default=7 * DAY_S,
-        description="The merchant fraud rate counts only swipes this old: their chargebacks are mostly in.",
-    )
-    merchant_bucket_s: int = Field(
-        default=HOUR_S, description="Time bucket of the merchant state; windows are whole buckets."
-    )
     trigger_s: float = Field(
         default=1.0, ge=0, description="Micro-batch trigger interval; 0 = as fast as possible."
     )
@@ -69,13 +77,6 @@ class StreamSettings(StackSettings):
         default=9108, ge=0, le=65535, description="Prometheus port of the job; 0 = off."
     )
 
-    @field_validator("horizons_s")
-    @classmethod
-    def _horizons_sorted_unique(cls, value: list[int]) -> list[int]:
-        if not value or any(h <= 0 for h in value):
-            raise ValueError("horizons must be positive seconds, e.g. [600, 3600, 86400]")
-        return sorted(set(value))
-
     @field_validator("starting_offsets")
     @classmethod
     def _starting_offsets_known(cls, value: str) -> str:
@@ -99,12 +100,6 @@ class StreamSettings(StackSettings):
             )
         return self
 
-    @model_validator(mode="after")
-    def _merchant_windows_are_whole_buckets(self) -> StreamSettings:
-        # MerchantConfig refuses windows that are not whole buckets: fail at start-up, not in the job.
-        _ = self.merchant_config
-        return self
-
     @property
     def delta_path(self) -> str:
         return self.delta_root or str(self.state_dir / "delta")
@@ -114,20 +109,7 @@ class StreamSettings(StackSettings):
         return self.checkpoint_root or str(self.state_dir / "checkpoints")
 
     def table(self, name: str) -> str:
-        return f"{self.delta_path.rstrip('/')}/{name}"
+        return table_path(self.delta_path, name)
 
     def checkpoint(self, query: str) -> str:
         return f"{self.checkpoint_path.rstrip('/')}/{query}"
-
-    @property
-    def feature_config(self) -> FeatureConfig:
-        return FeatureConfig(horizons_s=tuple(self.horizons_s), session_gap_s=self.session_gap_s)
-
-    @property
-    def merchant_config(self) -> MerchantConfig:
-        return MerchantConfig(
-            volume_horizons_s=tuple(sorted(set(self.merchant_volume_horizons_s))),
-            fraud_horizons_s=tuple(sorted(set(self.merchant_fraud_horizons_s))),
-            label_delay_s=self.label_delay_s,
-            bucket_s=self.merchant_bucket_s,
-        )

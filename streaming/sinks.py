@@ -18,7 +18,6 @@ from pyspark.sql.streaming import StreamingQuery
 
 from streaming.settings import StreamSettings
 
-TABLE_DEAD_LETTERS = "dead_letters"
 # What Spark counts as "interrupted by a stop" in a failed batch (StreamExecution.isInterruptedByStop).
 _INTERRUPTIONS = (
     "java.lang.InterruptedException",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from streaming.geometry import PLACE_CELL_DEG
+from foundation.geometry import PLACE_CELL_DEG
 from streaming.schema import CardTile
 from streaming.tiles import GRAINS_S, LAST_FIELDS, MEASURES, Measure
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from streaming.geometry import place_of, unit_vector
+from foundation.geometry import place_of, unit_vector
 from streaming.schema import CardTile, Swipe, TileSeen
 
 GRAINS_S: tuple[int, ...] = (60, 3600, 86400)
@@ -74,25 +74,52 @@ def epoch_us(t: datetime) -> int:
 
 def swipe_inputs(swipe: Swipe) -> dict[str, Any]:
     """The inputs the measures read, from one swipe (the Spark twin: `streaming.tile_spark.inputs`)."""
-    t_us = epoch_us(swipe.event_time)
-    located = swipe.lat is not None and swipe.lon is not None
-    x, y, z = unit_vector(swipe.lat, swipe.lon) if located else (0.0, 0.0, 0.0)  # type: ignore[arg-type]
-    log_amount = math.log1p(swipe.amount)
-    place = place_of(swipe.lat, swipe.lon) if located else None  # type: ignore[arg-type]
+    return inputs_of(
+        epoch_us(swipe.event_time),
+        swipe.swipe_id,
+        swipe.amount,
+        denied=swipe.decision == "deny",
+        channel=swipe.channel,
+        merchant_id=swipe.merchant_id,
+        country=swipe.country,
+        mcc=swipe.mcc,
+        lat=swipe.lat,
+        lon=swipe.lon,
+    )
+
+
+def inputs_of(
+    t_us: int,
+    swipe_id: str,
+    amount: float,
+    *,
+    denied: bool,
+    channel: str,
+    merchant_id: str,
+    country: str,
+    mcc: str,
+    lat: float | None,
+    lon: float | None,
+) -> dict[str, Any]:
+    """The measures' inputs from a swipe's fields: a `Swipe`, or a swipe the scorer keeps in its lag cover."""
+    located = lat is not None and lon is not None
+    x, y, z = unit_vector(lat, lon) if located else (0.0, 0.0, 0.0)  # type: ignore[arg-type]
+    log_amount = math.log1p(amount)
+    place = place_of(lat, lon) if located else None  # type: ignore[arg-type]
     return {
         "one": 1,
-        "amount": swipe.amount,
+        "amount": amount,
         "log_amount": log_amount,
         "log_amount_sq": log_amount * log_amount,
-        "is_denied": int(swipe.decision == "deny"),
-        "is_ecom": int(swipe.channel == "ecom"),
+        "is_denied": int(denied),
+        "is_ecom": int(channel == "ecom"),
         "is_located": int(located),
         "unit_x": x,
         "unit_y": y,
         "unit_z": z,
         "event_us": t_us,
-        "last": (t_us, swipe.swipe_id, swipe.country, swipe.lat, swipe.lon),
-        "seen": (swipe.merchant_id, swipe.country, swipe.mcc, place),
+        "last": (t_us, swipe_id, country, lat, lon),
+        "seen": (merchant_id, country, mcc, place),
     }
 
 
@@ -221,7 +248,13 @@ TileKey = tuple[int, int]  # (grain_s, start_s)
 
 def add_swipe(tiles: dict[TileKey, Tile], swipe: Swipe, grains_s: tuple[int, ...] = GRAINS_S) -> None:
     """Add one swipe to its tile of every grain, creating the tiles it opens."""
-    inputs = swipe_inputs(swipe)
+    add_inputs(tiles, swipe_inputs(swipe), grains_s)
+
+
+def add_inputs(
+    tiles: dict[TileKey, Tile], inputs: dict[str, Any], grains_s: tuple[int, ...] = GRAINS_S
+) -> None:
+    """Add one swipe's inputs (`inputs_of`) to its tile of every grain, creating the tiles it opens."""
     for g in grains_s:
         key = (g, tile_start(inputs["event_us"], g))
         tile = tiles.get(key)

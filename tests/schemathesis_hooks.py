@@ -9,8 +9,8 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import strategies as st
 
+from foundation.card_tokens import luhn_check_digit
 from scoring.api import PAN_FORMAT
-from services.tokenize import luhn_check_digit
 
 
 def _card_number(partial: str, spaced: bool) -> str:

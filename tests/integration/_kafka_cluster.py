@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.kafka_broker import _LOG4J2, BrokerConfig, EmbeddedKafka, KafkaUnavailable, new_cluster_id
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 
 
 @dataclass(frozen=True)

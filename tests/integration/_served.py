@@ -10,7 +10,7 @@ from typing import Any
 
 import uvicorn
 
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 
 
 @contextmanager

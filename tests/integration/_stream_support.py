@@ -70,8 +70,8 @@ class TopicReader:
 
     def poll_all(self, seconds: float = 1.0) -> list[tuple[bytes | None, bytes]]:
         for msg in self.consumer.consume(num_messages=1000, timeout=seconds):
-            if msg.error() is None:
-                self.messages.append((msg.key(), msg.value()))
+            if msg.error() is None and (value := msg.value()) is not None:
+                self.messages.append((msg.key(), value))
         return self.messages
 
     def close(self) -> None:

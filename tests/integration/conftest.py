@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from foundation.settings import StackSettings
+from foundation.topics import ensure_topics
 from services.kafka_broker import BrokerConfig, EmbeddedKafka
-from services.settings import StackSettings
-from services.topics import ensure_topics
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` distinct free ports: every socket stays bound until all are picked, so none repeats."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+from tests.integration.ports import free_ports
 
 
 @pytest.fixture(scope="session")

@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
 
-from scoring.api import DecisionRecord, ReasonOut
-from streaming.audit import TABLE_DECISIONS, decision_rows
+from foundation.tables import TABLE_DECISIONS
+from streaming.audit import decision_rows
+from streaming.decision_record import DecisionRecord
 from streaming.history import start_history
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
+from tests.integration.builders import TOKEN, record
 
 pytestmark = pytest.mark.integration
-
-TOKEN = "ct_" + "0a" * 16
-
-
-def record(i: int, decision: str = "deny") -> DecisionRecord:
-    return DecisionRecord(
-        swipe_id=f"sw-{i}",
-        card_token=TOKEN,
-        decision=decision,  # type: ignore[arg-type]
-        score=0.91,
-        threshold=0.5,
-        reasons=[
-            ReasonOut(code="rule:impossible-travel", detail="fast", value="deny"),
-            ReasonOut(code="model_score", detail="s", value=0.91),
-        ],
-        model_version="v7",
-        features_as_of=datetime(2026, 11, 26, 8, 59, tzinfo=UTC),
-        feature_age_ms=1200,
-        degraded=False,
-        inputs={"amount_log": 3.2},
-        event_time=datetime(2026, 11, 26, 9, 0, tzinfo=UTC),
-        decided_at=datetime(2026, 11, 26, 9, 0, 0, 4000, tzinfo=UTC),
-    )
 
 
 def test_decision_rows_keep_the_columns_people_filter_on(spark: Any) -> None:
@@ -48,7 +27,13 @@ def test_decision_rows_keep_the_columns_people_filter_on(spark: Any) -> None:
         [(None, to_kafka(record(1)), "decisions", 0, 5)],
         "key binary, value binary, topic string, partition int, offset long",
     )
-    row = decision_rows(raw).collect()[0]
+    rows = decision_rows(raw)
+    assert rows.columns == [
+        *("swipe_id", "card_token", "decision", "score", "model_version", "degraded", "reasons"),
+        *("event_time", "decided_at", "record", "topic", "partition", "offset"),
+    ]
+    assert dict(rows.dtypes)["score"] == "double" and dict(rows.dtypes)["degraded"] == "boolean"
+    row = rows.collect()[0]
     assert (row.swipe_id, row.card_token, row.decision, row.score, row.model_version) == (
         "sw-1",
         TOKEN,

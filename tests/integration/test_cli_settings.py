@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,12 +10,12 @@ import pytest
 from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
-from streaming.audit import TABLE_DECISIONS
-from streaming.history import TABLE_LABELS, TABLE_SWIPES, start_history
+from foundation.tables import TABLE_DECISIONS, TABLE_LABELS, TABLE_SWIPES
+from streaming.history import start_history
 from streaming.schema import Label, to_kafka
 from streaming.settings import StreamSettings
 from tests.integration._stream_support import T0, card, swipe
-from tests.integration.test_audit import record
+from tests.integration.builders import record
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from services.publish import SwipePublisher
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration
 

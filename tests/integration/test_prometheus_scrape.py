@@ -20,14 +20,14 @@ from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry, start_http_server
 from pyspark.sql import SparkSession
 
-from services.tokenize import tokenize_pan
+from foundation.card_tokens import tokenize_pan
 from streaming.history import QUERY_HISTORY, start_history
 from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
 from tests.integration._processes import process_group, tail
 from tests.integration._stream_support import card, produce, swipe
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 from tests.unit.deploy.reference import DEPLOY, promql_metric_names
 from tests.unit.scoring.builders import T0, tile_messages
 

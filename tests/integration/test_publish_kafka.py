@@ -11,11 +11,11 @@ import pytest
 from confluent_kafka import Consumer
 from rich.console import Console
 
+from foundation.card_tokens import tokenize_pan
+from foundation.settings import StackSettings
 from services.file_replay import run_replay
 from services.kafka_broker import KafkaUnavailable
 from services.publish import check_reachable, run_generate
-from services.settings import StackSettings
-from services.tokenize import tokenize_pan
 from streaming.schema import Label, Swipe, from_kafka
 from tests.eventually import assert_eventually
 

@@ -21,18 +21,18 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
+from foundation.settings import StackSettings
+from foundation.topics import ensure_topics
 from scoring.app import build_producer, create_app
 from scoring.model import publish_artifact
 from scoring.online import FeatureFollower, OnlineFeatureTable
 from scoring.settings import ScorerSettings
 from services.kafka_broker import BrokerConfig, EmbeddedKafka
 from services.publish import SwipePublisher
-from services.settings import StackSettings
-from services.topics import ensure_topics
 from tests.eventually import assert_eventually
 from tests.integration._served import served
 from tests.integration._stream_support import TopicReader, card, swipe
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 from tests.unit.scoring.builders import CFG, T0, artifact, tile_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]

@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from foundation.settings import StackSettings
 from services.publish import producer_config
-from services.settings import StackSettings
 from streaming.schema import to_kafka
 from tests.eventually import assert_eventually
 from tests.integration._kafka_cluster import KafkaCluster
@@ -54,10 +54,11 @@ class SwipeIds:
     def _run(self) -> None:
         while not self._stop.is_set():
             for msg in self.consumer.consume(500, 0.2):
-                if msg.error() is None:
-                    self.ids.append(json.loads(msg.value())["swipe_id"])
-                elif msg.error().code() != KafkaError._PARTITION_EOF:
-                    self.errors.append(str(msg.error()))
+                error = msg.error()
+                if error is None:
+                    self.ids.append(json.loads(msg.value() or b"{}")["swipe_id"])
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    self.errors.append(str(error))
         self.consumer.close()
 
     def stop(self) -> None:
@@ -87,7 +88,7 @@ def test_acknowledged_swipes_survive_a_broker_kill(tmp_path: Path) -> None:
         failed: list[str] = []
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            swipe_id = json.loads(msg.value())["swipe_id"]
+            swipe_id = json.loads(msg.value() or b"{}")["swipe_id"]
             (failed if err is not None else acked).append(f"{swipe_id}: {err}" if err else swipe_id)
 
         producer = Producer(producer_config(cluster.bootstrap))

@@ -16,8 +16,9 @@ import pytest
 from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
+from foundation.tables import TABLE_DEAD_LETTERS, TABLE_SWIPES
 from streaming import job
-from streaming.history import TABLE_SWIPES, start_history
+from streaming.history import start_history
 from streaming.schema import to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
@@ -171,7 +172,7 @@ def test_malformed_records_go_to_dead_letters_and_good_ones_through(
         ]
         assert sorted(swipe_ids) == [s.swipe_id for s in goods], "every good swipe exactly once"
 
-        dead = spark.read.format("delta").load(settings.table(job.TABLE_DEAD_LETTERS)).collect()
+        dead = spark.read.format("delta").load(settings.table(TABLE_DEAD_LETTERS)).collect()
         got = Counter((None if r.value is None else bytes(r.value)) for r in dead)
         assert got == Counter(v for v, _ in bads), "each malformed record exactly once, bytes kept"
         expected = dict(bads)

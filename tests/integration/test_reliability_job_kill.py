@@ -22,15 +22,16 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import SparkSession
 
+from foundation.tables import TABLE_SWIPES
 from services.publish import SwipePublisher
 from streaming import job
-from streaming.history import QUERY_HISTORY, TABLE_SWIPES
+from streaming.history import QUERY_HISTORY
 from streaming.schema import CardTile
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch
 from tests.eventually import assert_eventually
 from tests.integration._stream_support import TopicReader, card, newest, newest_tiles, swipe, tile_of_row
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
 

@@ -14,11 +14,11 @@ from confluent_kafka import Consumer, Producer
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from foundation.card_tokens import tokenize_pan
 from scoring.app import build_producer, create_app
 from scoring.model import publish_artifact
 from scoring.online import FeatureFollower, OnlineFeatureTable
 from scoring.settings import ScorerSettings
-from services.tokenize import tokenize_pan
 from tests.eventually import assert_eventually
 from tests.unit.scoring.builders import CFG, T0, artifact, tile_messages
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from services.settings import StackSettings
+from foundation.settings import StackSettings
 from streaming.card_state import FeatureConfig
 from streaming.schema import CardTile, from_kafka
 from tests.eventually import assert_eventually
 from tests.integration._processes import process_group, tail
 from tests.integration._stream_support import TopicReader, card, merged_features, produce, swipe
-from tests.integration.conftest import free_port, free_ports
+from tests.integration.ports import free_port, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

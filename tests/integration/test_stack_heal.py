@@ -21,16 +21,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from foundation.settings import StackSettings
 from services import stack
 from services.processes import pid_alive
-from services.settings import StackSettings
 from services.stack_status import restart_counts
 from streaming import job
 from streaming.schema import CardTile
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
 from tests.integration._stream_support import T0, TopicReader, card, newest_tiles, produce, swipe
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.slow]
 

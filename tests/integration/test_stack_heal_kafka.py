@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from foundation.settings import StackSettings
 from services import stack
 from services.processes import pid_alive, stop_pid
-from services.settings import StackSettings
 from tests.eventually import assert_eventually
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from foundation.settings import StackSettings
 from services import stack
 from services.pan_scan import scan_bytes, scan_tree
 from services.population import PopulationConfig, build_population
-from services.settings import StackSettings
-from tests.integration.conftest import free_ports
+from tests.integration.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,16 @@ from prometheus_client import CollectorRegistry
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from foundation.tables import (
+    TABLE_DEAD_LETTERS,
+    TABLE_LABELS,
+    TABLE_MERCHANT_FEATURES,
+    TABLE_SESSIONS,
+    TABLE_SWIPES,
+)
 from streaming import job
-from streaming.history import QUERY_HISTORY, TABLE_LABELS, TABLE_SWIPES
+from streaming.history import QUERY_HISTORY
 from streaming.job_metrics import ProgressExporter, StreamMetrics
-from streaming.merchant_job import TABLE_MERCHANT_FEATURES
 from streaming.schema import CardFeatures, Label, MerchantFeatures, from_kafka, to_kafka
 from streaming.settings import StreamSettings
 from streaming.tile_spark import card_tiles_batch
@@ -84,7 +90,7 @@ def latest_features(reader: TopicReader, settings: StreamSettings) -> dict[str, 
 
 
 def assert_each_swipe_once(
-    spark: SparkSession, settings: StreamSettings, expected_ids: set[str], queries: list[Any] = ()
+    spark: SparkSession, settings: StreamSettings, expected_ids: set[str], queries: Sequence[Any] = ()
 ) -> None:
     for q in queries:
         assert q.exception() is None, f"{q.name} failed: {q.exception()}"
@@ -149,8 +155,8 @@ def test_job_publishes_features_and_fills_delta(
 
         def dead_letter_kept() -> None:
             # Written after `swipes` in the same micro-batch, so it may land a moment later.
-            assert (Path(settings.table(job.TABLE_DEAD_LETTERS)) / "_delta_log").is_dir()
-            dead = table(spark, settings, job.TABLE_DEAD_LETTERS).collect()
+            assert (Path(settings.table(TABLE_DEAD_LETTERS)) / "_delta_log").is_dir()
+            dead = table(spark, settings, TABLE_DEAD_LETTERS).collect()
             assert sorted((d.topic, d.value, d.error) for d in dead) == sorted(
                 [
                     (settings.topic_swipes, b"not json", "malformed JSON: the value is not a JSON object"),
@@ -165,8 +171,7 @@ def test_job_publishes_features_and_fills_delta(
 
         def sessions_closed() -> None:
             got = {
-                (r.card_token, r.swipes, r.amount)
-                for r in table(spark, settings, job.TABLE_SESSIONS).collect()
+                (r.card_token, r.swipes, r.amount) for r in table(spark, settings, TABLE_SESSIONS).collect()
             }
             assert got == {(A, 3, 60.0), (B, 1, 10.0)}
 

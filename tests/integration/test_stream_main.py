@@ -15,7 +15,7 @@ import pytest
 
 from tests.eventually import assert_eventually
 from tests.integration._stream_support import card, produce, swipe
-from tests.integration.conftest import free_port
+from tests.integration.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

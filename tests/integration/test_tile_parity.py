@@ -66,7 +66,7 @@ def spark_tiles(frame: DataFrame) -> dict[tuple[str, int, int], Tile]:
 
 def comparable(tile: Tile) -> dict[str, Any]:
     """Integers and sets exactly; float sums to 1e-9 (Spark adds in another order)."""
-    fields = {n: getattr(tile, n) for n in Tile.__slots__}  # type: ignore[attr-defined]
+    fields = {n: getattr(tile, n) for n in Tile.__slots__}
     return {
         k: pytest.approx(v, rel=1e-9, abs=1e-12) if isinstance(v, float) else v for k, v in fields.items()
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.generate import RecordingProducer, cards_seen, generate_swipes, retarget
 from bench.machine import status_bytes
-from services.settings import StackSettings
+from foundation.settings import StackSettings
 from streaming.schema import Label, Swipe, from_kafka
 
 SETTINGS = StackSettings(token_key="test-key", topic_swipes="s", topic_labels="l")  # type: ignore[arg-type]
@@ -22,7 +22,7 @@ def test_recording_producer_keeps_every_record_generate_publishes_keyed_by_card(
     assert labels > 0  # the scenarios' frauds are labeled, so the baseline carries labels too
     assert len(records) == swipes + labels
     for topic, key, value in records:
-        record = from_kafka(Swipe if topic == "s" else Label, value)
+        record: Swipe | Label = from_kafka(Swipe, value) if topic == "s" else from_kafka(Label, value)
         assert key == record.card_token.encode()
     assert sum(t == "s" for t, _, _ in records) == swipes
 

@@ -13,9 +13,9 @@ import yaml
 from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
 
+from foundation.settings import StackSettings
 from scoring.metrics import ScorerMetrics
 from scoring.settings import ScorerSettings
-from services.settings import StackSettings
 from streaming.job_metrics import StreamMetrics
 from streaming.settings import StreamSettings
 
@@ -56,7 +56,7 @@ def compose_value(value: object) -> str:
 def settings_from_env(cls: type[S], env: Mapping[str, object]) -> S:
     """Build a settings class from exactly these variables, as the process would (no .env, no host env)."""
     with mock.patch.dict(os.environ, {k: str(v) for k, v in env.items()}, clear=True):
-        return cls(_env_file=None)  # type: ignore[call-arg]
+        return cls(_env_file=None)
 
 
 _SUFFIXES = {

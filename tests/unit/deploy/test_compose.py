@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import typer.main
 
+from foundation.settings import StackSettings
 from scoring.settings import ScorerSettings
 from services.cli import app
-from services.settings import StackSettings
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (
     DEPLOY,
@@ -24,7 +24,7 @@ from tests.unit.deploy.reference import (
 COMPOSE = load_yaml(DEPLOY / "compose.yml")
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Which settings class each fraudstream process builds at its entry point.
-SETTINGS_OF = {
+SETTINGS_OF: dict[str, type[StackSettings]] = {
     "scorer": ScorerSettings,
     "feature-job": StreamSettings,
     "generator": StackSettings,

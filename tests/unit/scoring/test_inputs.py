@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
 from streaming.schema import Swipe
 from tests.unit.scoring.builders import CFG, TOKEN, artifact, card_features, swipe
-from tests.unit.scoring.test_app import Harness, body
+from tests.unit.scoring.harness import Harness, body
 
 MERCHANT = MerchantConfig()
 
@@ -46,7 +47,7 @@ def test_an_unknown_field_is_refused_naming_the_known_ones() -> None:
         check_fields(["gps"])
 
 
-def _swipes(**columns: list[object]) -> list[Swipe]:
+def _swipes(**columns: list[Any]) -> list[Swipe]:
     n = len(next(iter(columns.values())))
     out = []
     for i in range(n):

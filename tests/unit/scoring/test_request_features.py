@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from scoring.request_features import DecidedSwipe, LagCover, RequestFeatures, request_features, stale
+from streaming.card_state import CardState, features, fold
+from streaming.schema import Swipe
 from tests.unit.scoring.builders import CFG, NEW_YORK, PARIS, T0, TOKEN, card_features, swipe
 
 NEAR_PARIS = (48.80, 2.40)  # about 7.2 km from PARIS
@@ -181,3 +183,47 @@ def test_streamed_window_that_ended_before_the_request_window_is_not_counted() -
 def test_stale_when_a_decided_swipe_stays_unfolded(decided_ago_s: float, expected: bool) -> None:
     now = 10_000.0
     assert stale([decided(1, 0, decided_at=now - decided_ago_s)], now, 300) is expected
+
+
+# The lag cover against a complete stream. The card swipes for days; the stream has folded the
+# first `folded` swipes, the scorer decided the rest itself:
+#
+#   swipes     h0 h1 ... h(folded-1) | d ... d      | request
+#   stream     folded                |              |
+#   lag cover                        | decided here |
+#   complete   folded ................................ every swipe before the request
+DAYS = [
+    (0.0, 12.0, "FR", PARIS, "m1", "pos"),
+    (3_600.0, 30.0, "FR", PARIS, "m2", "ecom"),
+    (86_400.0, 9.5, "FR", NEAR_PARIS, "m1", "pos"),
+    (90_000.0, 250.0, "US", NEW_YORK, "m7", "pos"),
+    (180_000.0, 41.0, "US", None, "m8", "ecom"),
+    (181_000.0, 3.0, "DE", (52.52, 13.40), "m9", "pos"),
+]
+
+
+@pytest.mark.parametrize("folded", [0, 1, 3, 5])
+def test_the_lag_cover_gives_the_profile_a_complete_stream_gives(folded: int) -> None:
+    swipes = [
+        Swipe(**swipe(i, t, amount, country, where, merchant, channel=channel).model_dump(), card_token=TOKEN)
+        for i, (t, amount, country, where, merchant, channel) in enumerate(DAYS)
+    ]
+    request = swipe(99, 182_000.0, 60.0, "DE", (52.50, 13.30), "m1")
+    complete = features(TOKEN, fold(CardState(), swipes, CFG), CFG, T0)
+    lagging = features(TOKEN, fold(CardState(), swipes[:folded], CFG), CFG, T0) if folded else None
+    pending = tuple(DecidedSwipe.of(s, denied=False, decided_at=0.0) for s in swipes[folded:])
+    got, want = rf(request, lagging, pending), rf(request, complete)
+    for name in (
+        "amount_z",
+        "history_swipes",
+        "home_distance_km",
+        "home_spread_km",
+        "located_swipes",
+        "place_distance_km",
+        "new_country",
+        "new_merchant",
+        "new_mcc",
+        "hour_share",
+        "ecom_share",
+    ):
+        assert getattr(got, name) == pytest.approx(getattr(want, name), rel=1e-6, abs=1e-6), name

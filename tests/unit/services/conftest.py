@@ -1,4 +1,5 @@
-"""Fixtures of the services unit tests: a state folder's settings, and a pid that no process has."""
+"""Fixtures of the services unit tests: a state folder's settings, a pid that no process has, and a
+generated labeled history with its backtest (one per test module)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import StackSettings
+from foundation.settings import StackSettings
+from services.backtest import BacktestResult, run_backtest
+from services.backtest_data import BACKTEST_MAPPING, write_generated_history
+from tests.unit.services.backtest_builders import CONFIG, KEY, SPEC, START
 
 
 @pytest.fixture
@@ -23,3 +27,16 @@ def dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 days of 150 generated cards with every fraud family: about 4,800 rows, 220 of them fraud."""
+    path = tmp_path_factory.mktemp("backtest") / "history.parquet"
+    write_generated_history(path, KEY, START, days=12, cards=150, per_scenario_per_chunk=3, seed=3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def result(history: Path) -> BacktestResult:
+    return run_backtest(history, BACKTEST_MAPPING, SPEC, KEY, CONFIG)

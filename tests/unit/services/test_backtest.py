@@ -3,6 +3,7 @@ deterministic scores, the report, and the CLI on a small CSV."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,6 @@ import pytest
 from typer.testing import CliRunner
 
 from scoring.model import input_names
-from scoring.settings import DEFAULT_RULES_PATH
 from scoring.training import labeled_rows
 from services.backtest import (
     BacktestResult,
@@ -24,7 +24,7 @@ from services.backtest import (
     run_backtest,
     split_mapping,
 )
-from services.backtest_data import BACKTEST_MAPPING, MINIMAL_MAPPING, write_generated_history
+from services.backtest_data import BACKTEST_MAPPING, MINIMAL_MAPPING
 from services.backtest_features import (
     VERDICT_APPROVE,
     VERDICT_DENY,
@@ -35,31 +35,7 @@ from services.backtest_model import decisions
 from services.backtest_report import html_report, summary_rows
 from services.cli import app
 from services.file_replay import MappingError, map_rows
-from streaming.card_state import FeatureConfig
-
-KEY = b"test-key"
-CONFIG = FeatureConfig()
-START = datetime(2026, 3, 1, tzinfo=UTC)
-SPEC = BacktestSpec(
-    train=Period(date(2026, 3, 1), date(2026, 3, 8)),
-    test=Period(date(2026, 3, 9), date(2026, 3, 12)),
-    rules_path=DEFAULT_RULES_PATH,
-    workers=1,
-    k=5,
-)
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """12 days of 150 generated cards with every fraud family: about 4,800 rows, 220 of them fraud."""
-    path = tmp_path_factory.mktemp("backtest") / "history.parquet"
-    write_generated_history(path, KEY, START, days=12, cards=150, per_scenario_per_chunk=3, seed=3)
-    return path
-
-
-@pytest.fixture(scope="module")
-def result(history: Path) -> BacktestResult:
-    return run_backtest(history, BACKTEST_MAPPING, SPEC, KEY, CONFIG)
+from tests.unit.services.backtest_builders import CONFIG, KEY, SPEC
 
 
 def test_the_rows_are_the_training_replay_rows(history: Path) -> None:
@@ -76,7 +52,7 @@ def test_the_rows_are_the_training_replay_rows(history: Path) -> None:
     assert table.y.tolist() == [r.is_fraud for r in expected]
 
 
-def _one_card_csv(path: Path, amounts: list[float], labels: list[int], countries: list[str]) -> Path:
+def _one_card_csv(path: Path, amounts: Sequence[float], labels: list[int], countries: list[str]) -> Path:
     base = datetime(2026, 3, 1, 10, tzinfo=UTC)
     pd.DataFrame(
         {

@@ -17,7 +17,7 @@ from services.backtest_data import BACKTEST_MAPPING
 from services.backtest_merchant import file_fields, merchant_rows
 from services.backtest_report import html_report
 from streaming.merchant_state import DEFAULT_MERCHANT
-from tests.unit.services.test_backtest import CONFIG, KEY, SPEC, history, result  # noqa: F401
+from tests.unit.services.backtest_builders import CONFIG, KEY, SPEC
 
 MINIMAL_MAP = "card=card,merchant=merchant,amount=amount,time=time,label=label,id=id"
 
@@ -33,7 +33,7 @@ MINIMAL_MAP = "card=card,merchant=merchant,amount=amount,time=time,label=label,i
     ],
 )
 def test_the_fields_are_those_mapped_that_say_something(
-    history: Path,  # noqa: F811
+    history: Path,
     mapping: str,
     blank: list[str],
     expected: tuple[str, ...],
@@ -45,7 +45,7 @@ def test_the_fields_are_those_mapped_that_say_something(
     assert file_fields(frame, cmap) == expected
 
 
-def test_a_label_reaches_merchant_inputs_only_after_it_is_reported(history: Path) -> None:  # noqa: F811
+def test_a_label_reaches_merchant_inputs_only_after_it_is_reported(history: Path) -> None:
     """Flipping every label from T on changes no merchant input before T + the label delay."""
     cmap, reported = split_mapping(MINIMAL_MAP)
     frame = read_file(history, cmap, reported)
@@ -61,7 +61,7 @@ def test_a_label_reaches_merchant_inputs_only_after_it_is_reported(history: Path
     assert before.loc[settled, f"{MERCHANT_PREFIX}unknown"].lt(1).any()
 
 
-def test_a_minimal_file_trains_and_scores_with_merchant_risk(history: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_minimal_file_trains_and_scores_with_merchant_risk(history: Path, tmp_path: Path) -> None:
     minimal = tmp_path / "minimal.parquet"
     pd.read_parquet(history)[["id", "card", "merchant", "amount", "time", "label"]].to_parquet(minimal)
     got = run_backtest(minimal, MINIMAL_MAP, SPEC, KEY, CONFIG)

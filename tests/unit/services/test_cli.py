@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from foundation.tables import table_paths
 from services import cli, stack
 from services.cli import app
 from services.kafka_broker import KafkaUnavailable
+from tests.unit.cli_help import options_without_env_var, own_help_line, printed_help_lines
 
 runner = CliRunner()
 
@@ -22,22 +24,40 @@ def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_help_lists_every_command() -> None:
-    result = runner.invoke(app, ["--help"])
+COMMANDS = (
+    "up",
+    "down",
+    "status",
+    "stream",
+    "backfill",
+    "serve",
+    "generate",
+    "replay",
+    "train",
+    "demo",
+    "backtest",
+    "generate-file",
+)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_prints_each_command_with_its_own_help_line(command: str) -> None:
+    assert printed_help_lines(app)[command] == own_help_line(app, command)
+
+
+def test_help_lists_no_command_beyond_these() -> None:
+    assert sorted(printed_help_lines(app)) == sorted(COMMANDS)
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "replay stolen-card"])
+def test_every_option_shows_its_env_var(command: str) -> None:
+    assert options_without_env_var(app, command.split()) == []
+
+
+def test_an_option_reads_its_env_var() -> None:
+    result = runner.invoke(app, ["status"], env={"FRAUDSTREAM_STATUS_AS_JSON": "true"})
     assert result.exit_code == 0
-    for command in (
-        "up",
-        "down",
-        "status",
-        "demo",
-        "stream",
-        "serve",
-        "generate",
-        "replay",
-        "train",
-        "bench",
-    ):
-        assert command in result.output
+    assert json.loads(result.output)["running"] is False
 
 
 def test_up_help_names_the_supervised_mode_and_its_env_vars() -> None:
@@ -60,7 +80,7 @@ def test_status_json_reports_what_up_saved(_state: Path) -> None:
         kafka=stack.Component("kafka", None, "b:9092"),
         stream=stack.Component("stream", 999_999_999, "http://127.0.0.1:9108/metrics"),
         scorer=stack.Component("scorer", 999_999_998, "http://127.0.0.1:8000"),
-        delta=stack.delta_tables(str(_state / "delta")),
+        delta=table_paths(str(_state / "delta")),
     )
     info.save(_state / "stack.json")
     st = json.loads(runner.invoke(app, ["status", "--json"]).output)
@@ -68,6 +88,7 @@ def test_status_json_reports_what_up_saved(_state: Path) -> None:
     assert st["stream"]["pid"] == 999_999_999
     assert st["stream"]["alive"] is False  # no such process
     assert st["delta"]["swipes"] == str(_state / "delta" / "swipes")
+    assert st["delta"]["decisions"] == str(_state / "delta" / "decisions")
 
 
 def test_down_with_nothing_running() -> None:

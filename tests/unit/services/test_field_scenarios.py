@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from foundation.geometry import haversine_km
 from services.field_scenarios import (
     ESCALATION,
     LOW_AND_SLOW,
@@ -21,7 +22,7 @@ from services.field_scenarios import (
     terminal_compromise,
     typical_ticket,
 )
-from services.population import Population, PopulationConfig, build_population, distance_km
+from services.population import Population, PopulationConfig, build_population
 from services.scenario_mix import FAMILIES
 from services.scenarios import LabeledSwipe
 from streaming.schema import Swipe, to_kafka
@@ -125,7 +126,7 @@ def test_escalation_inflates_the_amounts_day_after_day_near_home(pop: Population
     assert all(s.country == pop.home_country(card) for s in fraud)
     for s in fraud:
         if s.lat is not None and s.lon is not None:
-            assert distance_km(pop.home_lat[card], pop.home_lon[card], s.lat, s.lon) < 100
+            assert haversine_km(pop.home_lat[card], pop.home_lon[card], s.lat, s.lon) < 100
     assert all(ls.swipe.event_time < T0 for ls in out if not ls.is_fraud)
 
 

@@ -8,19 +8,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from foundation.card_tokens import tokenize_pan
+from foundation.settings import StackSettings
 from services.file_replay import (
     ColumnMap,
     MappingError,
-    card_token,
     map_rows,
     parse_mapping,
     read_chunks,
     replay_file,
 )
 from services.publish import LabelPublisher, SwipePublisher
-from services.settings import StackSettings
-from services.tokenize import tokenize_pan
-from streaming.schema import CARD_TOKEN_PATTERN, Label, Swipe, from_kafka
+from streaming.schema import Label, Swipe, from_kafka
 
 KEY = b"test-key"
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "replay_small.csv"
@@ -49,27 +48,6 @@ def test_mapping_parses_required_and_optional_keys() -> None:
     cmap = parse_mapping(" card = PAN , amount=Amount,time=ts,label=y, ")
     assert cmap == ColumnMap(card="PAN", amount="Amount", time="ts", label="y")
     assert cmap.columns() == {"card": "PAN", "amount": "Amount", "time": "ts", "label": "y"}
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("4111111111111111", tokenize_pan("4111111111111111", KEY)),
-        ("4111 1111-1111 1111", tokenize_pan("4111111111111111", KEY)),
-        ("378282246310005", tokenize_pan("378282246310005", KEY)),
-    ],
-)
-def test_pans_are_tokenized_like_everywhere_else(value: str, expected: str) -> None:
-    assert card_token(value, KEY) == expected
-
-
-@pytest.mark.parametrize("value", ["ACC-0042", "4111111111111112", "12345"])
-def test_other_card_ids_get_a_stable_keyed_token(value: str) -> None:
-    token = card_token(value, KEY)
-    assert token == card_token(value, KEY)
-    assert token != card_token(value, b"other-key")
-    assert pd.Series([token]).str.match(CARD_TOKEN_PATTERN).all()
-    assert value not in token
 
 
 def fixture_frame() -> pd.DataFrame:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from foundation.card_tokens import luhn_valid, tokenize_pan
+from foundation.geometry import haversine_km
 from services.population import (
     BINS,
     Population,
     PopulationConfig,
     build_population,
-    distance_km,
 )
-from services.tokenize import luhn_valid, tokenize_pan
 
 KEY = b"test-key"
 
@@ -53,7 +53,7 @@ def test_usual_shops_are_in_the_home_city(pop: Population) -> None:
         assert (shops < pop.n_pos).all()
         for shop in shops:
             assert pop.merchant_country[shop] == pop.geo.city_country[pop.home_city[card]]
-            dist = distance_km(
+            dist = haversine_km(
                 pop.home_lat[card], pop.home_lon[card], pop.merchant_lat[shop], pop.merchant_lon[shop]
             )
             assert dist < 80

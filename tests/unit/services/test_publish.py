@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from foundation.settings import StackSettings
 from services.publish import GenerateReport, LabelPublisher, SwipePublisher, generate, producer_config
 from services.scenarios import LabelDelay
-from services.settings import StackSettings
 from streaming.schema import Label, Swipe, from_kafka
 
 START = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)

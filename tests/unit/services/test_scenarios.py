@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from services.population import Population, PopulationConfig, build_population, distance_km
+from foundation.geometry import haversine_km
+from services.population import Population, PopulationConfig, build_population
 from services.scenarios import (
     HIGH_RISK_MCCS,
     SCENARIOS,
@@ -70,7 +71,7 @@ def test_stolen_card_burst_after_a_legit_history_at_home(pop: Population, card: 
     for ls in fraud:
         s = ls.swipe
         assert s.channel == "pos" and s.lat is not None and s.lon is not None
-        assert distance_km(pop.home_lat[card], pop.home_lon[card], s.lat, s.lon) > 200
+        assert haversine_km(pop.home_lat[card], pop.home_lon[card], s.lat, s.lon) > 200
 
     assert len(history) > 5  # ~2.5 swipes a day for 14 days, give or take the card's own rate
     assert all(THEFT - timedelta(days=14) <= ls.swipe.event_time < THEFT for ls in history)
@@ -79,7 +80,7 @@ def test_stolen_card_burst_after_a_legit_history_at_home(pop: Population, card: 
         if s.channel == "pos":
             assert s.country == pop.home_country(card)
             assert s.lat is not None and s.lon is not None
-            assert distance_km(pop.home_lat[card], pop.home_lon[card], s.lat, s.lon) < 80
+            assert haversine_km(pop.home_lat[card], pop.home_lon[card], s.lat, s.lon) < 80
 
 
 def test_stolen_card_mostly_abroad(pop: Population) -> None:

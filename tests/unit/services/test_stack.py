@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings import StackSettings
+from services import stack
 from services.stack import Component, StackInfo, pid_alive, should_start, stop_pid
 
 # The leader starts a child in its process group (as the feature job's driver starts Spark's JVM),
@@ -131,3 +133,31 @@ def test_stack_json_round_trips_with_a_supervisor(tmp_path: Path) -> None:
 )
 def test_what_heal_starts(recorded: bool, wanted: bool, running: bool, start: bool) -> None:
     assert should_start(recorded, wanted, running) is start
+
+
+@pytest.mark.parametrize(
+    ("name", "port", "bootstrap", "expected"),
+    [
+        (
+            "stream",
+            9108,
+            "b:9092",
+            {"FRAUDSTREAM_METRICS_PORT": "9108", "FRAUDSTREAM_KAFKA_BOOTSTRAP": "b:9092"},
+        ),
+        ("scorer", 8001, "b:9092", {"FRAUDSTREAM_PORT": "8001", "FRAUDSTREAM_KAFKA_BOOTSTRAP": "b:9092"}),
+        ("supervisor", 9110, None, {"FRAUDSTREAM_SUPERVISOR_PORT": "9110"}),
+    ],
+)
+def test_a_components_process_gets_the_stacks_settings_not_only_the_environment(
+    tmp_path: Path, name: str, port: int, bootstrap: str | None, expected: dict[str, str]
+) -> None:
+    demo = StackSettings(state_dir=tmp_path / "demo")
+    environ = {"FRAUDSTREAM_STATE_DIR": str(tmp_path), "PATH": "/bin", "FRAUDSTREAM_PORT": "1"}
+    env = stack.service_env(demo, name, port, bootstrap, environ)
+    assert env == {
+        **environ,
+        "FRAUDSTREAM_STATE_DIR": str(tmp_path / "demo"),
+        "PYTHONUNBUFFERED": "1",
+        **expected,
+    }
+    assert environ["FRAUDSTREAM_STATE_DIR"] == str(tmp_path)  # the caller's environment is left alone

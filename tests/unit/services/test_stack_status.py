@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from services.settings import StackSettings
+from foundation.settings import StackSettings
 from services.stack import Component, StackInfo
 from services.stack_status import describe, restart_counts
 

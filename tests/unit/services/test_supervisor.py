@@ -7,8 +7,8 @@ import threading
 
 from prometheus_client import CollectorRegistry
 
+from foundation.settings import StackSettings
 from services.restarts import Backoff
-from services.settings import StackSettings
 from services.stack import Component, StackInfo, stack_file
 from services.supervisor import RestartMetrics, supervise
 

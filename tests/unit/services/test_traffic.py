@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from services.population import Population, PopulationConfig, build_population, distance_km
+from foundation.geometry import haversine_km
+from services.population import Population, PopulationConfig, build_population
 from services.traffic import background
 from streaming.schema import Swipe, from_kafka, to_kafka
 
@@ -79,7 +80,7 @@ def test_ecom_has_no_position_and_shops_are_near_home(pop: Population, week: lis
             card = card_of[s.card_token]
             assert s.lat is not None and s.lon is not None
             assert s.country == pop.home_country(card)
-            assert distance_km(pop.home_lat[card], pop.home_lon[card], s.lat, s.lon) < 80
+            assert haversine_km(pop.home_lat[card], pop.home_lon[card], s.lat, s.lon) < 80
 
 
 def test_cards_mostly_return_to_their_usual_shops(pop: Population, week: list[Swipe]) -> None:

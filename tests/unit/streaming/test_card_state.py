@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from foundation.geometry import haversine_km, home_of, home_vector
 from streaming.card_state import CardState, FeatureConfig, features, fold, window_grain
-from streaming.geometry import haversine_km, home_of, home_vector
 from streaming.schema import Swipe
 from streaming.tiles import Tile, tiles_of
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streaming.job_metrics import JsonLines, StreamMetrics, progress_line, record_progress
+from foundation.logs import JsonFormatter
+from streaming.job_metrics import StreamMetrics, progress_line, record_progress
 
 
 def progress(batch: int, **override: Any) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def test_progress_line_is_a_flat_summary() -> None:
 def test_log_lines_are_json_with_the_record_fields() -> None:
     record = logging.LogRecord("fraudstream.stream", logging.INFO, __file__, 1, "stream progress", None, None)
     record.fields = {"query": "card_tiles", "batch": 3}
-    line = json.loads(JsonLines().format(record))
+    line = json.loads(JsonFormatter().format(record))
     assert (line["level"], line["msg"], line["query"], line["batch"]) == (
         "info",
         "stream progress",

@@ -12,7 +12,7 @@ from streaming.merchant_features import _events_from_pandas, state_from_json, st
 from streaming.merchant_state import MerchantState, features, fold
 from streaming.schema import Label, Swipe
 from streaming.settings import StreamSettings
-from tests.unit.streaming.test_merchant_state import CFG, MERCHANT, T0, at, fraud, sw
+from tests.unit.streaming.merchant_builders import CFG, MERCHANT, T0, at, fraud, sw
 
 
 def test_state_survives_the_state_store_round_trip() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from py4j.protocol import Py4JJavaError
 
-from streaming.job_metrics import JsonLines
+from foundation.logs import JsonFormatter
 from streaming.sinks import BatchInterrupted, InterruptedBatchLog, start_batches
 
 # How Spark 4.2 tells its own stop from a failure in a foreachBatch function's Python error text
@@ -125,7 +125,7 @@ def _py4j_error_record(exc: BaseException) -> logging.LogRecord:
 def test_a_batch_the_stop_interrupted_is_logged_as_one_info_line() -> None:
     record = _py4j_error_record(BatchInterrupted("micro-batch 3 stopped halfway"))
     assert InterruptedBatchLog().filter(record)
-    line = json.loads(JsonLines().format(record))
+    line = json.loads(JsonFormatter().format(record))
     assert (line["level"], line["msg"]) == ("info", "micro-batch 3 stopped halfway")
     assert "exception" not in line
 
@@ -133,5 +133,5 @@ def test_a_batch_the_stop_interrupted_is_logged_as_one_info_line() -> None:
 def test_any_other_python_proxy_error_keeps_its_level_and_trace() -> None:
     record = _py4j_error_record(KeyError("card_token"))
     assert InterruptedBatchLog().filter(record)
-    line = json.loads(JsonLines().format(record))
+    line = json.loads(JsonFormatter().format(record))
     assert line["level"] == "error" and "KeyError: 'card_token'" in line["exception"]

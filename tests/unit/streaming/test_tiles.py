@@ -46,7 +46,7 @@ def test_tile_start(at: datetime, grain_s: int, start: datetime) -> None:
 def test_every_measure_reads_an_input_a_swipe_gives() -> None:
     inputs = swipe_inputs(sw(1, 0))
     assert {m.source for m in MEASURES} <= set(inputs)
-    assert {m.name for m in MEASURES} - {"last"} <= set(Tile.__slots__)  # type: ignore[attr-defined]
+    assert {m.name for m in MEASURES} - {"last"} <= set(Tile.__slots__)
 
 
 def test_a_swipe_lands_in_one_tile_of_every_grain() -> None:

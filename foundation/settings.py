@@ -1,4 +1,4 @@
-"""Settings shared by every fraudstream process, read from FRAUDSTREAM_* environment variables."""
+"""Settings every fraudstream process shares (the stack, the feature windows), from FRAUDSTREAM_*."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -84,6 +84,75 @@ class StackSettings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.kafka_bootstrap is None
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def derive(cls: type[SettingsT], settings: BaseSettings, **update: Any) -> SettingsT:
+    """Settings of class `cls` holding every value `settings` holds (the fields both classes have),
+    `update` on top, and reading only the rest from the environment: a command builds its settings
+    once and hands the other processes' classes what it resolved."""
+    shared = {
+        name: getattr(settings, name) for name in cls.model_fields if name in type(settings).model_fields
+    }
+    return cls(**{**shared, **update})
+
+
+# --- the feature windows every process must agree on ------------------------------------------
+
+HOUR_S = 3600
+DAY_S = 86400
+# The card windows: 10 min, 1 h, 1 d, 7 d and 30 d.
+DEFAULT_HORIZONS_S: tuple[int, ...] = (600, 3600, DAY_S, 7 * DAY_S, 30 * DAY_S)
+DEFAULT_SESSION_GAP_S = 1800
+DEFAULT_MERCHANT_VOLUME_HORIZONS_S: tuple[int, ...] = (HOUR_S, DAY_S, 7 * DAY_S, 30 * DAY_S)
+DEFAULT_MERCHANT_FRAUD_HORIZONS_S: tuple[int, ...] = (DAY_S, 7 * DAY_S, 30 * DAY_S)
+DEFAULT_LABEL_DELAY_S = 7 * DAY_S
+DEFAULT_MERCHANT_BUCKET_S = HOUR_S
+
+
+class FeatureWindows(StackSettings):
+    """The card and merchant windows, read by the feature job and the scorer under the same names.
+
+    The scorer extends the job's card windows with the swipes it decided itself (the lag cover) and
+    reads the job's merchant records, so both must see the same values: they are defined here once.
+    """
+
+    horizons_s: SecondsList = Field(
+        default=list(DEFAULT_HORIZONS_S), description="Sliding-window horizons, seconds."
+    )
+    session_gap_s: int = Field(
+        default=DEFAULT_SESSION_GAP_S, gt=0, description="A longer pause between swipes ends a session."
+    )
+    merchant_volume_horizons_s: SecondsList = Field(
+        default=list(DEFAULT_MERCHANT_VOLUME_HORIZONS_S),
+        description="Merchant volume horizons, seconds (whole buckets).",
+    )
+    merchant_fraud_horizons_s: SecondsList = Field(
+        default=list(DEFAULT_MERCHANT_FRAUD_HORIZONS_S),
+        description="Merchant fraud-rate horizons, seconds (whole buckets).",
+    )
+    label_delay_s: int = Field(
+        default=DEFAULT_LABEL_DELAY_S,
+        description="The merchant fraud rate counts only swipes this old: their chargebacks are mostly in.",
+    )
+    merchant_bucket_s: int = Field(
+        default=DEFAULT_MERCHANT_BUCKET_S,
+        description="Time bucket of the merchant state; windows are whole buckets.",
+    )
+
+    @field_validator("horizons_s")
+    @classmethod
+    def _horizons_sorted_unique(cls, value: list[int]) -> list[int]:
+        if not value or any(h <= 0 for h in value):
+            raise ValueError("horizons must be positive seconds, e.g. [600, 3600, 86400]")
+        return sorted(set(value))
+
+    @field_validator("merchant_volume_horizons_s", "merchant_fraud_horizons_s")
+    @classmethod
+    def _merchant_horizons_sorted_unique(cls, value: list[int]) -> list[int]:
+        return sorted(set(value))
 
 
 # --- one line per bad setting ------------------------------------------------------------------

@@ -1,10 +1,18 @@
-"""Luhn arithmetic and keyed-hash tokenization, as tables."""
+"""Luhn arithmetic, separators and keyed-hash tokenization of PANs and other card values, as tables."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from services.tokenize import luhn_check_digit, luhn_valid, normalize_pan, tokenize_pan
+from foundation.card_tokens import (
+    CARD_TOKEN_PATTERN,
+    card_value_token,
+    luhn_check_digit,
+    luhn_valid,
+    normalize_pan,
+    tokenize_pan,
+)
 
 KEY = b"test-key"
 
@@ -49,3 +57,24 @@ def test_token_is_stable_keyed_and_hides_the_pan() -> None:
 def test_empty_key_is_refused() -> None:
     with pytest.raises(ValueError, match="FRAUDSTREAM_TOKEN_KEY"):
         tokenize_pan("4111111111111111", b"")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("4111111111111111", tokenize_pan("4111111111111111", KEY)),
+        ("4111 1111-1111 1111", tokenize_pan("4111111111111111", KEY)),
+        ("378282246310005", tokenize_pan("378282246310005", KEY)),
+    ],
+)
+def test_pans_are_tokenized_like_everywhere_else(value: str, expected: str) -> None:
+    assert card_value_token(value, KEY) == expected
+
+
+@pytest.mark.parametrize("value", ["ACC-0042", "4111111111111112", "12345"])
+def test_other_card_ids_get_a_stable_keyed_token(value: str) -> None:
+    token = card_value_token(value, KEY)
+    assert token == card_value_token(value, KEY)
+    assert token != card_value_token(value, b"other-key")
+    assert pd.Series([token]).str.match(CARD_TOKEN_PATTERN).all()
+    assert value not in token

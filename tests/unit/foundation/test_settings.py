@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
+from foundation.settings import StackSettings, comma_or_json_list, derive, setting_problems
 from scoring.settings import ScorerSettings
-from services.settings import StackSettings, comma_or_json_list, setting_problems
 from streaming.schema import Swipe
 from streaming.settings import StreamSettings
 
@@ -79,3 +81,19 @@ def test_an_error_that_is_not_about_settings_is_left_to_the_caller() -> None:
     with pytest.raises(ValidationError) as caught:
         Swipe.model_validate({"swipe_id": "s"})
     assert setting_problems(caught.value) is None
+
+
+def test_derived_settings_keep_what_the_command_resolved_and_read_only_the_rest(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_STATE_DIR", str(tmp_path / "from-env"))
+    monkeypatch.setenv("FRAUDSTREAM_WATERMARK_S", "300")
+    monkeypatch.setenv("FRAUDSTREAM_HORIZONS_S", "600,3600")
+    command = StackSettings(state_dir=tmp_path / "demo", topic_swipes="demo-swipes")
+    stream = derive(StreamSettings, command, kafka_bootstrap="b:9092")
+    assert (stream.state_dir, stream.topic_swipes) == (tmp_path / "demo", "demo-swipes")
+    assert stream.delta_path == str(tmp_path / "demo" / "delta")
+    assert stream.kafka_bootstrap == "b:9092" and command.kafka_bootstrap is None
+    assert (stream.watermark_s, stream.horizons_s) == (300, [600, 3600])  # not in StackSettings: the env's
+    scorer = derive(ScorerSettings, stream)
+    assert scorer.horizons_s == [600, 3600] and scorer.state_dir == tmp_path / "demo"

@@ -9,7 +9,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from services.settings import StackSettings
+from foundation.settings import StackSettings
 
 
 def kafka_logger(component: str) -> logging.Logger:

@@ -1,0 +1,1 @@
+"""fraudstream's floor, importing nothing of ours: settings, topic and table names, tokens, logs, geometry."""
