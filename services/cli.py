@@ -835,6 +835,11 @@ from bench.cli import bench_app  # noqa: E402
 
 app.add_typer(bench_app, name="bench")
 
+# Rules files against history: `fraudstream rules test`.
+from services.rules_cli import rules_app  # noqa: E402
+
+app.add_typer(rules_app, name="rules")
+
 
 if __name__ == "__main__":
     app()
