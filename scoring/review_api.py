@@ -80,7 +80,7 @@ class LabelRequest(BaseModel):
     card_token: Annotated[str | None, Field(pattern=CARD_TOKEN_PATTERN)] = None
     merchant_id: Annotated[str, Field(min_length=1, max_length=64)]
     event_time: EventTime = Field(description="The swipe's event time.")
-    is_fraud: bool = True
+    is_fraud: Annotated[bool, Field(strict=True)] = True  # the document says boolean: 0 is refused
     reported_at: EventTime | None = Field(
         default=None, description="When the truth became known; default now."
     )
@@ -130,7 +130,10 @@ def review_router(
     responses: dict[int | str, dict[str, Any]] | None = None,
 ) -> APIRouter:
     """The three routes, behind `dependencies` (the scorer's bearer-token check)."""
-    router = APIRouter(tags=["reviews"], dependencies=list(dependencies), responses=responses or {})
+    too_large = {413: {"description": "Body larger than FRAUDSTREAM_MAX_BODY_BYTES."}}
+    router = APIRouter(
+        tags=["reviews"], dependencies=list(dependencies), responses={**(responses or {}), **too_large}
+    )
     unconfirmed: dict[int | str, dict[str, Any]] = {
         503: {"description": "Kafka did not confirm the record; retrying is safe."}
     }
