@@ -130,7 +130,9 @@ def review_router(
     responses: dict[int | str, dict[str, Any]] | None = None,
 ) -> APIRouter:
     """The three routes, behind `dependencies` (the scorer's bearer-token check)."""
-    too_large = {413: {"description": "Body larger than FRAUDSTREAM_MAX_BODY_BYTES."}}
+    too_large: dict[int | str, dict[str, Any]] = {
+        413: {"description": "Body larger than FRAUDSTREAM_MAX_BODY_BYTES."}
+    }
     router = APIRouter(
         tags=["reviews"], dependencies=list(dependencies), responses={**(responses or {}), **too_large}
     )
