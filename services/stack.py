@@ -43,7 +43,7 @@ class StackError(RuntimeError):
     """Something about the running stack that the user can fix; the message says what to do next."""
 
 
-TABLES = ("swipes", "sessions", "dead_letters", "labels", "decisions", "merchant_features")
+TABLES = ("swipes", "sessions", "dead_letters", "labels", "decisions", "reviews", "merchant_features")
 COMPONENTS = ("kafka", "stream", "scorer")
 # How long a freshly started component may take to answer: Spark's first start is the slow one.
 READY_TIMEOUT_S = {"stream": 180.0, "scorer": 120.0}
