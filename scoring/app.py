@@ -25,7 +25,7 @@ from scoring.api import BodySizeLimit, ScoreRequest, ScoreResponse
 from scoring.direct_route import direct_route
 from scoring.metrics import ScorerMetrics
 from scoring.online import FeatureFollower, OnlineFeatureTable, OnlineMerchantTable
-from scoring.review_api import ReviewProducer, review_router
+from scoring.review_api import AnalystPublisher, ReviewProducer, review_router
 from scoring.reviews import ReviewQueue
 from scoring.scorer import Follower, Producer, Scorer
 from scoring.settings import ScorerSettings
@@ -186,10 +186,12 @@ def create_app(
     app.include_router(
         review_router(
             reviews,
-            producer if isinstance(producer, ReviewProducer) else None,
-            bootstrap=settings.bootstrap,
-            topic_reviews=settings.topic_reviews,
-            topic_labels=settings.topic_labels,
+            AnalystPublisher(
+                producer if isinstance(producer, ReviewProducer) else None,
+                settings.bootstrap,
+                settings.topic_reviews,
+                settings.topic_labels,
+            ),
             token_key=token_key,
             clock=clock or _utc_now,
             dependencies=[Depends(authorized)] if api_token is not None else [],

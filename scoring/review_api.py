@@ -117,13 +117,80 @@ class VerdictResponse(BaseModel):
     label: Label
 
 
+class AnalystPublisher:
+    """Publishes verdicts (the closed case on `reviews`, its label on `labels`) and chargebacks, and
+    answers only once Kafka confirmed them: an HTTPException 503 otherwise."""
+
+    def __init__(
+        self, producer: ReviewProducer | None, bootstrap: str, topic_reviews: str, topic_labels: str
+    ):
+        self.producer = producer
+        self.bootstrap = bootstrap
+        self.topic_reviews = topic_reviews
+        self.labels = (
+            LabelPublisher(bootstrap, topic_labels, producer=producer) if producer is not None else None
+        )
+        self.refused = 0  # review records Kafka refused
+
+    def verdict(self, closed: ReviewCase, label: Label) -> None:
+        before = self._failures()
+        if self.producer is not None and self.labels is not None:
+            # Keyed by swipe id, as the open case was: the two stay in order on one partition.
+            key = closed.swipe.swipe_id
+            self.producer.produce(
+                self.topic_reviews, value=to_kafka(closed), key=key, on_delivery=self._delivered
+            )
+            self.labels.publish(label)
+        self._confirm("the verdict was not recorded", before)
+
+    def label(self, label: Label) -> None:
+        before = self._failures()
+        if self.labels is not None:
+            self.labels.publish(label)
+        self._confirm("the label was not recorded", before)
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self.refused += 1
+
+    def _failures(self) -> tuple[int, int]:
+        return (self.labels.failed if self.labels is not None else 0), self.refused
+
+    def _confirm(self, what: str, before: tuple[int, int]) -> None:
+        if self.producer is None:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"{what}: the scorer has no Kafka producer"
+            )
+        left = self.producer.flush(CONFIRM_TIMEOUT_S)
+        if left or self._failures() != before:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"{what}: Kafka at {self.bootstrap} did not confirm it in {CONFIRM_TIMEOUT_S:.0f} s; retry",
+            )
+
+
+def chargeback_label(body: LabelRequest, token_key: bytes, now: datetime) -> Label:
+    """The label a `POST /v1/labels` body gives: the card tokenized, reported now unless it says when."""
+    if body.pan is not None:
+        card_token = tokenize_pan(body.pan.get_secret_value(), token_key)
+    else:
+        assert body.card_token is not None  # the model validator guarantees one of the two
+        card_token = body.card_token
+    return Label(
+        swipe_id=body.swipe_id,
+        card_token=card_token,
+        merchant_id=body.merchant_id,
+        is_fraud=body.is_fraud,
+        scenario=body.scenario,
+        event_time=body.event_time,
+        reported_at=body.reported_at or now,
+    )
+
+
 def review_router(
     queue: ReviewQueue,
-    producer: ReviewProducer | None,
+    publisher: AnalystPublisher,
     *,
-    bootstrap: str,
-    topic_reviews: str,
-    topic_labels: str,
     token_key: bytes,
     clock: Callable[[], datetime],
     dependencies: Sequence[params.Depends] = (),
@@ -133,30 +200,11 @@ def review_router(
     too_large: dict[int | str, dict[str, Any]] = {
         413: {"description": "Body larger than FRAUDSTREAM_MAX_BODY_BYTES."}
     }
-    router = APIRouter(
-        tags=["reviews"], dependencies=list(dependencies), responses={**(responses or {}), **too_large}
-    )
+    everywhere: dict[int | str, dict[str, Any]] = {**(responses or {}), **too_large}
+    router = APIRouter(tags=["reviews"], dependencies=list(dependencies), responses=everywhere)
     unconfirmed: dict[int | str, dict[str, Any]] = {
         503: {"description": "Kafka did not confirm the record; retrying is safe."}
     }
-    labels = LabelPublisher(bootstrap, topic_labels, producer=producer) if producer is not None else None
-    failures = [0]  # the review records Kafka refused
-
-    def refused(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failures[0] += 1
-
-    def confirm(what: str, failed_before: tuple[int, int]) -> None:
-        if producer is None or labels is None:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, f"{what}: the scorer has no Kafka producer"
-            )
-        left = producer.flush(CONFIRM_TIMEOUT_S)
-        if left or (labels.failed, failures[0]) != failed_before:
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"{what}: Kafka at {bootstrap} did not confirm it within {CONFIRM_TIMEOUT_S:.0f} s; retry",
-            )
 
     @router.get("/v1/reviews", response_model=ReviewList)
     def list_reviews(
@@ -191,36 +239,15 @@ def review_router(
             )
         closed = close_case(case, body.verdict, body.analyst, body.note, clock())
         label = verdict_label(closed)
-        before = (labels.failed if labels else 0, failures[0])
-        if producer is not None and labels is not None:
-            # Keyed by swipe id, as the open case was: the two stay in order on one partition.
-            producer.produce(topic_reviews, value=to_kafka(closed), key=swipe_id, on_delivery=refused)
-            labels.publish(label)
-        confirm("the verdict was not recorded", before)
+        publisher.verdict(closed, label)
         queue.upsert(closed)
         return VerdictResponse(review=closed, label=label)
 
     @router.post("/v1/labels", response_model=Label, responses=unconfirmed)
     def post_label(body: LabelRequest) -> Label:
         """A chargeback for a swipe, published on `labels`; reported now unless `reported_at` says."""
-        if body.pan is not None:
-            card_token = tokenize_pan(body.pan.get_secret_value(), token_key)
-        else:
-            assert body.card_token is not None  # the model validator guarantees one of the two
-            card_token = body.card_token
-        label = Label(
-            swipe_id=body.swipe_id,
-            card_token=card_token,
-            merchant_id=body.merchant_id,
-            is_fraud=body.is_fraud,
-            scenario=body.scenario,
-            event_time=body.event_time,
-            reported_at=body.reported_at or clock(),
-        )
-        before = (labels.failed if labels else 0, failures[0])
-        if labels is not None:
-            labels.publish(label)
-        confirm("the label was not recorded", before)
+        label = chargeback_label(body, token_key, clock())
+        publisher.label(label)
         return label
 
     return router

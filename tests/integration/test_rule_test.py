@@ -7,6 +7,9 @@ straight from the generated history, on rules whose inputs (amount, MCC) need no
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 DAYS = 4
+ROOT = Path(__file__).resolve().parents[2]
 RISKY_MCCS = ("4829", "6051", "6211", "7995", "5732")
 CANDIDATE = f"""
 [[rule]]
@@ -152,3 +156,24 @@ def test_a_rule_test_over_delta_history_reports_what_an_independent_count_finds(
     page = html_report(result)
     assert f"<td>big-amount</td><td>deny</td><td>{len(big):,}</td>" in page
     assert f"<td>denials</td><td>{len(denied_now):,}</td><td>{len(denied_candidate):,}</td>" in page
+
+    # The command a user runs, in its own process and Spark, over the same tables: the same report.
+    report = tmp_path / "rule-test.html"
+    env = {
+        **os.environ,
+        "FRAUDSTREAM_DELTA_ROOT": settings.delta_path,
+        "FRAUDSTREAM_SPARK_MASTER": "local[1]",
+        "FRAUDSTREAM_HORIZONS_S": ",".join(str(h) for h in config.horizons_s),
+    }
+    args = ["rules", "test", str(candidate), "--since", f"{DAYS - 1}d", "--until", until.isoformat()]
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", *args, "--report", str(report)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "big-amount" in done.stdout and "report:" in done.stdout, done.stdout
+    assert report.read_text(encoding="utf-8") == page
