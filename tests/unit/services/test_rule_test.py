@@ -20,6 +20,7 @@ from services.rule_test import (
     newest_decisions,
     replayed_swipes,
 )
+from services.rule_test_report import RuleTest, count_rows, html_report
 from streaming.card_state import FeatureConfig
 from streaming.schema import Label, Swipe
 
@@ -200,3 +201,14 @@ def test_the_command_names_what_is_wrong_with_the_candidate(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["rules", "test", str(candidate)])
     assert result.exit_code == 2
     assert "`action` must be deny, review or approve" in result.output
+
+
+def test_the_report_shows_the_counts_and_escapes_the_path() -> None:
+    result = count_rule_test(TABLE, RULES)
+    page = html_report(RuleTest(Path("<candidate>.toml"), T0, T0 + timedelta(days=30), 7, result))
+    assert "&lt;candidate&gt;.toml" in page and "<candidate>" not in page
+    assert "<td>big</td><td>deny</td><td>4</td><td>3</td><td>3</td>" in page
+    assert "<td>all rules</td><td></td><td>6</td><td>3</td><td>4</td>" in page
+    assert "<td>denials</td><td>4</td><td>5</td><td>+1</td>" in page
+    assert "<td>fraud caught (fraud denied)</td><td>2</td><td>4</td><td>+2</td>" in page
+    assert count_rows(result)[-1][0] == ALL_RULES
