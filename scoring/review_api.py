@@ -12,6 +12,7 @@ for a swipe counts once in the merchant fold and in training. Nothing here is re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
@@ -26,6 +27,7 @@ from services.tokenize import normalize_pan, tokenize_pan
 from streaming.schema import CARD_TOKEN_PATTERN, EventTime, Label, ReviewCase, Verdict, to_kafka
 
 CONFIRM_TIMEOUT_S = 10.0
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 SCENARIO_CHARGEBACK = "chargeback"
 
 
@@ -95,7 +97,10 @@ class LabelRequest(BaseModel):
     @field_validator("event_time", "reported_at", mode="before")
     @classmethod
     def _a_date_time_string(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, str | datetime):
+        # The document says an RFC 3339 date-time: "4" (seconds since 1970 to pydantic) is refused.
+        if value is None or isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
             raise ValueError(
                 "expected an RFC 3339 date-time string with its offset, e.g. 2026-11-27T09:00:00Z"
             )

@@ -40,6 +40,7 @@ SWIPE = {
     "event_time": "2026-11-27T09:00:10Z",
 }
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+CHARGEBACK = {"swipe_id": "s", "card_token": TOKEN, "merchant_id": "m", "event_time": "2026-11-27T09:00:00Z"}
 
 
 class ConfirmingProducer:
@@ -194,6 +195,10 @@ def test_an_unknown_swipe_is_404(client: TestClient) -> None:
             ["body", "event_time"],
         ),
         ("/v1/labels", {"swipe_id": "s", "merchant_id": "m", "event_time": "2026-11-27T09:00:00Z"}, ["body"]),
+        # The document's types, not pydantic's coercions: seconds as a time, a space, 1 as true.
+        ("/v1/labels", {**CHARGEBACK, "event_time": "4"}, ["body", "event_time"]),
+        ("/v1/labels", {**CHARGEBACK, "reported_at": "2026-12-01 09:00:00Z"}, ["body", "reported_at"]),
+        ("/v1/labels", {**CHARGEBACK, "is_fraud": 1}, ["body", "is_fraud"]),
     ],
 )
 def test_an_invalid_body_is_422_naming_the_field(
