@@ -65,6 +65,7 @@ class StackSettings(BaseSettings):
     topic_merchant_features: str = "merchant-features"
     topic_labels: str = "labels"
     topic_decisions: str = "decisions"
+    topic_reviews: str = "reviews"
     topic_partitions: int = Field(default=2, ge=1)
 
     token_key: SecretStr = SecretStr(DEV_TOKEN_KEY)

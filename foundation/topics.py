@@ -70,9 +70,10 @@ def ensure_stack_topics(settings: StackSettings, replication: int = 1) -> None:
             settings.topic_merchant_features,
             settings.topic_labels,
             settings.topic_decisions,
+            settings.topic_reviews,
         ],
         partitions=settings.topic_partitions,
         replication=replication,
-        compacted=[settings.topic_tiles, settings.topic_merchant_features],
+        compacted=[settings.topic_tiles, settings.topic_merchant_features, settings.topic_reviews],
         retention_ms={settings.topic_tiles: settings.tile_topic_retention_ms},
     )

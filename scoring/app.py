@@ -1,4 +1,7 @@
-"""The FastAPI edge of the scorer: routes, bearer auth, body limit, /metrics; `serve` runs it."""
+"""The FastAPI edge of the scorer: routes, bearer auth, body limit, /metrics; `serve` runs it.
+
+The analyst's routes (review queue, verdicts, labels) are `scoring.review_api`, behind the same token.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from scoring.api import BodySizeLimit, ScoreRequest
 from scoring.direct_route import direct_route
 from scoring.metrics import ScorerMetrics
 from scoring.online import FeatureFollower, OnlineFeatureTable, OnlineMerchantTable
+from scoring.review_api import AnalystPublisher, ReviewProducer, review_router
+from scoring.reviews import ReviewQueue
 from scoring.scorer import Follower, Producer, Scorer
 from scoring.settings import ScorerSettings
 from streaming.decision_record import ScoreResponse
@@ -44,6 +49,8 @@ def create_app(
     merchants: OnlineMerchantTable | None = None,
     merchant_follower: Follower | None = None,
     producer: Producer | None = None,
+    reviews: ReviewQueue | None = None,
+    review_follower: Follower | None = None,
     registry: CollectorRegistry | None = None,
     clock: Callable[[], datetime] | None = None,
     on_shutdown: Sequence[Callable[[], None]] = (),
@@ -55,7 +62,8 @@ def create_app(
     """
     table = table if table is not None else OnlineFeatureTable(settings.feature_config)
     merchants = merchants if merchants is not None else OnlineMerchantTable()
-    followers = [f for f in (follower, merchant_follower) if f is not None]
+    reviews = reviews if reviews is not None else ReviewQueue()
+    followers = [f for f in (follower, merchant_follower, review_follower) if f is not None]
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ScorerMetrics(registry)
     metrics.watch(
@@ -71,6 +79,7 @@ def create_app(
         merchants=merchants,
         follower=follower,
         producer=producer,
+        reviews=reviews,
     )
     token_key = settings.token_key.get_secret_value().encode("utf-8")
     api_token = settings.api_token.get_secret_value().encode("utf-8") if settings.api_token else None
@@ -175,6 +184,24 @@ def create_app(
         route_class_override=direct_route(decide_directly),
     )
 
+    app.include_router(
+        review_router(
+            reviews,
+            AnalystPublisher(
+                producer if isinstance(producer, ReviewProducer) else None,
+                settings.bootstrap,
+                settings.topic_reviews,
+                settings.topic_labels,
+            ),
+            token_key=token_key,
+            clock=clock or _utc_now,
+            dependencies=[Depends(authorized)] if api_token is not None else [],
+            responses={401: {"description": "Missing or wrong bearer token."}}
+            if api_token is not None
+            else {},
+        )
+    )
+
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -186,6 +213,7 @@ def create_app(
         checks: dict[str, Any] = {
             "features": _features_status(follower),
             "merchant_features": _features_status(merchant_follower),
+            "reviews": _features_status(review_follower),
             "model": model.version if model else (scorer.model.error or "not loaded"),
             "rules": "loaded" if scorer.rules.current() is not None else scorer.rules.error,
             "cards": len(table),
@@ -243,9 +271,14 @@ def serve(settings: ScorerSettings) -> None:
     from foundation.logs import configure_logging
 
     configure_logging(settings.log_level)
-    table, merchants = OnlineFeatureTable(settings.feature_config), OnlineMerchantTable()
+    table, merchants, reviews = (
+        OnlineFeatureTable(settings.feature_config),
+        OnlineMerchantTable(),
+        ReviewQueue(),
+    )
     follower = FeatureFollower(settings.bootstrap, settings.topic_tiles, table)
     merchant_follower = FeatureFollower(settings.bootstrap, settings.topic_merchant_features, merchants)
+    review_follower = FeatureFollower(settings.bootstrap, settings.topic_reviews, reviews)
     producer = build_producer(settings)
 
     def flush_producer() -> None:
@@ -260,10 +293,13 @@ def serve(settings: ScorerSettings) -> None:
         merchants=merchants,
         merchant_follower=merchant_follower,
         producer=producer,
-        on_shutdown=(follower.stop, merchant_follower.stop, flush_producer),
+        reviews=reviews,
+        review_follower=review_follower,
+        on_shutdown=(follower.stop, merchant_follower.stop, review_follower.stop, flush_producer),
     )
     follower.start()
     merchant_follower.start()
+    review_follower.start()
     log.info(
         "scorer starting",
         extra={

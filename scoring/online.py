@@ -27,12 +27,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from pydantic import ValidationError
 
 from streaming.card_state import CardState, FeatureConfig, features
-from streaming.schema import CardFeatures, CardTile, MerchantFeatures, from_kafka, to_kafka
+from streaming.schema import CardFeatures, CardTile, MerchantFeatures, ReviewCase, from_kafka, to_kafka
 from streaming.tiles import Tile
 
 log = logging.getLogger("fraudstream.scoring.online")
 
-R = TypeVar("R", CardFeatures, MerchantFeatures)
+R = TypeVar("R", CardFeatures, MerchantFeatures, ReviewCase)
 
 
 class OnlineTable(Generic[R]):

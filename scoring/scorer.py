@@ -19,10 +19,11 @@ from scoring.model import ModelArtifact, input_names, model_inputs
 from scoring.online import OnlineFeatureTable, OnlineMerchantTable
 from scoring.reload import WatchedFile
 from scoring.request_features import DecidedSwipe, LagCover, request_features, stale
+from scoring.reviews import ReviewQueue, flags_review, open_case
 from scoring.rules import RuleSet, context_names, load_rules, rule_context
 from scoring.settings import ScorerSettings
 from streaming.decision_record import DecisionRecord, ScoreResponse
-from streaming.schema import SwipeDetails, to_kafka
+from streaming.schema import Swipe, SwipeDetails, to_kafka
 
 log = logging.getLogger("fraudstream.scoring")
 
@@ -72,6 +73,7 @@ class Scorer:
         merchants: OnlineMerchantTable | None = None,
         follower: Follower | None = None,
         producer: Producer | None = None,
+        reviews: ReviewQueue | None = None,
     ) -> None:
         self.settings = settings
         self.config = settings.feature_config
@@ -82,6 +84,7 @@ class Scorer:
         self.clock = clock
         self.follower = follower
         self.producer = producer
+        self.reviews = reviews if reviews is not None else ReviewQueue()
         self.lag_cover = LagCover(settings.lag_cover_swipes_per_card, settings.lag_cover_cards)
         known = context_names(self.config)
         self.rules: WatchedFile[RuleSet] = WatchedFile(
@@ -174,6 +177,8 @@ class Scorer:
         # A retried request is decided again, but its swipe is on `swipes` once: the tiles count
         # every swipe they are given.
         self._publish(swipe, card_token, response, inputs, now_dt, swipe_too=first_time)
+        if flags_review((r.code, r.value) for r in decision.reasons):
+            self._open_review(swipe, card_token, response, inputs, now_dt)
         self._observe(decision, age_s, time.perf_counter() - started)
         if decision.decision == "deny":
             log.info(
@@ -207,11 +212,11 @@ class Scorer:
         if self.producer is None:
             return
         key = card_token.encode("ascii")
-        out: list[tuple[str, bytes]] = []
+        out: list[tuple[str, bytes, bytes]] = []
         try:
             if self.settings.publish_swipes and swipe_too:
                 value = decided_swipe_value(swipe, card_token, response.decision)
-                out.append((self.settings.topic_swipes, value))
+                out.append((self.settings.topic_swipes, value, key))
             # The response's validated values as they are (its reasons stay ReasonOut instances),
             # not dumped to dicts and validated again.
             record = DecisionRecord(
@@ -219,17 +224,45 @@ class Scorer:
                 event_time=swipe.event_time,
                 decided_at=now,
             )
-            out.append((self.settings.topic_decisions, to_kafka(record)))
+            out.append((self.settings.topic_decisions, to_kafka(record), key))
         except Exception:
             log.exception("could not build the records to publish", extra={"swipe_id": swipe.swipe_id})
             return
-        for topic, value in out:
+        self._produce(out, swipe.swipe_id)
+
+    def _open_review(
+        self,
+        swipe: SwipeDetails,
+        card_token: str,
+        response: ScoreResponse,
+        inputs: dict[str, float],
+        now: datetime,
+    ) -> None:
+        """A review rule fired: the case goes to this replica's queue and, keyed by swipe id, to `reviews`."""
+        try:
+            # Only the swipe's own fields: a request's `pan` never reaches the case.
+            fields = swipe.model_dump(include=_SWIPE_DETAILS)
+            decided = Swipe(**fields, card_token=card_token, decision=response.decision)
+            reasons = [(r.code, r.detail, r.value) for r in response.reasons]
+            case = open_case(decided, response.score, response.model_version, reasons, inputs, now)
+        except Exception:
+            log.exception("could not build the review case", extra={"swipe_id": swipe.swipe_id})
+            return
+        self.reviews.upsert(case)
+        if self.producer is not None:
+            value = to_kafka(case)
+            self._produce([(self.settings.topic_reviews, value, swipe.swipe_id.encode())], swipe.swipe_id)
+
+    def _produce(self, out: list[tuple[str, bytes, bytes]], swipe_id: str) -> None:
+        """Hand (topic, value, key) records to the producer, counting what it refuses; never raise."""
+        assert self.producer is not None
+        for topic, value, key in out:
             try:
                 self.producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
             except Exception as exc:  # BufferError when the queue is full, KafkaException otherwise
                 self.metrics.publish_failures.labels(topic=topic).inc()
                 log.warning(
-                    "could not publish", extra={"topic": topic, "swipe_id": swipe.swipe_id, "error": str(exc)}
+                    "could not publish", extra={"topic": topic, "swipe_id": swipe_id, "error": str(exc)}
                 )
         try:
             self.producer.poll(0)

@@ -838,5 +838,11 @@ def generate_file(
     )
 
 
+# Rules files against history: `fraudstream rules test`.
+from services.rules_cli import rules_app  # noqa: E402
+
+app.add_typer(rules_app, name="rules")
+
+
 if __name__ == "__main__":
     app()

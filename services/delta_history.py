@@ -1,9 +1,9 @@
-"""Read the labeled history back from the feature job's Delta tables (`swipes`, `labels`) for training.
+"""Read the history back from the feature job's Delta tables (`swipes`, `labels`, `decisions`).
 
-The only I/O of `fraudstream train --source delta`: a batch read of two tables with Spark, so the
-same code reads a local folder or object storage (`FRAUDSTREAM_DELTA_ROOT=s3a://...`). What the
-rows mean for training (which labels were known, which swipes had settled) is decided in the pure
-`scoring.training_set`.
+The only I/O of `fraudstream train --source delta` and `fraudstream rules test`: batch reads with
+Spark, so the same code reads a local folder or object storage (`FRAUDSTREAM_DELTA_ROOT=s3a://...`).
+What the rows mean (which labels were known, which swipes had settled, what a rule would have done)
+is decided in the pure `scoring.training_set` and `services.rule_test`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from foundation.tables import TABLE_LABELS, TABLE_SWIPES
+from foundation.tables import TABLE_DECISIONS, TABLE_LABELS, TABLE_SWIPES
+from services.rule_test import RecordedDecision
 from streaming.schema import Label, Swipe
 from streaming.settings import StreamSettings
 
@@ -83,3 +84,34 @@ def _row(names: list[str], values: list[Any], times: list[str]) -> dict[str, Any
     for n in times:
         row[n] = _EPOCH + timedelta(microseconds=int(row[n]))
     return row
+
+
+def read_decisions(
+    spark: SparkSession, settings: StreamSettings, since: datetime, until: datetime
+) -> list[RecordedDecision]:
+    """The scorer's decisions on swipes with event time in `[since, until)`; none before any was written.
+
+    Each with the model's score and threshold (the threshold from the record's JSON) and when it was
+    decided: a retried swipe has several, `services.rule_test.newest_decisions` keeps the last.
+    """
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    path = settings.table(TABLE_DECISIONS)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return []  # no scorer has published yet: every swipe was authorized elsewhere
+    frame = spark.read.format("delta").load(path)
+    frame = frame.where((F.col("event_time") >= F.lit(since)) & (F.col("event_time") < F.lit(until)))
+    rows = frame.select(
+        "swipe_id",
+        "decision",
+        "score",
+        F.get_json_object("record", "$.threshold").cast("double").alias("threshold"),
+        F.unix_micros("decided_at").alias("decided_at"),
+    ).collect()
+    return [
+        RecordedDecision(
+            r.swipe_id, r.decision, r.score, r.threshold, _EPOCH + timedelta(microseconds=int(r.decided_at))
+        )
+        for r in rows
+    ]

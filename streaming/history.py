@@ -1,11 +1,12 @@
-"""The history query: one Kafka source over swipes, labels and decisions; each Delta table written once.
+"""The history query: one Kafka source over swipes, labels, decisions, reviews; each Delta table written once.
 
     history   swipes    -> Delta `swipes`        (every valid swipe, late or not)
               labels    -> Delta `labels`        (every valid label as received; training reads it)
               decisions -> Delta `decisions`     (the scorer's audit trail, streaming.audit)
+              reviews   -> Delta `reviews`       (the review queue's cases, opened and closed)
               invalid swipes and labels -> Delta `dead_letters`, raw bytes and the reason kept
 
-One source, one checkpoint and one trigger (the long history trigger) for the three topics: each
+One source, one checkpoint and one trigger (the long history trigger) for the four topics: each
 swipe is read from Kafka and parsed once here, and a micro-batch costs one set of Delta commits
 instead of three queries each paying their own. Nothing waits on these tables at the second: the
 scorer reads the tiles of the hot query, so this query runs rarely and in big batches, off the
@@ -25,11 +26,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
-from foundation.tables import TABLE_DEAD_LETTERS, TABLE_DECISIONS, TABLE_LABELS, TABLE_SWIPES
+from foundation.tables import TABLE_DEAD_LETTERS, TABLE_DECISIONS, TABLE_LABELS, TABLE_REVIEWS, TABLE_SWIPES
 from foundation.topics import admin_config, ensure_topics
 from streaming.audit import decision_rows
 from streaming.features import dead_letters, good_swipes, parse_swipes
 from streaming.merchant_features import good_labels, parse_labels
+from streaming.reviews import review_rows
 from streaming.settings import StreamSettings
 from streaming.sinks import (
     app_id,
@@ -48,9 +50,10 @@ OnInvalid = Callable[[int], None]
 
 
 def starting_offsets(settings: StreamSettings, partitions: dict[str, int]) -> str:
-    """The source's startingOffsets: the job's setting for swipes and labels, earliest for decisions.
+    """The source's startingOffsets: the job's setting for swipes and labels, earliest for decisions
+    and reviews.
 
-    The audit trail keeps every decision whatever the job's starting offsets are. "earliest" for all
+    The trails keep every decision and review whatever the job's starting offsets are. "earliest" for all
     is the plain word; for "latest" Spark wants every partition of every topic spelled out, and
     `partitions` (topic -> partition count) gives them. A JSON setting is the user's own, passed on.
     """
@@ -60,6 +63,7 @@ def starting_offsets(settings: StreamSettings, partitions: dict[str, int]) -> st
         settings.topic_swipes: _LATEST,
         settings.topic_labels: _LATEST,
         settings.topic_decisions: _EARLIEST,
+        settings.topic_reviews: _EARLIEST,
     }
     return json.dumps(
         {topic: {str(p): code for p in range(partitions[topic])} for topic, code in by_topic.items()}
@@ -72,9 +76,11 @@ def _partitions(bootstrap: str, topics: list[str]) -> dict[str, int]:
 
 
 def read_history(spark: SparkSession, settings: StreamSettings) -> DataFrame:
-    """The three topics as one stream, created first if missing (labels and decisions come from others)."""
-    topics = [settings.topic_swipes, settings.topic_labels, settings.topic_decisions]
-    ensure_topics(settings.bootstrap, topics, partitions=settings.topic_partitions)
+    """The four topics as one stream, created first if missing (the scorer and others write three)."""
+    topics = [settings.topic_swipes, settings.topic_labels, settings.topic_decisions, settings.topic_reviews]
+    ensure_topics(
+        settings.bootstrap, topics, partitions=settings.topic_partitions, compacted=[settings.topic_reviews]
+    )
     counts = _partitions(settings.bootstrap, topics) if settings.starting_offsets == "latest" else {}
     return read_topic(spark, settings, ",".join(topics), starting_offsets(settings, counts))
 
@@ -82,7 +88,7 @@ def read_history(spark: SparkSession, settings: StreamSettings) -> DataFrame:
 def write_history(
     batch: DataFrame, batch_id: int, settings: StreamSettings, on_invalid: OnInvalid | None = None
 ) -> None:
-    """One micro-batch of Kafka rows of the three topics into their tables, each append once.
+    """One micro-batch of Kafka rows of the four topics into their tables, each append once.
 
     A table gets an append only when the batch holds rows for it: an empty append would still cost
     a Delta commit. A replayed batch holds the same rows, so it skips the same tables.
@@ -107,6 +113,9 @@ def write_history(
         if per_topic.get(settings.topic_decisions):
             decisions = decision_rows(batch.where(F.col("topic") == settings.topic_decisions))
             append_once(decisions, settings.table(TABLE_DECISIONS), app, batch_id)
+        if per_topic.get(settings.topic_reviews):
+            reviews = review_rows(batch.where(F.col("topic") == settings.topic_reviews))
+            append_once(reviews, settings.table(TABLE_REVIEWS), app, batch_id)
         if invalid:
             bad = invalid[0] if len(invalid) == 1 else invalid[0].unionByName(invalid[1])
             count = bad.count()

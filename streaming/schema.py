@@ -1,4 +1,4 @@
-"""The swipe event, label and the card and merchant feature records: defined once, as pydantic models.
+"""The swipe, label, review case and the card and merchant feature records: defined once, in pydantic.
 
 The Spark StructType (`spark_schema`), the HTTP body and the Kafka serializer (`to_kafka` /
 `from_kafka`) all derive from these classes, so the generator, the job and the scorer cannot
@@ -94,6 +94,37 @@ class Label(_Record):
             event_time=swipe.event_time,
             reported_at=reported_at,
         )
+
+
+Verdict = Literal["fraud", "legit"]
+
+
+class ReviewReason(_Record):
+    code: str
+    detail: str
+    value: float | str | None = None
+
+
+class ReviewCase(_Record):
+    """A swipe a `review` rule flagged, on the `reviews` topic (key: the swipe id): open, then closed.
+
+    The swipe is tokenized (never a PAN); `reasons` and `features` are the decision's reasons and
+    model inputs. An analyst's verdict publishes the same case again, closed, with who and why: the
+    topic is compacted, so each swipe's newest state stays on it for every scorer replica to read.
+    """
+
+    swipe: Swipe
+    decision: Decision
+    score: float | None
+    model_version: str | None
+    reasons: list[ReviewReason]
+    features: dict[str, float]
+    decided_at: EventTime
+    status: Literal["open", "closed"] = "open"
+    verdict: Verdict | None = None
+    analyst: str | None = None
+    note: str | None = None
+    closed_at: EventTime | None = None
 
 
 class WindowFeatures(_Record):

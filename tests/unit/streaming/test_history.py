@@ -1,4 +1,4 @@
-"""The history query's starting offsets: the job's choice for swipes and labels, earliest for decisions."""
+"""The history query's starting offsets: the job's choice for swipes and labels, earliest for the trails."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def settings(offsets: str) -> StreamSettings:
         topic_swipes="sw",
         topic_labels="lb",
         topic_decisions="dc",
+        topic_reviews="rv",
     )
 
 
@@ -32,12 +33,13 @@ def test_offsets_spark_takes_as_they_are(offsets: str, expected: str) -> None:
     assert starting_offsets(settings(offsets), {}) == expected
 
 
-def test_latest_is_spelled_out_per_partition_with_decisions_from_the_earliest() -> None:
-    got = json.loads(starting_offsets(settings("latest"), {"sw": 2, "lb": 1, "dc": 3}))
+def test_latest_is_spelled_out_per_partition_with_decisions_and_reviews_from_the_earliest() -> None:
+    got = json.loads(starting_offsets(settings("latest"), {"sw": 2, "lb": 1, "dc": 3, "rv": 2}))
     assert got == {
         "sw": {"0": -1, "1": -1},
         "lb": {"0": -1},
         "dc": {"0": -2, "1": -2, "2": -2},
+        "rv": {"0": -2, "1": -2},
     }
 
 
