@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scoring.api import BodySizeLimit, ScoreRequest, ScoreResponse
@@ -130,8 +131,11 @@ def create_app(
             card_token = request.card_token
         # The scorer built a valid ScoreResponse: serialize it once here rather than have FastAPI
         # validate it a second time against `response_model` (which stays for the OpenAPI schema).
-        decided = scorer.score(request, card_token, explain=explain)
-        return Response(decided.model_dump_json(), media_type="application/json")
+        decided, after = scorer.decide(request, card_token, explain=explain)
+        # The challenger runs once the response body is sent (Starlette's background task), on the
+        # event loop like the rest of the scorer: off this response's latency, never changing it.
+        background = BackgroundTask(_on_the_loop(after)) if after is not None else None
+        return Response(decided.model_dump_json(), media_type="application/json", background=background)
 
     async def decide_directly(request: Request) -> Response | None:
         """The usual swipe: JSON, no query, the exact token, a valid body. None: FastAPI's way.
@@ -205,6 +209,15 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _on_the_loop(work: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    """`work` as a coroutine function, so Starlette runs it on the loop rather than in a thread."""
+
+    async def run() -> None:
+        work()
+
+    return run
 
 
 def _features_status(follower: Follower | None) -> str:

@@ -68,8 +68,8 @@ class ScorerMetrics:
         )
         self.model_info = Gauge(
             "fraudstream_model_info",
-            "The model version being served (value 1).",
-            ["version"],
+            "The model versions loaded (value 1): role champion answers, role challenger is the shadow.",
+            ["role", "version"],
             registry=registry,
         )
         self.publish_failures = Counter(
@@ -83,7 +83,7 @@ class ScorerMetrics:
             "Feature records skipped because they did not parse (since start).",
             registry=registry,
         )
-        self._model_version: str | None = None
+        self._model_versions: dict[str, str | None] = {}
         # `.labels(...)` checks and sorts its arguments on every call, several times the cost of
         # `.inc()`; the label values are a bounded vocabulary, so each child is looked up once.
         # (Nothing here ever removes a child of these two counters, so a cached one stays live.)
@@ -113,10 +113,13 @@ class ScorerMetrics:
                 reason = children[code] = self.reasons.labels(reason=code)
             reason.inc()
 
-    def serving(self, version: str | None) -> None:
-        if version == self._model_version:
+    def serving(self, version: str | None, role: str = "champion") -> None:
+        """The model `role` (champion or challenger) runs now; None: no model in that role."""
+        if role in self._model_versions and version == self._model_versions[role]:
             return
-        self.model_info.clear()
+        previous = self._model_versions.get(role)
+        if previous is not None:
+            self.model_info.remove(role, previous)
         if version is not None:
-            self.model_info.labels(version=version).set(1)
-        self._model_version = version
+            self.model_info.labels(role=role, version=version).set(1)
+        self._model_versions[role] = version

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from scoring.api import DecisionRecord, ScoreResponse
+from scoring.api import DecisionRecord, ScoreResponse, ShadowOut
 from scoring.decision import Decision, Degraded, decide
 from scoring.merchant_inputs import merchant_inputs
 from scoring.metrics import ScorerMetrics
@@ -22,9 +22,13 @@ from scoring.reload import WatchedFile
 from scoring.request_features import DecidedSwipe, LagCover, request_features, stale
 from scoring.rules import RuleSet, context_names, load_rules, rule_context
 from scoring.settings import ScorerSettings
+from scoring.shadow import Challenger
 from streaming.schema import SwipeDetails, to_kafka
 
 log = logging.getLogger("fraudstream.scoring")
+
+# Work to run once the response is on its way (the challenger and the decision record); None: none.
+AfterResponse = Callable[[], None] | None
 
 _SWIPE_DETAILS = set(SwipeDetails.model_fields)
 
@@ -96,8 +100,18 @@ class Scorer:
             check_interval_s=settings.reload_check_s,
             what="model",
         )
+        self.challenger = Challenger.of(
+            settings.shadow_model_path,
+            settings.shadow_rules_path,
+            self._load_model,
+            known,
+            settings.reload_check_s,
+        )
         self.rules.current()
         metrics.serving(m.version if (m := self.model.current()) else None)
+        if self.challenger is not None:
+            shadow = self.challenger.current_model(None)
+            metrics.serving(shadow.version if shadow else None, role="challenger")
 
     def _load_model(self, path: Path) -> ModelArtifact:
         artifact = ModelArtifact.load(path)
@@ -119,6 +133,19 @@ class Scorer:
         return artifact
 
     def score(self, swipe: SwipeDetails, card_token: str, *, explain: bool = False) -> ScoreResponse:
+        """Decide one swipe and do the after-response work at once (tests, benchmarks, no HTTP)."""
+        response, after = self.decide(swipe, card_token, explain=explain)
+        if after is not None:
+            after()
+        return response
+
+    def decide(
+        self, swipe: SwipeDetails, card_token: str, *, explain: bool = False
+    ) -> tuple[ScoreResponse, AfterResponse]:
+        """The response, and the work to run after sending it: the challenger, then its record.
+
+        Without a challenger everything is published here and the work is None.
+        """
         started = time.perf_counter()
         now_dt = self.clock()
         now = now_dt.timestamp()
@@ -141,9 +168,10 @@ class Scorer:
             model_error=self.model.error,
             rules_error=self.rules.error if rules is None else None,
         )
+        context = rule_context(inputs, rf, swipe, card_token)
         decision = decide(
             inputs,
-            rule_context(inputs, rf, swipe, card_token),
+            context,
             model,
             rules,
             degraded=degraded,
@@ -153,10 +181,68 @@ class Scorer:
         first_time = self.lag_cover.record(
             card_token, DecidedSwipe.of(swipe, denied=decision.decision == "deny", decided_at=now)
         )
-
         age_s = now - features.computed_at.timestamp() if features is not None else None
+        response = self._response(swipe, card_token, decision, model, features, age_s, inputs, explain)
+        # A retried request is decided again, but its swipe is on `swipes` once: the tiles count
+        # every swipe they are given.
+        challenger = self.challenger
+        self._publish(
+            swipe, card_token, response, inputs, now_dt, swipe_too=first_time, record=challenger is None
+        )
+        self._observe(decision, age_s, time.perf_counter() - started)
+        if decision.decision == "deny":
+            log.info(
+                "denied",
+                extra={
+                    "swipe_id": swipe.swipe_id,
+                    "card_token": card_token,
+                    "reasons": [r.code for r in decision.reasons],
+                },
+            )
+        if challenger is None:
+            return response, None
+
+        def shadow_then_record() -> None:
+            shadow_inputs = inputs
+            shadow_model = challenger.current_model(model)
+            if (
+                shadow_model is not None
+                and shadow_model.reads_merchant
+                and not (model and model.reads_merchant)
+            ):
+                found = self.merchants.get(swipe.merchant_id)
+                shadow_inputs = {**inputs, **merchant_inputs(found, self.merchant_config)}
+            try:
+                shadow: ShadowOut | None = challenger.decide(
+                    shadow_inputs,
+                    context,
+                    model,
+                    rules,
+                    degraded=degraded,
+                    fail_open=self.settings.fail_open,
+                    threshold=self.settings.deny_threshold,
+                )
+            except Exception:
+                log.exception("the challenger failed", extra={"swipe_id": swipe.swipe_id})
+                shadow = None
+            self.metrics.serving(shadow_model.version if shadow_model else None, role="challenger")
+            self._publish(swipe, card_token, response, inputs, now_dt, swipe_too=False, shadow=shadow)
+
+        return response, shadow_then_record
+
+    def _response(
+        self,
+        swipe: SwipeDetails,
+        card_token: str,
+        decision: Decision,
+        model: ModelArtifact | None,
+        features: Any,
+        age_s: float | None,
+        inputs: dict[str, float],
+        explain: bool,
+    ) -> ScoreResponse:
         # One validation pass, reasons included: cheaper than a ReasonOut(...) call per reason.
-        response = ScoreResponse.model_validate(
+        return ScoreResponse.model_validate(
             {
                 "swipe_id": swipe.swipe_id,
                 "card_token": card_token,
@@ -171,20 +257,6 @@ class Scorer:
                 "inputs": inputs if explain else None,
             }
         )
-        # A retried request is decided again, but its swipe is on `swipes` once: the tiles count
-        # every swipe they are given.
-        self._publish(swipe, card_token, response, inputs, now_dt, swipe_too=first_time)
-        self._observe(decision, age_s, time.perf_counter() - started)
-        if decision.decision == "deny":
-            log.info(
-                "denied",
-                extra={
-                    "swipe_id": swipe.swipe_id,
-                    "card_token": card_token,
-                    "reasons": [r.code for r in decision.reasons],
-                },
-            )
-        return response
 
     def _observe(self, decision: Decision, age_s: float | None, elapsed_s: float) -> None:
         m = self.metrics
@@ -201,9 +273,11 @@ class Scorer:
         inputs: dict[str, float],
         now: datetime,
         swipe_too: bool = True,
+        record: bool = True,
+        shadow: ShadowOut | None = None,
     ) -> None:
-        """Hand the decided swipe (unless `swipe_too` is False) and the decision record to the
-        producer; never raise."""
+        """Hand the decided swipe (unless `swipe_too` is False) and the decision record (unless
+        `record` is False, with the challenger's `shadow` decision) to the producer; never raise."""
         if self.producer is None:
             return
         key = card_token.encode("ascii")
@@ -214,12 +288,14 @@ class Scorer:
                 out.append((self.settings.topic_swipes, value))
             # The response's validated values as they are (its reasons stay ReasonOut instances),
             # not dumped to dicts and validated again.
-            record = DecisionRecord(
-                **{**response.__dict__, "inputs": inputs},
-                event_time=swipe.event_time,
-                decided_at=now,
-            )
-            out.append((self.settings.topic_decisions, to_kafka(record)))
+            if record:
+                decided = DecisionRecord(
+                    **{**response.__dict__, "inputs": inputs},
+                    event_time=swipe.event_time,
+                    decided_at=now,
+                    shadow=shadow,
+                )
+                out.append((self.settings.topic_decisions, to_kafka(decided)))
         except Exception:
             log.exception("could not build the records to publish", extra={"swipe_id": swipe.swipe_id})
             return

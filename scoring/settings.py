@@ -36,6 +36,16 @@ class ScorerSettings(StackSettings):
     model_path: Path | None = Field(
         default=None, description="Model artifact JSON; unset = <state_dir>/models/current.json."
     )
+    shadow_model_path: Path | None = Field(
+        default=None,
+        description="A challenger model artifact, scored after each response; its decision is recorded "
+        "beside the champion's on `decisions`, never answered.",
+    )
+    shadow_rules_path: Path | None = Field(
+        default=None,
+        description="A challenger TOML rules file, evaluated like the shadow model (with the shadow model, "
+        "or else the champion's).",
+    )
     stale_after_s: float = Field(
         default=300.0,
         gt=0,

@@ -3,6 +3,7 @@
 The record keeps the scorer's full JSON (`record`) beside the columns people filter on, so a
 question about one swipe ("why was it denied, by which model?") is one Delta query. The history
 query (streaming.history) appends them, with txnAppId/txnVersion: a replayed batch is not written twice.
+A challenger's decision (FRAUDSTREAM_SHADOW_MODEL / _RULES) has its own columns, `shadow_*`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ TABLE_DECISIONS = "decisions"
 DECISIONS_SCHEMA = (
     "swipe_id string, card_token string, decision string, score double, model_version string, "
     "degraded boolean, reasons array<string>, event_time timestamp, decided_at timestamp, "
-    "record string, topic string, partition int, offset long"
+    "record string, topic string, partition int, offset long, "
+    "shadow_decision string, shadow_score double, shadow_model_version string"
 )
 
 
@@ -39,4 +41,9 @@ def decision_rows(raw: DataFrame) -> DataFrame:
         "topic",
         "partition",
         "offset",
+        # The challenger's decision (scoring.shadow), null when no shadow ran; added columns, so a
+        # table written before them takes them on at its next append (mergeSchema).
+        field("shadow.decision").alias("shadow_decision"),
+        field("shadow.score").cast("double").alias("shadow_score"),
+        field("shadow.model_version").alias("shadow_model_version"),
     )

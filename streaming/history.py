@@ -108,7 +108,8 @@ def write_history(
             invalid.append(dead_letters(parsed))
         if per_topic.get(settings.topic_decisions):
             decisions = decision_rows(batch.where(F.col("topic") == settings.topic_decisions))
-            append_once(decisions, settings.table(TABLE_DECISIONS), app, batch_id)
+            # merge_schema: tables written before the shadow columns take them on.
+            append_once(decisions, settings.table(TABLE_DECISIONS), app, batch_id, merge_schema=True)
         if invalid:
             bad = invalid[0] if len(invalid) == 1 else invalid[0].unionByName(invalid[1])
             count = bad.count()
