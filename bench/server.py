@@ -48,6 +48,7 @@ def serve_scorer(args: argparse.Namespace) -> None:
         kafka_bootstrap=args.bootstrap or None,
         topic_swipes=args.topic_swipes,
         topic_decisions=args.topic_decisions,
+        shadow_model_path=args.shadow_model_path or None,
     )
     configure_logging(settings.log_level)
     table = OnlineFeatureTable()
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", default="", help="scorer: Kafka to publish to; empty = no producer")
     parser.add_argument("--topic-swipes", default="swipes")
     parser.add_argument("--topic-decisions", default="decisions")
+    parser.add_argument("--shadow-model-path", default="", help="scorer: a challenger artifact to shadow")
     parser.add_argument("--body", help="bare: file holding the constant response body")
     args = parser.parse_args(argv)
     configure_logging("INFO")

@@ -835,6 +835,11 @@ from bench.cli import bench_app  # noqa: E402
 
 app.add_typer(bench_app, name="bench")
 
+# The challenger's comparison (services/shadow_cli.py): `fraudstream shadow report`.
+from services.shadow_cli import shadow_app  # noqa: E402
+
+app.add_typer(shadow_app, name="shadow")
+
 
 if __name__ == "__main__":
     app()

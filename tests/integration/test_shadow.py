@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,11 @@ from prometheus_client import CollectorRegistry
 from scoring.app import build_producer, create_app
 from scoring.model import publish_artifact
 from scoring.settings import ScorerSettings
+from scoring.shadow_compare import compare
+from services.shadow_report import read_paired
 from streaming.audit import TABLE_DECISIONS, decision_rows
 from streaming.history import start_history
+from streaming.schema import Label, to_kafka
 from streaming.settings import StreamSettings
 from tests.eventually import assert_eventually
 from tests.unit.scoring.builders import CFG, T0, artifact
@@ -80,6 +83,17 @@ def test_a_shadow_models_decisions_land_in_delta_beside_the_champions(
             )
             assert r.status_code == 200, r.text
             assert r.json()["decision"] == "approve" and "shadow" not in r.json()
+    # A chargeback for the second swipe: the challenger denied it, the champion did not.
+    label = Label(
+        swipe_id=ids[1],
+        card_token="ct_" + "01" * 16,
+        merchant_id="m1",
+        is_fraud=True,
+        scenario="stolen_card",
+        event_time=T0 + timedelta(seconds=1),
+        reported_at=T0 + timedelta(days=3),
+    )
+    producer.produce(topics["topic_labels"], value=to_kafka(label), key=label.card_token.encode())
     assert producer.flush(30) == 0
 
     query = start_history(spark, stream_settings)
@@ -89,6 +103,7 @@ def test_a_shadow_models_decisions_land_in_delta_beside_the_champions(
             query.processAllAvailable()
             rows = spark.read.format("delta").load(stream_settings.table(TABLE_DECISIONS)).collect()
             assert sorted(r.swipe_id for r in rows) == sorted(ids)
+            assert spark.read.format("delta").load(stream_settings.table("labels")).count() == 1
 
         assert_eventually(landed, timeout=90)
     finally:
@@ -99,3 +114,9 @@ def test_a_shadow_models_decisions_land_in_delta_beside_the_champions(
     }
     assert all(r.shadow_score > 0.9 > r.score for r in rows)
     assert all("4111" not in r.record for r in rows)
+
+    # The report's read of the same tables: every swipe paired, the one fraud caught by the challenger.
+    c = compare(read_paired(spark, stream_settings, datetime.now(UTC) - timedelta(hours=1)))
+    assert (c.swipes, c.agreement, c.only_challenger_denies, c.frauds) == (3, 0.0, 3, 1)
+    assert (c.champion.recall, c.challenger.recall, c.challenger.precision) == (0.0, 1.0, 1 / 3)
+    assert compare(read_paired(spark, stream_settings, datetime.now(UTC) + timedelta(hours=1))).swipes == 0

@@ -154,3 +154,9 @@ def test_replay_with_a_bad_mapping_names_the_option(tmp_path: Path) -> None:
     result = runner.invoke(app, ["replay", "--file", str(path), "--map", "amount=amt,time=ts"])
     assert result.exit_code == 2
     assert "Invalid value for --map: --map is missing required key(s) card" in _text(result.output)
+
+
+def test_shadow_report_refuses_a_bad_since_before_starting_spark() -> None:
+    result = runner.invoke(app, ["shadow", "report", "--since", "yesterday"])
+    assert result.exit_code == 2
+    assert "--since" in result.output and "7d" in result.output
