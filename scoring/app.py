@@ -58,11 +58,6 @@ def create_app(
     followers = [f for f in (follower, merchant_follower) if f is not None]
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ScorerMetrics(registry)
-    metrics.watch(
-        table_size=lambda: len(table),
-        consumer_lag=lambda: sum(f.lag for f in followers),
-        malformed=lambda: sum(f.malformed for f in followers),
-    )
     scorer = Scorer(
         settings,
         table,
@@ -71,6 +66,12 @@ def create_app(
         merchants=merchants,
         follower=follower,
         producer=producer,
+    )
+    metrics.watch(
+        table_size=lambda: len(table),
+        consumer_lag=lambda: sum(f.lag for f in followers),
+        malformed=lambda: sum(f.malformed for f in followers),
+        score_psi=scorer.score_psi,
     )
     token_key = settings.token_key.get_secret_value().encode("utf-8")
     api_token = settings.api_token.get_secret_value().encode("utf-8") if settings.api_token else None

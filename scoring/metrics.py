@@ -29,6 +29,8 @@ LATENCY_BUCKETS = (
     0.5,
     1,
 )
+# Equal bins of the fraud score, the bins scoring.drift holds the training distribution in.
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 FEATURE_AGE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 
 
@@ -78,6 +80,23 @@ class ScorerMetrics:
             ["topic"],
             registry=registry,
         )
+        self.model_score = Histogram(
+            "fraudstream_model_score",
+            "The serving model's fraud score of each decided swipe.",
+            buckets=SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.review_flags = Counter(
+            "fraudstream_review_flags",
+            "Decisions a review rule flagged for the case queue (whatever the decision).",
+            registry=registry,
+        )
+        self.score_psi = Gauge(
+            "fraudstream_score_psi",
+            "Population stability index of the last FRAUDSTREAM_PSI_WINDOW scores against the serving "
+            "model's validation scores; NaN without enough scores or a model without them.",
+            registry=registry,
+        )
         self.malformed_features = Gauge(
             "fraudstream_malformed_feature_records",
             "Feature records skipped because they did not parse (since start).",
@@ -95,7 +114,10 @@ class ScorerMetrics:
         table_size: Callable[[], float],
         consumer_lag: Callable[[], float],
         malformed: Callable[[], float],
+        score_psi: Callable[[], float] | None = None,
     ) -> None:
+        if score_psi is not None:
+            self.score_psi.set_function(score_psi)
         self.table_cards.set_function(table_size)
         self.consumer_lag.set_function(consumer_lag)
         self.malformed_features.set_function(malformed)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Protocol
 
 from scoring.api import DecisionRecord, ScoreResponse, ShadowOut
 from scoring.decision import Decision, Degraded, decide
+from scoring.drift import LiveScores
 from scoring.merchant_inputs import merchant_inputs
 from scoring.metrics import ScorerMetrics
 from scoring.model import ModelArtifact, input_names, model_inputs
@@ -107,6 +108,8 @@ class Scorer:
             known,
             settings.reload_check_s,
         )
+        self.live_scores = LiveScores(settings.psi_window)
+        self._scored_by: str | None = None  # the model whose scores live_scores holds
         self.rules.current()
         metrics.serving(m.version if (m := self.model.current()) else None)
         if self.challenger is not None:
@@ -189,7 +192,7 @@ class Scorer:
         self._publish(
             swipe, card_token, response, inputs, now_dt, swipe_too=first_time, record=challenger is None
         )
-        self._observe(decision, age_s, time.perf_counter() - started)
+        self._observe(decision, model, age_s, time.perf_counter() - started)
         if decision.decision == "deny":
             log.info(
                 "denied",
@@ -258,10 +261,26 @@ class Scorer:
             }
         )
 
-    def _observe(self, decision: Decision, age_s: float | None, elapsed_s: float) -> None:
+    def score_psi(self) -> float:
+        """The live scores' drift from the serving model's validation scores (read at scrape time)."""
+        model = self.model.value
+        shares = model.score_shares if model is not None and model.version == self._scored_by else None
+        return self.live_scores.psi_against(shares, self.settings.psi_min_scores)
+
+    def _observe(
+        self, decision: Decision, model: ModelArtifact | None, age_s: float | None, elapsed_s: float
+    ) -> None:
         m = self.metrics
         m.score_latency.observe(elapsed_s)
         m.count_decision(decision.decision, (r.code for r in decision.reasons))
+        if any(r.value == "review" and r.code.startswith("rule:") for r in decision.reasons):
+            m.review_flags.inc()
+        if decision.score is not None and model is not None:
+            if model.version != self._scored_by:  # a new model: its own scores from now on
+                self.live_scores.clear()
+                self._scored_by = model.version
+            self.live_scores.add(decision.score)
+            m.model_score.observe(decision.score)
         if age_s is not None:
             m.feature_age.observe(max(age_s, 0.0))
 

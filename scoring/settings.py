@@ -46,6 +46,12 @@ class ScorerSettings(StackSettings):
         description="A challenger TOML rules file, evaluated like the shadow model (with the shadow model, "
         "or else the champion's).",
     )
+    psi_window: int = Field(
+        default=10_000, ge=1, description="The last N scores fraudstream_score_psi compares with training."
+    )
+    psi_min_scores: int = Field(
+        default=500, ge=1, description="fraudstream_score_psi is NaN until the window holds this many."
+    )
     stale_after_s: float = Field(
         default=300.0,
         gt=0,

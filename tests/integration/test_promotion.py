@@ -91,17 +91,15 @@ def test_promotion_accepts_a_better_model_and_refuses_a_worse_one(
     test_rows = training_rows(swipes, labels, TrainingWindow(end - backtest, end), cutoff, config)
     assert sum(r.is_fraud for r in test_rows) > 0
 
-    # 1. Serving: a model that ranks backwards (the candidate's own weights, negated). Refused? No:
-    #    the candidate is better, and replaces it.
+    # 1. Serving: a model that gives every swipe the same score (the candidate's weights zeroed), so
+    #    its AP is the fraud share: the candidate ranks better, and replaces it.
     first, _, candidate = promote(Gate(ap_margin=0.0, deny_rate_bound=1.0))
-    backwards = candidate.model_copy(
-        update={"version": "backwards", "coefficients": [-c for c in candidate.coefficients]}
-    )
-    publish_artifact(backwards, models)
+    blind = candidate.model_copy(update={"version": "blind", "coefficients": [0.0] * len(candidate.features)})
+    publish_artifact(blind, models)
     promoted, comparison, candidate = promote(Gate(ap_margin=0.0, deny_rate_bound=1.0))
     assert first is True  # no serving model yet
-    assert promoted is True
-    assert comparison["champion"]["version"] == "backwards"
+    assert promoted is True, comparison
+    assert comparison["champion"]["version"] == "blind"
     assert comparison["candidate"]["average_precision"] > comparison["champion"]["average_precision"]
     assert ModelArtifact.load(models / "current.json").version == candidate.version
 
@@ -110,7 +108,7 @@ def test_promotion_accepts_a_better_model_and_refuses_a_worse_one(
     memorized = train_gbm([*test_rows, *test_rows], "memorized", config=config, seed=1)
     publish_artifact(memorized, models)
     promoted, comparison, candidate = promote(Gate(ap_margin=0.0, deny_rate_bound=1.0))
-    assert promoted is False
+    assert promoted is False, comparison
     assert "below the serving model" in comparison["reason"]
     assert comparison["champion"]["average_precision"] > comparison["candidate"]["average_precision"]
     assert ModelArtifact.load(models / "current.json").version == "memorized"  # still serving
