@@ -33,6 +33,7 @@ from bench import machine, output
 from bench.kafka import embedded_broker, free_port, fresh_name
 from bench.measure import WrkResult, ratio
 from bench.scorer_data import build_inputs
+from bench.scorer_shadow import shadow_cost
 from bench.wrk import command_line, run_wrk, write_script
 from scoring.settings import ScorerSettings
 from services.topics import ensure_topics
@@ -219,7 +220,10 @@ def run(
                 )
         measure(Variant("bare FastAPI (2nd)", "bare"), ["bare", "--body", str(bare_body)])
         bare_body_bytes = len(bare_body.read_bytes())
+        with console.status("the challenger in process: the response path with and without it"):
+            in_process = shadow_cost(inputs.features_path, inputs.bodies_path, model, challenger.path)
     result = summarize(results, info, duration_s, cards, inputs, bare_body_bytes)
+    result["shadow_in_process"] = in_process
     result["model"] = {"version": trained.artifact.version, "kind": model_kind}
     result["challenger"] = {"version": challenger.artifact.version, "kind": challenger.artifact.kind}
     console.print(render(result))
@@ -230,6 +234,11 @@ def run(
             f"p99 x{pair['p99_ratio']:.2f} @{LATENCY_CONNECTIONS}, req/s x{pair['rps_ratio']:.2f} "
             f"@{SATURATION_CONNECTIONS}, CPU/request x{pair['cpu_ratio']:.2f} (with / without)"
         )
+    console.print(
+        f"shadow model in process ({in_process['swipes_per_variant']:,} swipes each): response path "
+        f"{in_process['response_us_without']:.0f} µs without, {in_process['response_us_with']:.0f} µs with "
+        f"(x{in_process['response_ratio']:.2f}); after the response {in_process['after_response_us']:.0f} µs"
+    )
     console.print(f"bare: mean of its two runs ({', '.join(result['bare_runs_rps'])} req/s)")
     output.finish(console, result, json_path)
     return result
