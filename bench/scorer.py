@@ -149,18 +149,9 @@ def run(
     key = settings.token_key.get_secret_value().encode()
     with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        with console.status("training a small model (1,000 cards, 5 days)"):
-            trained = train_on_generated(
-                tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10
-            )
+        trained, challenger = _train_models(tmp, key, settings, console)
         model = trained.path
-        with console.status("training the challenger (another seed) for the shadow variants"):
-            challenger = train_on_generated(
-                tmp / "challenger", key, settings.feature_config, cards=1000, days=5, per_scenario=10, seed=2
-            )
         shadow_args = ["--shadow-model-path", str(challenger.path)]
-        model_kind = getattr(trained.artifact, "kind", "logistic")
-        console.print(f"model: {trained.artifact.version} ({model_kind}, the trainer's default kind)")
         with console.status(f"folding generated history into {cards:,} cards' features"):
             inputs = build_inputs(tmp / "inputs", key, settings.feature_config, cards=cards)
         console.print(
@@ -204,15 +195,8 @@ def run(
                 embedded_broker(tmp / "kafka", settings.jars_dir) as bootstrap,
             ):
                 ensure_topics(bootstrap, [swipes, decisions], partitions=settings.topic_partitions)
-                kafka_args = [
-                    *scorer_args,
-                    "--bootstrap",
-                    bootstrap,
-                    "--topic-swipes",
-                    swipes,
-                    "--topic-decisions",
-                    decisions,
-                ]
+                flags = ["--bootstrap", bootstrap, "--topic-swipes", swipes, "--topic-decisions", decisions]
+                kafka_args = [*scorer_args, *flags]
                 measure(Variant("scorer, publishing to Kafka", "scorer", kafka=True), kafka_args)
                 measure(
                     Variant("scorer, publishing to Kafka, shadow model", "scorer", kafka=True, shadow=True),
@@ -224,24 +208,43 @@ def run(
             in_process = shadow_cost(inputs.features_path, inputs.bodies_path, model, challenger.path)
     result = summarize(results, info, duration_s, cards, inputs, bare_body_bytes)
     result["shadow_in_process"] = in_process
-    result["model"] = {"version": trained.artifact.version, "kind": model_kind}
+    result["model"] = {"version": trained.artifact.version, "kind": trained.artifact.kind}
     result["challenger"] = {"version": challenger.artifact.version, "kind": challenger.artifact.kind}
     console.print(render(result))
-    for pair in result["shadow"]:
-        console.print(
-            f"shadow model, {'publishing to Kafka' if pair['kafka'] else 'producer off'}: "
-            f"p50 x{pair['p50_ratio']:.2f}, "
-            f"p99 x{pair['p99_ratio']:.2f} @{LATENCY_CONNECTIONS}, req/s x{pair['rps_ratio']:.2f} "
-            f"@{SATURATION_CONNECTIONS}, CPU/request x{pair['cpu_ratio']:.2f} (with / without)"
-        )
-    console.print(
-        f"shadow model in process ({in_process['swipes_per_variant']:,} swipes each): response path "
-        f"{in_process['response_us_without']:.0f} µs without, {in_process['response_us_with']:.0f} µs with "
-        f"(x{in_process['response_ratio']:.2f}); after the response {in_process['after_response_us']:.0f} µs"
-    )
+    _print_shadow(console, result)
     console.print(f"bare: mean of its two runs ({', '.join(result['bare_runs_rps'])} req/s)")
     output.finish(console, result, json_path)
     return result
+
+
+def _train_models(tmp: Path, key: bytes, settings: ScorerSettings, console: Console) -> tuple[Any, Any]:
+    """The served model and the challenger of the shadow variants (same data size, another seed)."""
+    with console.status("training a small model (1,000 cards, 5 days)"):
+        trained = train_on_generated(
+            tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10
+        )
+    with console.status("training the challenger (another seed) for the shadow variants"):
+        challenger = train_on_generated(
+            tmp / "challenger", key, settings.feature_config, cards=1000, days=5, per_scenario=10, seed=2
+        )
+    console.print(f"model: {trained.artifact.version} ({trained.artifact.kind}, the trainer's default kind)")
+    return trained, challenger
+
+
+def _print_shadow(console: Console, result: dict[str, Any]) -> None:
+    for pair in result["shadow"]:
+        console.print(
+            f"shadow model, {'publishing to Kafka' if pair['kafka'] else 'producer off'}: "
+            f"p50 x{pair['p50_ratio']:.2f}, p99 x{pair['p99_ratio']:.2f} @{LATENCY_CONNECTIONS}, "
+            f"req/s x{pair['rps_ratio']:.2f} @{SATURATION_CONNECTIONS}, "
+            f"CPU/request x{pair['cpu_ratio']:.2f} (with / without)"
+        )
+    p = result["shadow_in_process"]
+    console.print(
+        f"shadow model in process ({p['swipes_per_variant']:,} swipes each): response path "
+        f"{p['response_us_without']:.0f} µs without, {p['response_us_with']:.0f} µs with "
+        f"(x{p['response_ratio']:.2f}); after the response {p['after_response_us']:.0f} µs"
+    )
 
 
 def summarize(

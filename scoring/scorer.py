@@ -21,7 +21,7 @@ from scoring.model import ModelArtifact, input_names, model_inputs
 from scoring.online import OnlineFeatureTable, OnlineMerchantTable
 from scoring.reload import WatchedFile
 from scoring.request_features import DecidedSwipe, LagCover, request_features, stale
-from scoring.rules import RuleSet, context_names, load_rules, rule_context
+from scoring.rules import ContextValue, RuleSet, context_names, load_rules, rule_context
 from scoring.settings import ScorerSettings
 from scoring.shadow import Challenger
 from streaming.schema import SwipeDetails, to_kafka
@@ -205,14 +205,30 @@ class Scorer:
         if challenger is None:
             return response, None
 
+        return response, self._shadow_work(
+            challenger, swipe, card_token, response, inputs, context, model, rules, degraded, now_dt
+        )
+
+    def _shadow_work(
+        self,
+        challenger: Challenger,
+        swipe: SwipeDetails,
+        card_token: str,
+        response: ScoreResponse,
+        inputs: dict[str, float],
+        context: dict[str, ContextValue],
+        model: ModelArtifact | None,
+        rules: RuleSet | None,
+        degraded: Degraded,
+        now: datetime,
+    ) -> Callable[[], None]:
+        """What runs after the response: the challenger on the champion's inputs, then the record."""
+
         def shadow_then_record() -> None:
             shadow_inputs = inputs
             shadow_model = challenger.current_model(model)
-            if (
-                shadow_model is not None
-                and shadow_model.reads_merchant
-                and not (model and model.reads_merchant)
-            ):
+            champion_reads = model is not None and model.reads_merchant
+            if shadow_model is not None and shadow_model.reads_merchant and not champion_reads:
                 found = self.merchants.get(swipe.merchant_id)
                 shadow_inputs = {**inputs, **merchant_inputs(found, self.merchant_config)}
             try:
@@ -229,9 +245,9 @@ class Scorer:
                 log.exception("the challenger failed", extra={"swipe_id": swipe.swipe_id})
                 shadow = None
             self.metrics.serving(shadow_model.version if shadow_model else None, role="challenger")
-            self._publish(swipe, card_token, response, inputs, now_dt, swipe_too=False, shadow=shadow)
+            self._publish(swipe, card_token, response, inputs, now, swipe_too=False, shadow=shadow)
 
-        return response, shadow_then_record
+        return shadow_then_record
 
     def _response(
         self,

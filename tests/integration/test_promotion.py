@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,10 @@ def test_promotion_accepts_a_better_model_and_refuses_a_worse_one(
     assert comparison["candidate"]["average_precision"] > comparison["champion"]["average_precision"]
     assert ModelArtifact.load(models / "current.json").version == candidate.version
 
-    # 2. Serving: trees that memorized the backtest window (fitted on it twice over, so even their
-    #    validation slice was seen): the candidate, which never saw it, is worse and is refused.
-    memorized = train_gbm([*test_rows, *test_rows], "memorized", config=config, seed=1)
+    # 2. Serving: trees that memorized the backtest window (fitted on it, then validated on a copy
+    #    of it a month later): the candidate, which never saw it, is worse and is refused.
+    again = [replace(r, t=r.t + timedelta(days=30)) for r in test_rows]
+    memorized = train_gbm([*test_rows, *again], "memorized", config=config, seed=1, validation_fraction=0.5)
     publish_artifact(memorized, models)
     promoted, comparison, candidate = promote(Gate(ap_margin=0.0, deny_rate_bound=1.0))
     assert promoted is False, comparison
