@@ -28,6 +28,7 @@ def train_and_gate(
     from scoring.promotion import Gate
     from scoring.settings import ScorerSettings
     from services import trainer
+    from services.delta_history import HistoryMissing
     from services.promotion import promote_if_better
     from streaming.settings import StreamSettings
     from streaming.spark import build_session
@@ -59,7 +60,7 @@ def train_and_gate(
                 seed=seed,
                 progress=lambda m: spinner.update(m),
             )
-        except ValueError as exc:
+        except (ValueError, HistoryMissing) as exc:  # no history, or too little: say what to do
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
         finally:
