@@ -107,6 +107,10 @@ class ScorerMetrics:
         # `.inc()`; the label values are a bounded vocabulary, so each child is looked up once.
         # (Nothing here ever removes a child of these two counters, so a cached one stays live.)
         self._decision_children: dict[str, Counter] = {}
+        # Both decisions exported from the start at 0: a series that appears with its first deny
+        # already counted hides that jump from rate(), and so from the deny-rate alert.
+        for decision in ("approve", "deny"):
+            self._decision_children[decision] = self.decisions.labels(decision=decision)
         self._reason_children: dict[str, Counter] = {}
 
     def watch(

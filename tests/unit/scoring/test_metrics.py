@@ -74,3 +74,13 @@ def test_count_decision_counts_each_decision_and_reason_every_time() -> None:
     assert get("fraudstream_decision_reasons_total", {"reason": "model_score"}) == 3
     assert get("fraudstream_decision_reasons_total", {"reason": "feature:amount_z"}) == 1
     assert get("fraudstream_decision_reasons_total", {"reason": "features_missing"}) == 1
+
+
+def test_both_decisions_are_exported_at_zero_before_the_first_one() -> None:
+    registry = CollectorRegistry()
+    m = ScorerMetrics(registry)
+    get = registry.get_sample_value
+    assert get("fraudstream_decisions_total", {"decision": "deny"}) == 0
+    assert get("fraudstream_decisions_total", {"decision": "approve"}) == 0
+    m.count_decision("deny", [])
+    assert get("fraudstream_decisions_total", {"decision": "deny"}) == 1
