@@ -4,6 +4,10 @@ Servers run one at a time (the machine has few cores): the scorer without Kafka,
 endpoint, the scorer publishing to a real embedded broker, the bare endpoint again. The bare
 figure used in the ratios is the mean of its two runs, which brackets the scorer runs in time.
 
+A shadow model (FRAUDSTREAM_SHADOW_MODEL, a second model trained on another seed) runs as its own
+variants, beside the same scorer without one: `shadow` holds the ratios of latency and req/s
+with a challenger to without, measured in the same run.
+
 Besides req/s, each saturation run reads the server process's CPU time (user + system, from
 /proc) before and after: CPU per request moves far less than req/s when other work shares the
 cores, so `cpu_ratio_vs_bare` (bare's CPU per request / the server's) is the steadier figure.
@@ -29,6 +33,7 @@ from bench import machine, output
 from bench.kafka import embedded_broker, free_port, fresh_name
 from bench.measure import WrkResult, ratio
 from bench.scorer_data import build_inputs
+from bench.scorer_shadow import shadow_cost
 from bench.wrk import command_line, run_wrk, write_script
 from foundation.topics import ensure_topics
 from scoring.settings import ScorerSettings
@@ -44,6 +49,7 @@ class Variant:
     name: str
     kind: str  # "scorer" or "bare"
     kafka: bool = False
+    shadow: bool = False
 
 
 @dataclass
@@ -143,13 +149,9 @@ def run(
     key = settings.token_key.get_secret_value().encode()
     with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        with console.status("training a small model (1,000 cards, 5 days)"):
-            trained = train_on_generated(
-                tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10
-            )
+        trained, challenger = _train_models(tmp, key, settings, console)
         model = trained.path
-        model_kind = getattr(trained.artifact, "kind", "logistic")
-        console.print(f"model: {trained.artifact.version} ({model_kind}, the trainer's default kind)")
+        shadow_args = ["--shadow-model-path", str(challenger.path)]
         with console.status(f"folding generated history into {cards:,} cards' features"):
             inputs = build_inputs(tmp / "inputs", key, settings.feature_config, cards=cards)
         console.print(
@@ -182,6 +184,9 @@ def run(
             )
 
         measure(Variant("scorer, producer off", "scorer"), scorer_args)
+        measure(
+            Variant("scorer, producer off, shadow model", "scorer", shadow=True), [*scorer_args, *shadow_args]
+        )
         measure(Variant("bare FastAPI (1st)", "bare"), ["bare", "--body", str(bare_body)])
         if kafka:
             swipes, decisions = fresh_name("swipes"), fresh_name("decisions")
@@ -190,26 +195,56 @@ def run(
                 embedded_broker(tmp / "kafka", settings.jars_dir) as bootstrap,
             ):
                 ensure_topics(bootstrap, [swipes, decisions], partitions=settings.topic_partitions)
+                flags = ["--bootstrap", bootstrap, "--topic-swipes", swipes, "--topic-decisions", decisions]
+                kafka_args = [*scorer_args, *flags]
+                measure(Variant("scorer, publishing to Kafka", "scorer", kafka=True), kafka_args)
                 measure(
-                    Variant("scorer, publishing to Kafka", "scorer", kafka=True),
-                    [
-                        *scorer_args,
-                        "--bootstrap",
-                        bootstrap,
-                        "--topic-swipes",
-                        swipes,
-                        "--topic-decisions",
-                        decisions,
-                    ],
+                    Variant("scorer, publishing to Kafka, shadow model", "scorer", kafka=True, shadow=True),
+                    [*kafka_args, *shadow_args],
                 )
         measure(Variant("bare FastAPI (2nd)", "bare"), ["bare", "--body", str(bare_body)])
         bare_body_bytes = len(bare_body.read_bytes())
+        with console.status("the challenger in process: the response path with and without it"):
+            in_process = shadow_cost(inputs.features_path, inputs.bodies_path, model, challenger.path)
     result = summarize(results, info, duration_s, cards, inputs, bare_body_bytes)
-    result["model"] = {"version": trained.artifact.version, "kind": model_kind}
+    result["shadow_in_process"] = in_process
+    result["model"] = {"version": trained.artifact.version, "kind": trained.artifact.kind}
+    result["challenger"] = {"version": challenger.artifact.version, "kind": challenger.artifact.kind}
     console.print(render(result))
+    _print_shadow(console, result)
     console.print(f"bare: mean of its two runs ({', '.join(result['bare_runs_rps'])} req/s)")
     output.finish(console, result, json_path)
     return result
+
+
+def _train_models(tmp: Path, key: bytes, settings: ScorerSettings, console: Console) -> tuple[Any, Any]:
+    """The served model and the challenger of the shadow variants (same data size, another seed)."""
+    with console.status("training a small model (1,000 cards, 5 days)"):
+        trained = train_on_generated(
+            tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10
+        )
+    with console.status("training the challenger (another seed) for the shadow variants"):
+        challenger = train_on_generated(
+            tmp / "challenger", key, settings.feature_config, cards=1000, days=5, per_scenario=10, seed=2
+        )
+    console.print(f"model: {trained.artifact.version} ({trained.artifact.kind}, the trainer's default kind)")
+    return trained, challenger
+
+
+def _print_shadow(console: Console, result: dict[str, Any]) -> None:
+    for pair in result["shadow"]:
+        console.print(
+            f"shadow model, {'publishing to Kafka' if pair['kafka'] else 'producer off'}: "
+            f"p50 x{pair['p50_ratio']:.2f}, p99 x{pair['p99_ratio']:.2f} @{LATENCY_CONNECTIONS}, "
+            f"req/s x{pair['rps_ratio']:.2f} @{SATURATION_CONNECTIONS}, "
+            f"CPU/request x{pair['cpu_ratio']:.2f} (with / without)"
+        )
+    p = result["shadow_in_process"]
+    console.print(
+        f"shadow model in process ({p['swipes_per_variant']:,} swipes each): response path "
+        f"{p['response_us_without']:.0f} µs without, {p['response_us_with']:.0f} µs with "
+        f"(x{p['response_ratio']:.2f}); after the response {p['after_response_us']:.0f} µs"
+    )
 
 
 def summarize(
@@ -225,6 +260,7 @@ def summarize(
                 "name": r.variant.name,
                 "kind": r.variant.kind,
                 "kafka": r.variant.kafka,
+                "shadow": r.variant.shadow,
                 "saturation": r.saturation.as_dict(),
                 "latency": r.latency.as_dict(),
                 "ratio_vs_bare": round(ratio(r.saturation.requests_per_s, bare_rps), 3),
@@ -244,11 +280,34 @@ def summarize(
         "bare_cpu_us_per_request": round(bare_cpu, 1),
         "bare_runs_rps": [f"{r.saturation.requests_per_s:,.0f}" for r in bares],
         "variants": rows,
+        "shadow": shadow_ratios(results),
         "commands": {
             "saturation": command_line("http://127.0.0.1:PORT/v1/score", SATURATION_CONNECTIONS, duration_s),
             "latency": command_line("http://127.0.0.1:PORT/v1/score", LATENCY_CONNECTIONS, duration_s),
         },
     }
+
+
+def shadow_ratios(results: list[VariantResult]) -> list[dict[str, Any]]:
+    """Per Kafka setting, the scorer with a shadow model against the same scorer without one."""
+    scorers = {(r.variant.kafka, r.variant.shadow): r for r in results if r.variant.kind == "scorer"}
+    out = []
+    for kafka in (False, True):
+        without, with_shadow = scorers.get((kafka, False)), scorers.get((kafka, True))
+        if without is None or with_shadow is None:
+            continue
+        out.append(
+            {
+                "kafka": kafka,
+                "p50_ratio": round(ratio(with_shadow.latency.p(50), without.latency.p(50)), 3),
+                "p99_ratio": round(ratio(with_shadow.latency.p(99), without.latency.p(99)), 3),
+                "rps_ratio": round(
+                    ratio(with_shadow.saturation.requests_per_s, without.saturation.requests_per_s), 3
+                ),
+                "cpu_ratio": round(ratio(with_shadow.cpu_us_per_request, without.cpu_us_per_request), 3),
+            }
+        )
+    return out
 
 
 def render(result: dict[str, Any]) -> Any:

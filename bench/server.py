@@ -36,10 +36,9 @@ def bare_app(body: bytes) -> FastAPI:
 
 
 def serve_scorer(args: argparse.Namespace) -> None:
+    from bench.scorer_shadow import load_table
     from scoring.app import build_producer, create_app
-    from scoring.online import OnlineFeatureTable
     from scoring.settings import ScorerSettings
-    from streaming.schema import CardFeatures, from_kafka
 
     settings = ScorerSettings(
         host=args.host,
@@ -48,13 +47,10 @@ def serve_scorer(args: argparse.Namespace) -> None:
         kafka_bootstrap=args.bootstrap or None,
         topic_swipes=args.topic_swipes,
         topic_decisions=args.topic_decisions,
+        shadow_model_path=args.shadow_model_path or None,
     )
     configure_logging(settings.log_level)
-    table = OnlineFeatureTable()
-    with Path(args.features).open("rb") as fh:
-        for line in fh:
-            raw = line.rstrip(b"\n")
-            table.upsert(from_kafka(CardFeatures, raw), raw)
+    table = load_table(Path(args.features))
     producer = build_producer(settings) if args.bootstrap else None
     hooks = (lambda: producer.flush(10),) if producer is not None else ()
     _run(create_app(settings, table=table, producer=producer, on_shutdown=hooks), args.host, args.port)
@@ -70,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bootstrap", default="", help="scorer: Kafka to publish to; empty = no producer")
     parser.add_argument("--topic-swipes", default="swipes")
     parser.add_argument("--topic-decisions", default="decisions")
+    parser.add_argument("--shadow-model-path", default="", help="scorer: a challenger artifact to shadow")
     parser.add_argument("--body", help="bare: file holding the constant response body")
     args = parser.parse_args(argv)
     configure_logging("INFO")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from foundation.card_tokens import tokenize_pan
@@ -66,11 +67,6 @@ def create_app(
     followers = [f for f in (follower, merchant_follower, review_follower) if f is not None]
     registry = registry if registry is not None else CollectorRegistry()
     metrics = ScorerMetrics(registry)
-    metrics.watch(
-        table_size=lambda: len(table),
-        consumer_lag=lambda: sum(f.lag for f in followers),
-        malformed=lambda: sum(f.malformed for f in followers),
-    )
     scorer = Scorer(
         settings,
         table,
@@ -80,6 +76,12 @@ def create_app(
         follower=follower,
         producer=producer,
         reviews=reviews,
+    )
+    metrics.watch(
+        table_size=lambda: len(table),
+        consumer_lag=lambda: sum(f.lag for f in followers),
+        malformed=lambda: sum(f.malformed for f in followers),
+        score_psi=scorer.score_psi,
     )
     token_key = settings.token_key.get_secret_value().encode("utf-8")
     api_token = settings.api_token.get_secret_value().encode("utf-8") if settings.api_token else None
@@ -140,8 +142,11 @@ def create_app(
             card_token = request.card_token
         # The scorer built a valid ScoreResponse: serialize it once here rather than have FastAPI
         # validate it a second time against `response_model` (which stays for the OpenAPI schema).
-        decided = scorer.score(request, card_token, explain=explain)
-        return Response(decided.model_dump_json(), media_type="application/json")
+        decided, after = scorer.decide(request, card_token, explain=explain)
+        # The challenger runs once the response body is sent (Starlette's background task), on the
+        # event loop like the rest of the scorer: off this response's latency, never changing it.
+        background = BackgroundTask(_on_the_loop(after)) if after is not None else None
+        return Response(decided.model_dump_json(), media_type="application/json", background=background)
 
     async def decide_directly(request: Request) -> Response | None:
         """The usual swipe: JSON, no query, the exact token, a valid body. None: FastAPI's way.
@@ -234,6 +239,15 @@ def create_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _on_the_loop(work: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    """`work` as a coroutine function, so Starlette runs it on the loop rather than in a thread."""
+
+    async def run() -> None:
+        work()
+
+    return run
 
 
 def _features_status(follower: Follower | None) -> str:

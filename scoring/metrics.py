@@ -29,6 +29,8 @@ LATENCY_BUCKETS = (
     0.5,
     1,
 )
+# Equal bins of the fraud score, the bins scoring.drift holds the training distribution in.
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
 FEATURE_AGE_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 
 
@@ -68,8 +70,8 @@ class ScorerMetrics:
         )
         self.model_info = Gauge(
             "fraudstream_model_info",
-            "The model version being served (value 1).",
-            ["version"],
+            "The model versions loaded (value 1): role champion answers, role challenger is the shadow.",
+            ["role", "version"],
             registry=registry,
         )
         self.publish_failures = Counter(
@@ -78,16 +80,37 @@ class ScorerMetrics:
             ["topic"],
             registry=registry,
         )
+        self.model_score = Histogram(
+            "fraudstream_model_score",
+            "The serving model's fraud score of each decided swipe.",
+            buckets=SCORE_BUCKETS,
+            registry=registry,
+        )
+        self.review_flags = Counter(
+            "fraudstream_review_flags",
+            "Decisions a review rule flagged for the case queue (whatever the decision).",
+            registry=registry,
+        )
+        self.score_psi = Gauge(
+            "fraudstream_score_psi",
+            "Population stability index of the last FRAUDSTREAM_PSI_WINDOW scores against the serving "
+            "model's validation scores; NaN without enough scores or a model without them.",
+            registry=registry,
+        )
         self.malformed_features = Gauge(
             "fraudstream_malformed_feature_records",
             "Feature records skipped because they did not parse (since start).",
             registry=registry,
         )
-        self._model_version: str | None = None
+        self._model_versions: dict[str, str | None] = {}
         # `.labels(...)` checks and sorts its arguments on every call, several times the cost of
         # `.inc()`; the label values are a bounded vocabulary, so each child is looked up once.
         # (Nothing here ever removes a child of these two counters, so a cached one stays live.)
         self._decision_children: dict[str, Counter] = {}
+        # Both decisions exported from the start at 0: a series that appears with its first deny
+        # already counted hides that jump from rate(), and so from the deny-rate alert.
+        for decision in ("approve", "deny"):
+            self._decision_children[decision] = self.decisions.labels(decision=decision)
         self._reason_children: dict[str, Counter] = {}
 
     def watch(
@@ -95,7 +118,10 @@ class ScorerMetrics:
         table_size: Callable[[], float],
         consumer_lag: Callable[[], float],
         malformed: Callable[[], float],
+        score_psi: Callable[[], float] | None = None,
     ) -> None:
+        if score_psi is not None:
+            self.score_psi.set_function(score_psi)
         self.table_cards.set_function(table_size)
         self.consumer_lag.set_function(consumer_lag)
         self.malformed_features.set_function(malformed)
@@ -113,10 +139,13 @@ class ScorerMetrics:
                 reason = children[code] = self.reasons.labels(reason=code)
             reason.inc()
 
-    def serving(self, version: str | None) -> None:
-        if version == self._model_version:
+    def serving(self, version: str | None, role: str = "champion") -> None:
+        """The model `role` (champion or challenger) runs now; None: no model in that role."""
+        if role in self._model_versions and version == self._model_versions[role]:
             return
-        self.model_info.clear()
+        previous = self._model_versions.get(role)
+        if previous is not None:
+            self.model_info.remove(role, previous)
         if version is not None:
-            self.model_info.labels(version=version).set(1)
-        self._model_version = version
+            self.model_info.labels(role=role, version=version).set(1)
+        self._model_versions[role] = version

@@ -119,6 +119,9 @@ class ModelArtifact(BaseModel):
     selection: ModelSelection | None = None
     training_window: tuple[datetime, datetime] | None = None
     metrics: ModelMetrics
+    # The share of the validation slice's scores in each of scoring.drift.SCORE_BINS bins: what the
+    # scorer's live scores are held against (fraudstream_score_psi). None in older artifacts.
+    score_shares: list[float] | None = None
 
     # Derived once per artifact. cached_property, not PrivateAttr: reading a pydantic private
     # attribute goes through BaseModel.__getattr__ (~2 µs), twice per scored swipe.

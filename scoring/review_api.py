@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from fastapi import APIRouter, HTTPException, Path, Query, params, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema, field_validator, model_validator
-from services.tokenize import normalize_pan, tokenize_pan
 
+from foundation.card_tokens import normalize_pan, tokenize_pan
 from scoring.api import _ONE_CARD, _PAN_SCHEMA
 from scoring.reviews import ReviewQueue, close_case, verdict_label
 from services.publish import LabelPublisher

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from scoring.decision import Decision, Degraded, decide
+from scoring.drift import LiveScores
 from scoring.merchant_inputs import merchant_inputs
 from scoring.metrics import ScorerMetrics
 from scoring.model import ModelArtifact, input_names, model_inputs
@@ -20,12 +21,16 @@ from scoring.online import OnlineFeatureTable, OnlineMerchantTable
 from scoring.reload import WatchedFile
 from scoring.request_features import DecidedSwipe, LagCover, request_features, stale
 from scoring.reviews import ReviewQueue, flags_review, open_case
-from scoring.rules import RuleSet, context_names, load_rules, rule_context
+from scoring.rules import ContextValue, RuleSet, context_names, load_rules, rule_context
 from scoring.settings import ScorerSettings
-from streaming.decision_record import DecisionRecord, ScoreResponse
+from scoring.shadow import Challenger
+from streaming.decision_record import DecisionRecord, ScoreResponse, ShadowOut
 from streaming.schema import Swipe, SwipeDetails, to_kafka
 
 log = logging.getLogger("fraudstream.scoring")
+
+# Work to run once the response is on its way (the challenger and the decision record); None: none.
+AfterResponse = Callable[[], None] | None
 
 _SWIPE_DETAILS = set(SwipeDetails.model_fields)
 
@@ -99,8 +104,20 @@ class Scorer:
             check_interval_s=settings.reload_check_s,
             what="model",
         )
+        self.challenger = Challenger.of(
+            settings.shadow_model_path,
+            settings.shadow_rules_path,
+            self._load_model,
+            known,
+            settings.reload_check_s,
+        )
+        self.live_scores = LiveScores(settings.psi_window)
+        self._scored_by: str | None = None  # the model whose scores live_scores holds
         self.rules.current()
         metrics.serving(m.version if (m := self.model.current()) else None)
+        if self.challenger is not None:
+            shadow = self.challenger.current_model(None)
+            metrics.serving(shadow.version if shadow else None, role="challenger")
 
     def _load_model(self, path: Path) -> ModelArtifact:
         artifact = ModelArtifact.load(path)
@@ -122,6 +139,19 @@ class Scorer:
         return artifact
 
     def score(self, swipe: SwipeDetails, card_token: str, *, explain: bool = False) -> ScoreResponse:
+        """Decide one swipe and do the after-response work at once (tests, benchmarks, no HTTP)."""
+        response, after = self.decide(swipe, card_token, explain=explain)
+        if after is not None:
+            after()
+        return response
+
+    def decide(
+        self, swipe: SwipeDetails, card_token: str, *, explain: bool = False
+    ) -> tuple[ScoreResponse, AfterResponse]:
+        """The response, and the work to run after sending it: the challenger, then its record.
+
+        Without a challenger everything is published here and the work is None.
+        """
         started = time.perf_counter()
         now_dt = self.clock()
         now = now_dt.timestamp()
@@ -144,9 +174,10 @@ class Scorer:
             model_error=self.model.error,
             rules_error=self.rules.error if rules is None else None,
         )
+        context = rule_context(inputs, rf, swipe, card_token)
         decision = decide(
             inputs,
-            rule_context(inputs, rf, swipe, card_token),
+            context,
             model,
             rules,
             degraded=degraded,
@@ -156,10 +187,86 @@ class Scorer:
         first_time = self.lag_cover.record(
             card_token, DecidedSwipe.of(swipe, denied=decision.decision == "deny", decided_at=now)
         )
-
         age_s = now - features.computed_at.timestamp() if features is not None else None
+        response = self._response(swipe, card_token, decision, model, features, age_s, inputs, explain)
+        # A retried request is decided again, but its swipe is on `swipes` once: the tiles count
+        # every swipe they are given.
+        challenger = self.challenger
+        self._publish(
+            swipe, card_token, response, inputs, now_dt, swipe_too=first_time, record=challenger is None
+        )
+        if flags_review((r.code, r.value) for r in decision.reasons):
+            self._open_review(swipe, card_token, response, inputs, now_dt)
+        self._observe(decision, model, age_s, time.perf_counter() - started)
+        if decision.decision == "deny":
+            log.info(
+                "denied",
+                extra={
+                    "swipe_id": swipe.swipe_id,
+                    "card_token": card_token,
+                    "reasons": [r.code for r in decision.reasons],
+                },
+            )
+        if challenger is None:
+            return response, None
+
+        return response, self._shadow_work(
+            challenger, swipe, card_token, response, inputs, context, model, rules, degraded, now_dt
+        )
+
+    def _shadow_work(
+        self,
+        challenger: Challenger,
+        swipe: SwipeDetails,
+        card_token: str,
+        response: ScoreResponse,
+        inputs: dict[str, float],
+        context: dict[str, ContextValue],
+        model: ModelArtifact | None,
+        rules: RuleSet | None,
+        degraded: Degraded,
+        now: datetime,
+    ) -> Callable[[], None]:
+        """What runs after the response: the challenger on the champion's inputs, then the record."""
+
+        def shadow_then_record() -> None:
+            shadow_inputs = inputs
+            shadow_model = challenger.current_model(model)
+            champion_reads = model is not None and model.reads_merchant
+            if shadow_model is not None and shadow_model.reads_merchant and not champion_reads:
+                found = self.merchants.get(swipe.merchant_id)
+                shadow_inputs = {**inputs, **merchant_inputs(found, self.merchant_config)}
+            try:
+                shadow: ShadowOut | None = challenger.decide(
+                    shadow_inputs,
+                    context,
+                    model,
+                    rules,
+                    degraded=degraded,
+                    fail_open=self.settings.fail_open,
+                    threshold=self.settings.deny_threshold,
+                )
+            except Exception:
+                log.exception("the challenger failed", extra={"swipe_id": swipe.swipe_id})
+                shadow = None
+            self.metrics.serving(shadow_model.version if shadow_model else None, role="challenger")
+            self._publish(swipe, card_token, response, inputs, now, swipe_too=False, shadow=shadow)
+
+        return shadow_then_record
+
+    def _response(
+        self,
+        swipe: SwipeDetails,
+        card_token: str,
+        decision: Decision,
+        model: ModelArtifact | None,
+        features: Any,
+        age_s: float | None,
+        inputs: dict[str, float],
+        explain: bool,
+    ) -> ScoreResponse:
         # One validation pass, reasons included: cheaper than a ReasonOut(...) call per reason.
-        response = ScoreResponse.model_validate(
+        return ScoreResponse.model_validate(
             {
                 "swipe_id": swipe.swipe_id,
                 "card_token": card_token,
@@ -174,27 +281,27 @@ class Scorer:
                 "inputs": inputs if explain else None,
             }
         )
-        # A retried request is decided again, but its swipe is on `swipes` once: the tiles count
-        # every swipe they are given.
-        self._publish(swipe, card_token, response, inputs, now_dt, swipe_too=first_time)
-        if flags_review((r.code, r.value) for r in decision.reasons):
-            self._open_review(swipe, card_token, response, inputs, now_dt)
-        self._observe(decision, age_s, time.perf_counter() - started)
-        if decision.decision == "deny":
-            log.info(
-                "denied",
-                extra={
-                    "swipe_id": swipe.swipe_id,
-                    "card_token": card_token,
-                    "reasons": [r.code for r in decision.reasons],
-                },
-            )
-        return response
 
-    def _observe(self, decision: Decision, age_s: float | None, elapsed_s: float) -> None:
+    def score_psi(self) -> float:
+        """The live scores' drift from the serving model's validation scores (read at scrape time)."""
+        model = self.model.value
+        shares = model.score_shares if model is not None and model.version == self._scored_by else None
+        return self.live_scores.psi_against(shares, self.settings.psi_min_scores)
+
+    def _observe(
+        self, decision: Decision, model: ModelArtifact | None, age_s: float | None, elapsed_s: float
+    ) -> None:
         m = self.metrics
         m.score_latency.observe(elapsed_s)
         m.count_decision(decision.decision, (r.code for r in decision.reasons))
+        if any(r.value == "review" and r.code.startswith("rule:") for r in decision.reasons):
+            m.review_flags.inc()
+        if decision.score is not None and model is not None:
+            if model.version != self._scored_by:  # a new model: its own scores from now on
+                self.live_scores.clear()
+                self._scored_by = model.version
+            self.live_scores.add(decision.score)
+            m.model_score.observe(decision.score)
         if age_s is not None:
             m.feature_age.observe(max(age_s, 0.0))
 
@@ -206,9 +313,11 @@ class Scorer:
         inputs: dict[str, float],
         now: datetime,
         swipe_too: bool = True,
+        record: bool = True,
+        shadow: ShadowOut | None = None,
     ) -> None:
-        """Hand the decided swipe (unless `swipe_too` is False) and the decision record to the
-        producer; never raise."""
+        """Hand the decided swipe (unless `swipe_too` is False) and the decision record (unless
+        `record` is False, with the challenger's `shadow` decision) to the producer; never raise."""
         if self.producer is None:
             return
         key = card_token.encode("ascii")
@@ -219,12 +328,14 @@ class Scorer:
                 out.append((self.settings.topic_swipes, value, key))
             # The response's validated values as they are (its reasons stay ReasonOut instances),
             # not dumped to dicts and validated again.
-            record = DecisionRecord(
-                **{**response.__dict__, "inputs": inputs},
-                event_time=swipe.event_time,
-                decided_at=now,
-            )
-            out.append((self.settings.topic_decisions, to_kafka(record), key))
+            if record:
+                decided = DecisionRecord(
+                    **{**response.__dict__, "inputs": inputs},
+                    event_time=swipe.event_time,
+                    decided_at=now,
+                    shadow=shadow,
+                )
+                out.append((self.settings.topic_decisions, to_kafka(decided), key))
         except Exception:
             log.exception("could not build the records to publish", extra={"swipe_id": swipe.swipe_id})
             return

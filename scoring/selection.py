@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from scoring.drift import score_shares
 from scoring.inputs import SWIPE_FIELDS
 from scoring.model import Candidate, ModelArtifact, ModelSelection
 from scoring.training import LabeledRow, split_index, train_logistic
@@ -102,7 +103,12 @@ def fit_and_select(
         ]
     )
     best = selection.ranked()[0].kind
-    return Selection(fitted[best].model_copy(update={"selection": selection}), fitted)
+    chosen = fitted[best]
+    # The scores the model gave its out-of-time validation slice: the distribution live scores
+    # are compared with (scoring.drift).
+    validation = rows[split_index(len(rows), validation_fraction) :]
+    shares = score_shares(chosen.predict(r.inputs, r.categories)[0] for r in validation)
+    return Selection(chosen.model_copy(update={"selection": selection, "score_shares": shares}), fitted)
 
 
 def with_gap(

@@ -33,6 +33,22 @@ class ScorerSettings(FeatureSettings):
     model_path: Path | None = Field(
         default=None, description="Model artifact JSON; unset = <state_dir>/models/current.json."
     )
+    shadow_model_path: Path | None = Field(
+        default=None,
+        description="A challenger model artifact, scored after each response; its decision is recorded "
+        "beside the champion's on `decisions`, never answered.",
+    )
+    shadow_rules_path: Path | None = Field(
+        default=None,
+        description="A challenger TOML rules file, evaluated like the shadow model (with the shadow model, "
+        "or else the champion's).",
+    )
+    psi_window: int = Field(
+        default=10_000, ge=1, description="The last N scores fraudstream_score_psi compares with training."
+    )
+    psi_min_scores: int = Field(
+        default=500, ge=1, description="fraudstream_score_psi is NaN until the window holds this many."
+    )
     stale_after_s: float = Field(
         default=300.0,
         gt=0,

@@ -514,6 +514,34 @@ def train(
             "merchant-features)."
         ),
     ] = True,
+    promote_if_better: Annotated[
+        bool,
+        typer.Option(
+            help="Train from Delta, backtest against the serving model on the latest labeled window, "
+            "publish only if the gate passes; the comparison goes to models/comparisons/.",
+        ),
+    ] = False,
+    ap_margin: Annotated[
+        float,
+        typer.Option(
+            help="--promote-if-better: how much lower the candidate's average precision may be.",
+            envvar="FRAUDSTREAM_PROMOTE_AP_MARGIN",
+        ),
+    ] = 0.01,
+    deny_rate_bound: Annotated[
+        float,
+        typer.Option(
+            help="--promote-if-better: how far (a fraction of swipes) its deny rate may move.",
+            envvar="FRAUDSTREAM_PROMOTE_DENY_RATE_BOUND",
+        ),
+    ] = 0.02,
+    backtest_days: Annotated[
+        float,
+        typer.Option(
+            help="--promote-if-better: the latest settled days the two models are compared on.",
+            envvar="FRAUDSTREAM_PROMOTE_BACKTEST_DAYS",
+        ),
+    ] = 2.0,
 ) -> None:
     """Train a model and publish it where the scorer reads it; a running scorer swaps it in, no restart."""
     from scoring.selection import parse_kind
@@ -522,6 +550,14 @@ def train(
         model_kind = parse_kind(kind)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    if promote_if_better:  # always from Delta, point in time (services/promotion.py)
+        from services.promotion_cli import train_and_gate
+
+        window_options = (train_to, days, as_of, label_delay, backtest_days)
+        train_and_gate(
+            console, model_kind, window_options, (ap_margin, deny_rate_bound), merchant_features, seed
+        )
+        return
     if source not in ("generated", "delta"):
         raise typer.BadParameter(f"--source must be generated or delta, not {source!r}")
     from scoring.settings import ScorerSettings
@@ -842,6 +878,11 @@ def generate_file(
 from services.rules_cli import rules_app  # noqa: E402
 
 app.add_typer(rules_app, name="rules")
+
+# The challenger's comparison (services/shadow_cli.py): `fraudstream shadow report`.
+from services.shadow_cli import shadow_app  # noqa: E402
+
+app.add_typer(shadow_app, name="shadow")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 The record keeps the scorer's full JSON (`record`) beside the columns people filter on, so a
 question about one swipe ("why was it denied, by which model?") is one Delta query. The history
 query (streaming.history) appends them, with txnAppId/txnVersion: a replayed batch is not written twice.
+A challenger's decision (FRAUDSTREAM_SHADOW_MODEL / _RULES) has its own columns, `shadow_*`.
 """
 
 from __future__ import annotations
@@ -39,4 +40,9 @@ def decision_rows(raw: DataFrame) -> DataFrame:
         "topic",
         "partition",
         "offset",
+        # The challenger's decision (scoring.shadow), null when no shadow ran; added columns, so a
+        # table written before them takes them on at its next append (mergeSchema).
+        field("shadow.decision").alias("shadow_decision"),
+        field("shadow.score").cast("double").alias("shadow_score"),
+        field("shadow.model_version").alias("shadow_model_version"),
     )

@@ -69,8 +69,22 @@ class ScoreResponse(BaseModel):
     inputs: dict[str, float] | None = Field(default=None, description="Model inputs, with ?explain=true.")
 
 
+class ShadowOut(BaseModel):
+    """The challenger's decision on the same swipe (FRAUDSTREAM_SHADOW_MODEL / _RULES); never answered."""
+
+    model_version: str | None = Field(
+        description="The challenger model, or the champion's when only rules are shadowed."
+    )
+    rules: str | None = Field(default=None, description="The challenger rules file, when one is shadowed.")
+    decision: Decision
+    score: float | None
+    threshold: float | None = None
+    reasons: list[ReasonOut]
+
+
 class DecisionRecord(ScoreResponse):
     """What goes to the `decisions` topic: the response, the model inputs and when it was decided."""
 
     event_time: datetime
     decided_at: datetime
+    shadow: ShadowOut | None = Field(default=None, description="The challenger's decision, when one runs.")

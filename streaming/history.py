@@ -112,7 +112,8 @@ def write_history(
             invalid.append(dead_letters(parsed))
         if per_topic.get(settings.topic_decisions):
             decisions = decision_rows(batch.where(F.col("topic") == settings.topic_decisions))
-            append_once(decisions, settings.table(TABLE_DECISIONS), app, batch_id)
+            # merge_schema: tables written before the shadow columns take them on.
+            append_once(decisions, settings.table(TABLE_DECISIONS), app, batch_id, merge_schema=True)
         if per_topic.get(settings.topic_reviews):
             reviews = review_rows(batch.where(F.col("topic") == settings.topic_reviews))
             append_once(reviews, settings.table(TABLE_REVIEWS), app, batch_id)

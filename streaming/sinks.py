@@ -42,15 +42,17 @@ def read_topic(
     return reader.load()
 
 
-def append_once(batch: DataFrame, path: str, app_id: str, batch_id: int) -> None:
-    """Append to a Delta table unless this (app, batch) is already in its log."""
-    (
-        batch.write.format("delta")
-        .mode("append")
-        .option("txnAppId", app_id)
-        .option("txnVersion", str(batch_id))
-        .save(path)
-    )
+def append_once(
+    batch: DataFrame, path: str, app_id: str, batch_id: int, *, merge_schema: bool = False
+) -> None:
+    """Append to a Delta table unless this (app, batch) is already in its log.
+
+    `merge_schema`: the batch may carry columns the table does not have yet; they are added.
+    """
+    writer = batch.write.format("delta").mode("append")
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    writer.option("txnAppId", app_id).option("txnVersion", str(batch_id)).save(path)
 
 
 def app_id(batch: DataFrame, query: str) -> str:

@@ -214,6 +214,14 @@ def test_prometheus_scrapes_the_scorer_and_the_job(prometheus: str, scorer: str)
         assert batches and float(batches[0]["value"][1]) >= 1
 
     assert_eventually(job_progress_scraped, timeout=60)
+
+    def deny_share_recorded() -> None:
+        # The model watch's recording rule over the same 40 decisions: both decision series were
+        # scraped at 0 before them (exported from the start), so rate() sees every one.
+        recorded = _query(prometheus, "fraudstream:deny_ratio:rate10m")
+        assert [float(r["value"][1]) for r in recorded] == [pytest.approx(decisions.count("deny") / 40)]
+
+    assert_eventually(deny_share_recorded, timeout=30)
     _rules_and_dashboard_run_on(prometheus)
 
 
@@ -222,6 +230,7 @@ def _rules_and_dashboard_run_on(prometheus: str) -> None:
     groups = _get(f"{prometheus}/api/v1/rules").json()["data"]["groups"]
     alerts = {r["name"] for g in groups for r in g["rules"] if r["type"] == "alerting"}
     assert {"ScoringLatencySLOBurn", "FeatureFreshnessOverTarget", "DeadLettersRising"} <= alerts
+    assert {"ModelScoreDrift", "DenyRateHigh", "ReviewRateHigh"} <= alerts
     assert all(r["health"] != "err" for g in groups for r in g["rules"])
     dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "fraudstream.json").read_text())
     for panel in dashboard["panels"]:

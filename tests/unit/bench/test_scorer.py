@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from bench.measure import WrkResult
-from bench.scorer import Server, Variant, VariantResult, render, summarize
+from bench.scorer import Server, Variant, VariantResult, render, shadow_ratios, summarize
 
 
 def result(name: str, kind: str, rps: float, cpu_us: float) -> VariantResult:
@@ -48,3 +48,29 @@ def test_server_cpu_seconds_grow_while_the_process_works() -> None:
     while time.process_time() < deadline:
         pass
     assert server.cpu_seconds() - before >= 0.1
+
+
+def test_shadow_ratios_pair_each_shadow_run_with_the_same_scorer_without_one() -> None:
+    def run(rps: float, p50: float, p99: float) -> WrkResult:
+        return WrkResult(
+            connections=4,
+            requests=int(rps),
+            duration_s=1.0,
+            requests_per_s=rps,
+            latency_ms={50: p50, 99: p99},
+        )
+
+    def variant(kafka: bool, shadow: bool, rps: float, p50: float, p99: float, cpu: float) -> VariantResult:
+        return VariantResult(
+            Variant("s", "scorer", kafka=kafka, shadow=shadow), run(rps, 0, 0), run(0, p50, p99), cpu
+        )
+
+    results = [
+        variant(False, False, 2_000, 1.0, 2.0, 400.0),
+        variant(False, True, 1_600, 1.1, 3.0, 500.0),
+        variant(True, False, 1_000, 2.0, 4.0, 800.0),
+        result("bare", "bare", 3_000, 300.0),
+    ]
+    assert shadow_ratios(results) == [
+        {"kafka": False, "p50_ratio": 1.1, "p99_ratio": 1.5, "rps_ratio": 0.8, "cpu_ratio": 1.25}
+    ]  # the Kafka pair has no shadow run: no row

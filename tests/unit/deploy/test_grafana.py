@@ -93,3 +93,19 @@ def test_dashboard_provider_points_where_compose_mounts_the_json() -> None:
     mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])
     assert mounts["./grafana/dashboards"] == provider["providers"][0]["options"]["path"]
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+
+
+def test_the_model_row_watches_scores_drift_rates_and_both_model_roles() -> None:
+    rows = json.loads(DASHBOARD.read_text())["panels"]
+    start = next(i for i, p in enumerate(rows) if p["type"] == "row" and p["title"] == "Model")
+    end = next(i for i, p in enumerate(rows) if i > start and p["type"] == "row")
+    used = {
+        name for p in rows[start + 1 : end] for t in p["targets"] for name in promql_metric_names(t["expr"])
+    }
+    assert used == {
+        "fraudstream_model_score_bucket",
+        "fraudstream:deny_ratio:rate10m",
+        "fraudstream:review_ratio:rate10m",
+        "fraudstream_score_psi",
+        "fraudstream_model_info",
+    }

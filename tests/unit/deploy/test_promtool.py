@@ -16,6 +16,9 @@ ALERTS = {
     "FeaturesConsumerLagGrowing",
     "StreamBatchLongerThanTrigger",
     "DeadLettersRising",
+    "ModelScoreDrift",
+    "DenyRateHigh",
+    "ReviewRateHigh",
 }
 
 

@@ -151,7 +151,7 @@ def test_score_uses_the_card_features_and_reports_their_age(h: Harness, client: 
     assert h.registry.get_sample_value("fraudstream_decisions_total", {"decision": out["decision"]}) == 1
     metrics = client.get("/metrics").text
     assert "fraudstream_score_latency_seconds_count 1.0" in metrics
-    assert 'fraudstream_model_info{version="test-1"} 1.0' in metrics
+    assert 'fraudstream_model_info{role="champion",version="test-1"} 1.0' in metrics
 
 
 def test_a_burst_before_the_stream_catches_up_is_denied_by_the_model(h: Harness, client: TestClient) -> None:
@@ -326,7 +326,12 @@ def test_the_published_records_are_the_swipe_and_the_response_with_inputs_and_ti
     record = published["decisions"]
     assert record.pop("inputs")["velocity_600_count"] == 3
     assert answer.pop("inputs") is None
-    assert record == {**answer, "event_time": "2026-11-27T09:00:10Z", "decided_at": "2026-11-27T09:00:11Z"}
+    assert record == {
+        **answer,
+        "event_time": "2026-11-27T09:00:10Z",
+        "decided_at": "2026-11-27T09:00:11Z",
+        "shadow": None,
+    }
 
 
 def test_the_producer_batches_for_the_linger_the_settings_give(

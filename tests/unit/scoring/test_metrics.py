@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from scoring.metrics import ScorerMetrics
@@ -28,16 +29,36 @@ def test_metrics_are_registered_on_the_registry_passed_in() -> None:
     assert get("fraudstream_malformed_feature_records") == 1
 
 
-def test_model_info_shows_only_the_version_being_served() -> None:
+@pytest.mark.parametrize(
+    ("calls", "expected"),
+    [
+        # (role, version) calls in order -> the samples left, as (role, version)
+        ([("champion", "v1")], {("champion", "v1")}),
+        ([("champion", "v1"), ("champion", "v2")], {("champion", "v2")}),
+        ([("champion", "v1"), ("champion", None)], set()),
+        ([("champion", "v1"), ("challenger", "v2")], {("champion", "v1"), ("challenger", "v2")}),
+        (
+            [("champion", "v1"), ("challenger", "v2"), ("challenger", "v3"), ("champion", "v3")],
+            {("champion", "v3"), ("challenger", "v3")},
+        ),
+        ([("challenger", "v2"), ("challenger", None), ("champion", "v1")], {("champion", "v1")}),
+    ],
+)
+def test_model_info_shows_the_champion_and_challenger_versions_loaded(
+    calls: list[tuple[str, str | None]], expected: set[tuple[str, str]]
+) -> None:
     registry = CollectorRegistry()
     m = ScorerMetrics(registry)
-    m.serving("v1")
-    assert registry.get_sample_value("fraudstream_model_info", {"version": "v1"}) == 1
-    m.serving("v2")
-    assert registry.get_sample_value("fraudstream_model_info", {"version": "v1"}) is None
-    assert registry.get_sample_value("fraudstream_model_info", {"version": "v2"}) == 1
-    m.serving(None)
-    assert registry.get_sample_value("fraudstream_model_info", {"version": "v2"}) is None
+    for role, version in calls:
+        m.serving(version, role=role)
+    samples = {
+        (s.labels["role"], s.labels["version"])
+        for metric in registry.collect()
+        if metric.name == "fraudstream_model_info"
+        for s in metric.samples
+        if s.value == 1
+    }
+    assert samples == expected
 
 
 def test_count_decision_counts_each_decision_and_reason_every_time() -> None:
@@ -53,3 +74,13 @@ def test_count_decision_counts_each_decision_and_reason_every_time() -> None:
     assert get("fraudstream_decision_reasons_total", {"reason": "model_score"}) == 3
     assert get("fraudstream_decision_reasons_total", {"reason": "feature:amount_z"}) == 1
     assert get("fraudstream_decision_reasons_total", {"reason": "features_missing"}) == 1
+
+
+def test_both_decisions_are_exported_at_zero_before_the_first_one() -> None:
+    registry = CollectorRegistry()
+    m = ScorerMetrics(registry)
+    get = registry.get_sample_value
+    assert get("fraudstream_decisions_total", {"decision": "deny"}) == 0
+    assert get("fraudstream_decisions_total", {"decision": "approve"}) == 0
+    m.count_decision("deny", [])
+    assert get("fraudstream_decisions_total", {"decision": "deny"}) == 1

@@ -101,3 +101,16 @@ def test_selection_with_a_label_delay_fits_on_the_settled_rows_only() -> None:
     )
     for artifact in picked.fitted.values():
         assert artifact.metrics.n_validation == 500 and artifact.metrics.n_train == 1400
+
+
+def test_the_kept_model_carries_its_validation_slices_score_distribution() -> None:
+    from scoring.drift import SCORE_BINS, score_shares
+
+    rows = _xor_rows(1000, 5)
+    picked = fit_and_select(rows, "logistic", lambda k: k, config=CONFIG, fields=())
+    chosen = picked.chosen
+    validation = rows[split_index(len(rows), 0.25) :]
+    expected = score_shares(chosen.predict(r.inputs, r.categories)[0] for r in validation)
+    assert chosen.score_shares == expected
+    assert len(expected) == SCORE_BINS and sum(expected) == pytest.approx(1.0)
+    assert picked.fitted["logistic"].score_shares is None  # only the kept artifact is measured

@@ -175,3 +175,36 @@ def test_replay_with_a_bad_mapping_names_the_option(tmp_path: Path) -> None:
     result = runner.invoke(app, ["replay", "--file", str(path), "--map", "amount=amt,time=ts"])
     assert result.exit_code == 2
     assert "Invalid value for --map: --map is missing required key(s) card" in _text(result.output)
+
+
+def test_shadow_report_refuses_a_bad_since_before_starting_spark() -> None:
+    result = runner.invoke(app, ["shadow", "report", "--since", "yesterday"])
+    assert result.exit_code == 2
+    assert "--since" in result.output and "7d" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--ap-margin", "2"], "AP margin must be in [0, 1]"),
+        (["--deny-rate-bound", "-0.1"], "deny-rate bound must be in [0, 1]"),
+        (["--backtest-days", "0"], "--backtest-days must be positive"),
+        (["--label-delay", "soon"], "is not a duration"),
+    ],
+)
+def test_promote_if_better_refuses_a_bad_gate_before_starting_spark(args: list[str], says: str) -> None:
+    result = runner.invoke(app, ["train", "--promote-if-better", *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert says in result.output
+
+
+def test_train_help_names_the_promotion_gate_and_its_env_vars() -> None:
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    for text in (
+        "--promote-if-better",
+        "FRAUDSTREAM_PROMOTE_AP_MARGIN",
+        "FRAUDSTREAM_PROMOTE_DENY_RATE_BOUND",
+        "FRAUDSTREAM_PROMOTE_BACKTEST_DAYS",
+    ):
+        assert text in result.output
