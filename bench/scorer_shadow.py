@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from services.tokenize import tokenize_pan
 
+from foundation.card_tokens import tokenize_pan
 from scoring.api import ScoreRequest
 from scoring.metrics import ScorerMetrics
 from scoring.online import OnlineFeatureTable

@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema, fi
 from foundation.card_tokens import normalize_pan, tokenize_pan
 from scoring.api import _ONE_CARD, _PAN_SCHEMA
 from scoring.reviews import ReviewQueue, close_case, verdict_label
-from services.publish import LabelPublisher
 from streaming.schema import CARD_TOKEN_PATTERN, EventTime, Label, ReviewCase, Verdict, to_kafka
 
 CONFIRM_TIMEOUT_S = 10.0
@@ -133,42 +132,44 @@ class AnalystPublisher:
         self.producer = producer
         self.bootstrap = bootstrap
         self.topic_reviews = topic_reviews
-        self.labels = (
-            LabelPublisher(bootstrap, topic_labels, producer=producer) if producer is not None else None
-        )
-        self.refused = 0  # review records Kafka refused
+        self.topic_labels = topic_labels
+        self.refused = 0  # records Kafka refused
 
     def verdict(self, closed: ReviewCase, label: Label) -> None:
-        before = self._failures()
-        if self.producer is not None and self.labels is not None:
+        before = self.refused
+        if self.producer is not None:
             # Keyed by swipe id, as the open case was: the two stay in order on one partition.
             key = closed.swipe.swipe_id
-            self.producer.produce(
-                self.topic_reviews, value=to_kafka(closed), key=key, on_delivery=self._delivered
-            )
-            self.labels.publish(label)
+            self._send(self.topic_reviews, to_kafka(closed), key)
+            self._send(self.topic_labels, to_kafka(label), label.card_token)
         self._confirm("the verdict was not recorded", before)
 
     def label(self, label: Label) -> None:
-        before = self._failures()
-        if self.labels is not None:
-            self.labels.publish(label)
+        before = self.refused
+        if self.producer is not None:
+            self._send(self.topic_labels, to_kafka(label), label.card_token)
         self._confirm("the label was not recorded", before)
+
+    def _send(self, topic: str, value: bytes, key: str) -> None:
+        """Hand one record to the producer (a label keyed by card token, as every label is, so a
+        card's events stay in order); one it refuses counts as refused, and the route answers 503."""
+        assert self.producer is not None
+        try:
+            self.producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+        except Exception:  # BufferError when the local queue is full, KafkaException otherwise
+            self.refused += 1
 
     def _delivered(self, err: Any, _msg: Any) -> None:
         if err is not None:
             self.refused += 1
 
-    def _failures(self) -> tuple[int, int]:
-        return (self.labels.failed if self.labels is not None else 0), self.refused
-
-    def _confirm(self, what: str, before: tuple[int, int]) -> None:
+    def _confirm(self, what: str, before: int) -> None:
         if self.producer is None:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE, f"{what}: the scorer has no Kafka producer"
             )
         left = self.producer.flush(CONFIRM_TIMEOUT_S)
-        if left or self._failures() != before:
+        if left or self.refused != before:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 f"{what}: Kafka at {self.bootstrap} did not confirm it in {CONFIRM_TIMEOUT_S:.0f} s; retry",

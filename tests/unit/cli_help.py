@@ -39,7 +39,7 @@ def printed_help_lines(app: typer.Typer) -> dict[str, str]:
 def own_help_line(app: typer.Typer, name: str) -> str:
     """The first paragraph of the docstring of command `name`, whitespace folded, as Typer prints it.
 
-    Raises LookupError when the app has no such command.
+    A sub-app's line is its Typer help. Raises LookupError when the app has no such command.
     """
     for command in app.registered_commands:
         callback = command.callback
@@ -47,6 +47,10 @@ def own_help_line(app: typer.Typer, name: str) -> str:
         if (command.name or callback.__name__.replace("_", "-")) == name:
             doc = inspect.getdoc(callback) or ""
             return " ".join(doc.split("\n\n")[0].split())
+    for group in app.registered_groups:  # a sub-app (`rules`, `shadow`): its own help text
+        if group.name == name and group.typer_instance is not None:
+            text = group.typer_instance.info.help
+            return " ".join(str(text).split("\n\n")[0].split())
     raise LookupError(f"no command {name!r}")
 
 

@@ -37,6 +37,8 @@ COMMANDS = (
     "demo",
     "backtest",
     "generate-file",
+    "rules",
+    "shadow",
 )
 
 
