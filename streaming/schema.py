@@ -23,7 +23,12 @@ Decision = Literal["approve", "deny"]
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    """The time in UTC; a ValueError (a 422 naming the field at the API) when UTC cannot hold it,
+    as for 0001-01-01T00:00+01:00, which falls before year 1."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of range once converted to UTC") from None
 
 
 def _iso_utc(value: datetime) -> str:

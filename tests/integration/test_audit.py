@@ -31,6 +31,7 @@ def test_decision_rows_keep_the_columns_people_filter_on(spark: Any) -> None:
     assert rows.columns == [
         *("swipe_id", "card_token", "decision", "score", "model_version", "degraded", "reasons"),
         *("event_time", "decided_at", "record", "topic", "partition", "offset"),
+        *("shadow_decision", "shadow_score", "shadow_model_version"),
     ]
     assert dict(rows.dtypes)["score"] == "double" and dict(rows.dtypes)["degraded"] == "boolean"
     row = rows.collect()[0]

@@ -44,6 +44,7 @@ def test_event_time_is_normalised_to_utc_and_round_trips() -> None:
         ({"country": "France"}, "country"),
         ({"card_token": "4111111111111111"}, "card_token"),
         ({"event_time": "2026-11-27T09:00:00"}, "event_time"),  # naive: refused
+        ({"event_time": "0001-01-01T12:15:01+13:22"}, "event_time"),  # before year 1 in UTC
         ({"channel": "fax"}, "channel"),
         ({"lat": 91}, "lat"),
     ],
