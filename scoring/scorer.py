@@ -195,9 +195,10 @@ class Scorer:
         self._publish(
             swipe, card_token, response, inputs, now_dt, swipe_too=first_time, record=challenger is None
         )
-        if flags_review((r.code, r.value) for r in decision.reasons):
+        flagged = flags_review((r.code, r.value) for r in decision.reasons)
+        if flagged:
             self._open_review(swipe, card_token, response, inputs, now_dt)
-        self._observe(decision, model, age_s, time.perf_counter() - started)
+        self._observe(decision, model, age_s, time.perf_counter() - started, flagged)
         if decision.decision == "deny":
             log.info(
                 "denied",
@@ -289,12 +290,17 @@ class Scorer:
         return self.live_scores.psi_against(shares, self.settings.psi_min_scores)
 
     def _observe(
-        self, decision: Decision, model: ModelArtifact | None, age_s: float | None, elapsed_s: float
+        self,
+        decision: Decision,
+        model: ModelArtifact | None,
+        age_s: float | None,
+        elapsed_s: float,
+        review_flagged: bool,
     ) -> None:
         m = self.metrics
         m.score_latency.observe(elapsed_s)
         m.count_decision(decision.decision, (r.code for r in decision.reasons))
-        if any(r.value == "review" and r.code.startswith("rule:") for r in decision.reasons):
+        if review_flagged:
             m.review_flags.inc()
         if decision.score is not None and model is not None:
             if model.version != self._scored_by:  # a new model: its own scores from now on
