@@ -9,8 +9,8 @@ import pytest
 import typer.main
 
 from foundation.settings import StackSettings
-from scoring.settings import ScorerSettings
-from services.cli import app
+from scoring.serving.settings import ScorerSettings
+from services.cli.main import app
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (
     DEPLOY,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from foundation.settings import StackSettings
-from services.backtest import BacktestResult, run_backtest
-from services.backtest_data import BACKTEST_MAPPING, write_generated_history
-from tests.unit.services.backtest_builders import CONFIG, KEY, SPEC, START
+from services.backtest.data import BACKTEST_MAPPING, write_generated_history
+from services.backtest.run import BacktestResult, run_backtest
+from tests.unit.services.backtest.builders import CONFIG, KEY, SPEC, START
 
 
 @pytest.fixture
