@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from scoring.training.selection import ModelKind
+from services.cli.context import CommandSettings
 from services.training.promotion import PromotionReport
 
 WindowOptions = tuple[
@@ -17,6 +18,7 @@ WindowOptions = tuple[
 
 
 def train_and_gate(
+    command: CommandSettings,
     console: Console,
     kind: ModelKind,
     window_options: WindowOptions,
@@ -41,7 +43,7 @@ def train_and_gate(
             raise ValueError(f"--backtest-days must be positive, e.g. 2, not {backtest_days:g}")
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    settings, stream = ScorerSettings(), StreamSettings()
+    settings, stream = command.get(ScorerSettings), command.get(StreamSettings)
     with console.status("training the candidate") as spinner:
         spark = build_session("fraudstream-promote", stream.jars_dir, master=stream.spark_master)
         try:

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.cli.context import settings_of
+
 rules_app = typer.Typer(
     help="Rules files: test a candidate against history before it goes live.", no_args_is_help=True
 )
@@ -19,6 +21,7 @@ err = Console(stderr=True)
 
 @rules_app.command("test")
 def rule_test_command(
+    ctx: typer.Context,
     candidate: Annotated[
         Path, typer.Argument(help="The candidate rules file (TOML, as FRAUDSTREAM_RULES_PATH).")
     ],
@@ -38,7 +41,7 @@ def rule_test_command(
     from streaming.settings import StreamSettings
     from streaming.spark import build_session
 
-    scorer = ScorerSettings()
+    scorer = settings_of(ctx).get(ScorerSettings)
     config = scorer.feature_config
     try:
         end = parse_utc(until) if until else datetime.now(UTC)
@@ -47,7 +50,7 @@ def rule_test_command(
     except (ValueError, OSError) as exc:
         err.print(f"[red]rules test failed:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    stream = StreamSettings()
+    stream = settings_of(ctx).get(StreamSettings)
     with console.status(f"starting Spark ({stream.spark_master})") as spinner:
         spark = build_session("fraudstream-rules-test", stream.jars_dir, master=stream.spark_master)
         try:

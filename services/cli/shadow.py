@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli.context import settings_of
+
 shadow_app = typer.Typer(
     help="Compare the shadow challenger with the champion on the swipes both decided.",
     no_args_is_help=True,
@@ -21,6 +23,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 
 @shadow_app.command("report")
 def report(
+    ctx: typer.Context,
     since: Annotated[
         str,
         typer.Option(
@@ -41,7 +44,7 @@ def report(
         start = datetime.now(UTC) - parse_duration(since)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
-    settings = StreamSettings()
+    settings = settings_of(ctx).get(StreamSettings)
     with console.status(f"reading Delta decisions since {start:%Y-%m-%d %H:%M} UTC"):
         spark = build_session("fraudstream-shadow-report", settings.jars_dir, master=settings.spark_master)
         try:
