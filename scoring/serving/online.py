@@ -8,7 +8,7 @@ reads, merges every card whose tiles changed into its `CardFeatures` (`streaming
 the code training and the backtest use), so a request reads a merged vector and never merges.
 
 Memory: a card's merged record is held as zlib-compressed Kafka JSON (about 780 bytes of Python
-objects for a full profile, see tests/unit/scoring/test_online.py); its tiles are held parsed
+objects for a full profile, see tests/unit/scoring/serving/test_online.py); its tiles are held parsed
 beside it. Reading a record back (decompress + validate) takes ~30 µs.
 """
 

@@ -41,7 +41,7 @@ def decided_swipe_value(swipe: SwipeDetails, card_token: str, decision: Literal[
     The swipe was validated on arrival and the token is ours, so instead of validating them all
     again into a Swipe (~15 µs a request), the swipe's own JSON gets the two fields appended
     (~5 µs). Neither needs escaping: a token is `ct_` + hex, a decision a fixed word. A Swipe is
-    SwipeDetails then these two fields; tests/unit/scoring/test_scorer.py holds it to that.
+    SwipeDetails then these two fields; tests/unit/scoring/serving/test_scorer.py holds it to that.
     """
     details = swipe.model_dump_json(include=_SWIPE_DETAILS)
     return f'{details[:-1]},"card_token":"{card_token}","decision":"{decision}"}}'.encode()
