@@ -1,1 +1,5 @@
-"""The `fraudstream` command line, one sub-module per concern registered on the root app in `main`."""
+"""The `fraudstream` command line: the root app (`root.py`) and one module per concern of commands."""
+
+from services.cli.root import app, main
+
+__all__ = ["app", "main"]

@@ -21,6 +21,6 @@ def test_every_benchmark_option_shows_its_env_var(benchmark: str) -> None:
 
 
 def test_the_product_cli_has_no_bench_command() -> None:
-    from services.cli.main import app
+    from services.cli import app
 
     assert "bench" not in printed_help_lines(app)

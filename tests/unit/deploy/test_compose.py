@@ -10,7 +10,7 @@ import typer.main
 
 from foundation.settings import StackSettings
 from scoring.serving.settings import ScorerSettings
-from services.cli.main import app
+from services.cli import app
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (
     DEPLOY,

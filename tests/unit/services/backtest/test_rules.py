@@ -20,7 +20,7 @@ from services.backtest.rules import (
     replayed_swipes,
 )
 from services.backtest.rules_report import RuleTest, count_rows, html_report
-from services.cli.main import app
+from services.cli import app
 from streaming.card_state import FeatureConfig
 from streaming.schema import Label, Swipe
 

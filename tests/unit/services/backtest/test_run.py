@@ -33,7 +33,7 @@ from services.backtest.run import (
     run_backtest,
     split_mapping,
 )
-from services.cli.main import app
+from services.cli import app
 from services.replay.file import MappingError, map_rows
 from tests.unit.services.backtest.builders import CONFIG, KEY, SPEC
 

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from foundation.settings import DEV_TOKEN_KEY, StackSettings
+from services.cli import app
 from services.cli.context import CommandSettings
-from services.cli.main import app
 from services.stack import control as stack
 from streaming.settings import StreamSettings
 

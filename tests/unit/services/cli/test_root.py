@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from foundation.tables import table_paths
-from services.cli import main as cli
-from services.cli.main import app
+from services.cli import app
+from services.cli import root as cli
 from services.kafka.broker import KafkaUnavailable
 from services.stack import control as stack
 from tests.unit.cli_help import options_without_env_var, own_help_line, printed_help_lines
