@@ -1,32 +1,14 @@
-"""Fixtures of the services unit tests: a state folder's settings, a pid that no process has, and a
-generated labeled history with its backtest (one per test module)."""
+"""Fixtures of the backtest's unit tests: a generated labeled history and its backtest (one per module)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from foundation.settings import StackSettings
 from services.backtest.data import BACKTEST_MAPPING, write_generated_history
 from services.backtest.run import BacktestResult, run_backtest
 from tests.unit.services.backtest.builders import CONFIG, KEY, SPEC, START
-
-
-@pytest.fixture
-def stack_settings(tmp_path: Path) -> StackSettings:
-    """Settings of a stack in `tmp_path`, on an external Kafka that nothing answers for."""
-    return StackSettings(_env_file=None, state_dir=tmp_path, kafka_bootstrap="127.0.0.1:1")  # type: ignore[call-arg]
-
-
-@pytest.fixture
-def dead_pid() -> int:
-    """The pid of a process that has exited and been reaped (a kill -9'ed component, as seen later)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 @pytest.fixture(scope="module")
