@@ -50,6 +50,22 @@ def stream(
     run(fresh_rate=fresh_rate, backlog=backlog, json_path=json_path, console=console)
 
 
+@bench_app.command("tiles")
+def tiles(
+    json_path: JsonOption = None,
+    swipes: Annotated[int, typer.Option(help="Swipes preloaded on the topic.")] = 300_000,
+    batch: Annotated[int, typer.Option(help="Swipes a micro-batch (maxOffsetsPerTrigger).")] = 100_000,
+    conf: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE: run the hot query once more with this Spark setting (repeatable)."),
+    ] = None,
+) -> None:
+    """The hot query alone on a preloaded topic vs a parse-only query and a raw read: swipes/s, CPU."""
+    from bench.tiles import run
+
+    run(swipes=swipes, batch=batch, confs=conf, json_path=json_path, console=console)
+
+
 @bench_app.command("state")
 def state(
     json_path: JsonOption = None,
