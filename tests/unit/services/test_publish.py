@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from foundation.settings import StackSettings
-from services.publish import GenerateReport, LabelPublisher, SwipePublisher, generate, producer_config
-from services.scenarios import LabelDelay
+from services.publish import (
+    GenerateReport,
+    LabelPublisher,
+    SwipePublisher,
+    _PendingLabels,
+    _thefts,
+    generate,
+    producer_config,
+)
+from services.scenarios import LabelDelay, LabeledSwipe
 from streaming.schema import Label, Swipe, from_kafka
 
 START = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
@@ -176,3 +185,43 @@ def test_generate_runs_the_field_families_and_labels_a_compromised_terminals_own
 def test_an_unknown_scenario_names_the_choices() -> None:
     with pytest.raises(ValueError, match="low_and_slow"):
         run(count=10, cards=50, scenarios=["skimming"], seed=1)
+
+
+def _swipe(i: int, minutes: int, card: str) -> Swipe:
+    return Swipe(
+        swipe_id=f"s{i}",
+        amount=10.0,
+        currency="EUR",
+        merchant_id="m1",
+        mcc="5411",
+        country="FR",
+        event_time=START + timedelta(minutes=minutes),
+        card_token=card,
+    )
+
+
+def test_a_theft_starts_at_the_first_stolen_card_swipe_of_each_card() -> None:
+    a, b = "ct_" + "a" * 32, "ct_" + "b" * 32
+    planned = [
+        LabeledSwipe(_swipe(1, 3, a), True, "stolen_card"),
+        LabeledSwipe(_swipe(2, 4, a), True, "stolen_card"),
+        LabeledSwipe(_swipe(3, 1, b), True, "card_testing"),  # another family: the owner keeps the card
+        LabeledSwipe(_swipe(4, 2, b), False, "stolen_card"),  # not fraud
+    ]
+    assert _thefts(planned) == {a: START + timedelta(minutes=3)}
+
+
+def test_pending_labels_are_published_once_due_earliest_first() -> None:
+    producer = FakeProducer()
+    report = GenerateReport()
+    pending = _PendingLabels(LabelPublisher("unused", "labels", producer=producer), report)
+    card = "ct_" + "a" * 32
+    late = Label.of(_swipe(1, 0, card), is_fraud=True, scenario="x", reported_at=START + timedelta(hours=2))
+    early = Label.of(_swipe(2, 0, card), is_fraud=True, scenario="x", reported_at=START + timedelta(hours=1))
+    for label in (late, early):
+        heapq.heappush(pending.heap, (label.reported_at, next(pending.tie), label))
+    pending.release(START + timedelta(minutes=90))
+    assert [from_kafka(Label, v).swipe_id for _, _, v in producer.messages] == ["s2"]
+    pending.release(None)
+    assert [from_kafka(Label, v).swipe_id for _, _, v in producer.messages] == ["s2", "s1"]
+    assert report.labels == 2
