@@ -218,6 +218,11 @@ def _thefts(planned: Sequence[LabeledSwipe]) -> dict[str, datetime]:
     return stolen
 
 
+def _owner_lost(stolen: dict[str, datetime], swipe: Swipe) -> bool:
+    """A background swipe of a stolen card from its theft on: its owner no longer has the card."""
+    return swipe.event_time >= stolen.get(swipe.card_token, END)
+
+
 def _labeled(swipe: Swipe, planned: Swipe, scenario: LabeledSwipe | None, plan: Plan) -> LabeledSwipe | None:
     """The label `swipe` (as sent) carries: its scenario's, a compromised terminal's, or none (legit)."""
     if scenario is None and plan.windows and plan.compromised(planned):
@@ -261,12 +266,16 @@ def _count(report: GenerateReport, swipe: Swipe, labeled: LabeledSwipe | None) -
     report.last_event = swipe.event_time
 
 
-def _close(pending: _PendingLabels | None, swipes: SwipePublisher, labels: LabelPublisher) -> None:
-    """Publish the labels still `pending` (None: leave them), then wait for every delivery."""
+def _close(
+    report: GenerateReport, pending: _PendingLabels | None, swipes: SwipePublisher, labels: LabelPublisher
+) -> None:
+    """Publish the labels still `pending` (None: leave them), wait for every delivery, count the failures."""
     if pending is not None:
         pending.release(None)
     swipes.flush()
     labels.flush()
+    report.delivery_errors = swipes.failed + labels.failed
+    report.last_error = swipes.last_error or labels.last_error
 
 
 def generate(
@@ -319,11 +328,7 @@ def generate(
     stolen = _thefts(plan.swipes)
     t0 = clock()
     for planned_swipe, scenario_swipe in _mixed(background(pop, start, traffic_rng), plan.swipes):
-        if (
-            stolen
-            and scenario_swipe is None
-            and planned_swipe.event_time >= stolen.get(planned_swipe.card_token, END)
-        ):  # a stolen card's owner no longer has it: no own background swipes from the theft on
+        if stolen and scenario_swipe is None and _owner_lost(stolen, planned_swipe):
             continue
         if count is not None and report.swipes >= count:
             break
@@ -340,10 +345,8 @@ def generate(
         _count(report, swipe, labeled)
         if progress is not None and report.swipes % 1000 == 0:
             progress(report.swipes, elapsed)
-    _close(pending if flush_labels else None, swipes, labels)
+    _close(report, pending if flush_labels else None, swipes, labels)
     report.elapsed_s = clock() - t0
-    report.delivery_errors = swipes.failed + labels.failed
-    report.last_error = swipes.last_error or labels.last_error
     if progress is not None:
         progress(report.swipes, report.elapsed_s)
     return report
