@@ -20,6 +20,7 @@ from services.publish import (
 )
 from services.scenarios import LabelDelay, LabeledSwipe
 from streaming.schema import Label, Swipe, from_kafka
+from tests.unit.scoring.builders import T0, card_swipes
 
 START = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 SETTINGS = StackSettings(token_key="test-key")  # type: ignore[arg-type]
@@ -187,41 +188,28 @@ def test_an_unknown_scenario_names_the_choices() -> None:
         run(count=10, cards=50, scenarios=["skimming"], seed=1)
 
 
-def _swipe(i: int, minutes: int, card: str) -> Swipe:
-    return Swipe(
-        swipe_id=f"s{i}",
-        amount=10.0,
-        currency="EUR",
-        merchant_id="m1",
-        mcc="5411",
-        country="FR",
-        event_time=START + timedelta(minutes=minutes),
-        card_token=card,
-    )
-
-
 def test_a_theft_starts_at_the_first_stolen_card_swipe_of_each_card() -> None:
-    a, b = "ct_" + "a" * 32, "ct_" + "b" * 32
+    a, b = card_swipes("ct_" + "a" * 32, [180, 240]), card_swipes("ct_" + "b" * 32, [60, 120])
     planned = [
-        LabeledSwipe(_swipe(1, 3, a), True, "stolen_card"),
-        LabeledSwipe(_swipe(2, 4, a), True, "stolen_card"),
-        LabeledSwipe(_swipe(3, 1, b), True, "card_testing"),  # another family: the owner keeps the card
-        LabeledSwipe(_swipe(4, 2, b), False, "stolen_card"),  # not fraud
+        LabeledSwipe(a[0], True, "stolen_card"),
+        LabeledSwipe(a[1], True, "stolen_card"),
+        LabeledSwipe(b[0], True, "card_testing"),  # another family: the owner keeps the card
+        LabeledSwipe(b[1], False, "stolen_card"),  # not fraud
     ]
-    assert _thefts(planned) == {a: START + timedelta(minutes=3)}
+    assert _thefts(planned) == {a[0].card_token: T0 + timedelta(seconds=180)}
 
 
 def test_pending_labels_are_published_once_due_earliest_first() -> None:
     producer = FakeProducer()
     report = GenerateReport()
     pending = _PendingLabels(LabelPublisher("unused", "labels", producer=producer), report)
-    card = "ct_" + "a" * 32
-    late = Label.of(_swipe(1, 0, card), is_fraud=True, scenario="x", reported_at=START + timedelta(hours=2))
-    early = Label.of(_swipe(2, 0, card), is_fraud=True, scenario="x", reported_at=START + timedelta(hours=1))
+    first, second = card_swipes("ct_" + "a" * 32, [0, 0])
+    late = Label.of(first, is_fraud=True, scenario="x", reported_at=T0 + timedelta(hours=2))
+    early = Label.of(second, is_fraud=True, scenario="x", reported_at=T0 + timedelta(hours=1))
     for label in (late, early):
         heapq.heappush(pending.heap, (label.reported_at, next(pending.tie), label))
-    pending.release(START + timedelta(minutes=90))
-    assert [from_kafka(Label, v).swipe_id for _, _, v in producer.messages] == ["s2"]
+    pending.release(T0 + timedelta(minutes=90))
+    assert [from_kafka(Label, v).swipe_id for _, _, v in producer.messages] == ["s1"]
     pending.release(None)
-    assert [from_kafka(Label, v).swipe_id for _, _, v in producer.messages] == ["s2", "s1"]
+    assert [from_kafka(Label, v).swipe_id for _, _, v in producer.messages] == ["s1", "s0"]
     assert report.labels == 2

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from services.replay import _timeline, theft_time
 from services.scenarios import LabeledSwipe
-from streaming.schema import Swipe
+from tests.unit.scoring.builders import T0, TOKEN, card_swipes
 
 WALL = datetime(2026, 12, 2, 1, 30, 15, tzinfo=UTC)
 
@@ -29,21 +29,8 @@ def test_the_theft_follows_the_stream_not_the_clock(stream_now: datetime | None,
     assert got > (stream_now or WALL) and got.minute % 30 == 0 and got.second == 0
 
 
-def _swipe(i: int, minutes: int, card: str = "ct_" + "0" * 32) -> Swipe:
-    return Swipe(
-        swipe_id=f"s{i}",
-        amount=10.0,
-        currency="EUR",
-        merchant_id="m1",
-        mcc="5411",
-        country="FR",
-        event_time=WALL + timedelta(minutes=minutes),
-        card_token=card,
-    )
-
-
 def test_the_theft_timeline_numbers_the_fraud_in_order_among_the_legitimate_swipes() -> None:
-    fraud = [LabeledSwipe(_swipe(1, 0), True, "stolen_card"), LabeledSwipe(_swipe(2, 5), True, "stolen_card")]
-    during = [_swipe(3, 7, "ct_" + "1" * 32), _swipe(4, 2, "ct_" + "1" * 32)]
-    got = [(s.swipe_id, is_fraud, index) for s, is_fraud, index in _timeline(fraud, during)]
-    assert got == [("s1", True, 1), ("s4", False, 0), ("s2", True, 2), ("s3", False, 0)]
+    fraud = [LabeledSwipe(s, True, "stolen_card") for s in card_swipes(TOKEN, [0, 300])]
+    during = card_swipes("ct_" + "1" * 32, [420, 120])
+    got = [((s.event_time - T0).seconds, is_fraud, index) for s, is_fraud, index in _timeline(fraud, during)]
+    assert got == [(0, True, 1), (120, False, 0), (300, True, 2), (420, False, 0)]
