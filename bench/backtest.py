@@ -3,7 +3,7 @@
 The file is the generator's labeled traffic with every fraud family (`fraudstream
 generate-file`), or one given with `--file` in that layout. The first two thirds of its days train,
 the rest is tested. Baselines measured in the same run: reading the mapped columns (pyarrow), and
-mapping the rows to swipes (`services.file_replay.map_rows`) in one process.
+mapping the rows to swipes (`services.replay.file.map_rows`) in one process.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from rich.table import Table
 from bench import machine, output
 from bench.measure import ratio
 from foundation.settings import StackSettings
-from scoring.settings import ScorerSettings
-from services.backtest import BacktestResult, BacktestSpec, Period, run_backtest, split_mapping
-from services.backtest_data import BACKTEST_MAPPING, write_generated_history
-from services.backtest_report import summary_rows
-from services.file_replay import map_rows, read_chunks
+from scoring.serving.settings import ScorerSettings
+from services.backtest.data import BACKTEST_MAPPING, write_generated_history
+from services.backtest.report import summary_rows
+from services.backtest.run import BacktestResult, BacktestSpec, Period, run_backtest, split_mapping
+from services.replay.file import map_rows, read_chunks
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 

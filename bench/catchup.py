@@ -5,7 +5,7 @@
    A second topic holds the first 10,000 of the same records: the small table to compare against.
 2. Baseline: a raw confluent-kafka consumer reads the large topic from the beginning to its end
    offsets, once before and once after the follower runs; the faster read is the baseline.
-3. `FeatureFollower` + `OnlineFeatureTable`, wired as `scoring.app.serve` wires them, in a fresh
+3. `FeatureFollower` + `OnlineFeatureTable`, wired as `scoring.serving.app.serve` wires them, in a fresh
    process per topic (bench/catchup_table.py): seconds until `ready`, resident memory before and
    after, and µs per `table.get` of a random known card.
 """
@@ -34,8 +34,8 @@ from bench.measure import ratio
 from bench.scorer_data import Template, templates
 from foundation.settings import StackSettings
 from foundation.topics import ensure_topics
-from services.population import Population, PopulationConfig, build_population
-from services.publish import producer_config
+from services.generator.population import Population, PopulationConfig, build_population
+from services.generator.publish import producer_config
 from streaming.card_state import FeatureConfig
 
 BASELINE_CARDS = 10_000

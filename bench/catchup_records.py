@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from bench.scorer_data import Template, rekey
 from foundation.card_tokens import tokenize_pan
-from services.population import Population
+from services.generator.population import Population
 
 
 def card_records(

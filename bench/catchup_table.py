@@ -1,7 +1,7 @@
 """The catch-up bench's child: one fresh process fills an online feature table as the scorer does.
 
 `python -m bench.catchup_table BOOTSTRAP TOPIC TOKENS_FILE` wires `FeatureFollower` and
-`OnlineFeatureTable` exactly as `scoring.app.serve` does, times the catch-up until `ready`, reads
+`OnlineFeatureTable` exactly as `scoring.serving.app.serve` does, times the catch-up until `ready`, reads
 the process's resident memory around it, times `table.get` (what the scorer calls per request) on
 the cards of TOKENS_FILE, and prints one `BENCH_CATCHUP {json}` line.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import own_status_bytes
-from scoring.online import FeatureFollower, OnlineFeatureTable
+from scoring.serving.online import FeatureFollower, OnlineFeatureTable
 
 REPORT_PREFIX = "BENCH_CATCHUP "
 LOOKUP_ROUNDS = 5
@@ -64,7 +64,7 @@ def measure(bootstrap: str, topic: str, tokens: Sequence[str]) -> dict[str, Any]
     _trim()
     rss_start = own_status_bytes("VmRSS")
     table = OnlineFeatureTable()
-    follower = FeatureFollower(bootstrap, topic, table)  # as scoring.app.serve builds it
+    follower = FeatureFollower(bootstrap, topic, table)  # as scoring.serving.app.serve builds it
     started = time.perf_counter()
     first_record_s = None
     follower.start()

@@ -4,7 +4,7 @@ Three measurements, each a ratio to a baseline from the same run:
 
 1. `build_population` at --cards and at 10,000 cards, each in a fresh process (so one build's
    memory cannot hide in the other's peak): best time of five, and the peak resident memory.
-2. `services.publish.generate` with a recording producer instead of Kafka: the swipes/s of the
+2. `services.generator.publish.generate` with a recording producer instead of Kafka: the swipes/s of the
    generator itself (background traffic, every fraud scenario, labels, serialization), at
    --cards and at 10,000 cards, alternated over three rounds, best of each.
 3. `generate` at rate 0 into a real embedded broker, against raw confluent-kafka produce of the
@@ -32,9 +32,9 @@ from bench.kafka import embedded_broker, fresh_name, high_watermarks, raw_produc
 from bench.measure import ratio
 from foundation.settings import StackSettings
 from foundation.topics import ensure_topics
-from services.population import PopulationConfig, build_population
-from services.publish import GenerateReport, LabelPublisher, SwipePublisher, generate
-from services.scenarios import SCENARIOS
+from services.generator.population import PopulationConfig, build_population
+from services.generator.publish import GenerateReport, LabelPublisher, SwipePublisher, generate
+from services.generator.scenarios import SCENARIOS
 
 BASELINE_CARDS = 10_000
 BUILD_REPEATS = 5
@@ -304,7 +304,7 @@ def _print(console: Console, result: dict[str, Any]) -> None:
             ["run", "seconds", "swipes/s", "ratio vs raw produce"],
             [
                 _rate_row("raw confluent-kafka produce, same records", raw, raw),
-                _rate_row("services.publish.generate to Kafka, rate 0", k, raw),
+                _rate_row("services.generator.publish.generate to Kafka, rate 0", k, raw),
                 _rate_row("the generator in memory (above)", gen[1], raw),
             ],
         ),

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from services.kafka_broker import BrokerConfig, EmbeddedKafka
-from services.publish import producer_config
+from services.generator.publish import producer_config
+from services.kafka.broker import BrokerConfig, EmbeddedKafka
 
 
 def free_port() -> int:

@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from scoring.model import ModelArtifact
-from scoring.rules import context_names, load_rules
-from scoring.settings import ScorerSettings
-from scoring.training import LabeledRow, labeled_rows, train_logistic
-from scoring.training_gbm import train_gbm
-from services.history import labeled_history
-from services.population import PopulationConfig, build_population
-from services.story_eval import StorySummary, run_stories
+from scoring.serving.model import ModelArtifact
+from scoring.serving.rules import context_names, load_rules
+from scoring.serving.settings import ScorerSettings
+from scoring.training.fit import LabeledRow, labeled_rows, train_logistic
+from scoring.training.gbm import train_gbm
+from services.generator.history import labeled_history
+from services.generator.population import PopulationConfig, build_population
+from services.replay.story_eval import StorySummary, run_stories
 from streaming.card_state import FeatureConfig
 
 TRAIN_END = datetime(2026, 11, 20, tzinfo=UTC)

@@ -21,9 +21,9 @@ from bench.kafka import embedded_broker, fresh_name, raw_produce_seconds
 from bench.measure import ratio
 from foundation.settings import StackSettings
 from foundation.topics import ensure_topics
-from services.file_replay import map_rows, parse_mapping, read_chunks, replay_file
-from services.population import PopulationConfig, build_population
-from services.traffic import draw_slice
+from services.generator.population import PopulationConfig, build_population
+from services.generator.traffic import draw_slice
+from services.replay.file import map_rows, parse_mapping, read_chunks, replay_file
 from streaming.schema import Label, to_kafka
 
 MAPPING = "card=pan,amount=amount,time=ts,merchant=merchant,mcc=mcc,country=country,label=label,id=id"
@@ -105,7 +105,7 @@ def run(
                     "topic_labels": names["labels"],
                 }
             )
-            with console.status("replaying the CSV (services.file_replay.replay_file)"):
+            with console.status("replaying the CSV (services.replay.file.replay_file)"):
                 report = replay_file(settings, csv, MAPPING)
             with console.status("mapping the CSV to records without Kafka"):
                 records, map_s = mapped_records(settings, csv, names["raw-swipes"], names["raw-labels"])

@@ -36,8 +36,8 @@ from bench.scorer_data import BenchInputs, build_inputs
 from bench.scorer_shadow import shadow_cost
 from bench.wrk import command_line, run_wrk, write_script
 from foundation.topics import ensure_topics
-from scoring.settings import ScorerSettings
-from services.trainer import train_on_generated
+from scoring.serving.settings import ScorerSettings
+from services.training.trainer import train_on_generated
 
 SATURATION_CONNECTIONS = 32
 LATENCY_CONNECTIONS = 4

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from services.population import Population, PopulationConfig, build_population
-from services.traffic import background
+from services.generator.population import Population, PopulationConfig, build_population
+from services.generator.traffic import background
 from streaming.card_state import CardState, FeatureConfig, features, fold
 from streaming.schema import Swipe, to_kafka
 

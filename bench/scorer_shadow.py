@@ -17,11 +17,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from foundation.card_tokens import tokenize_pan
-from scoring.api import ScoreRequest
-from scoring.metrics import ScorerMetrics
-from scoring.online import OnlineFeatureTable
-from scoring.scorer import Scorer
-from scoring.settings import ScorerSettings
+from scoring.serving.api import ScoreRequest
+from scoring.serving.metrics import ScorerMetrics
+from scoring.serving.online import OnlineFeatureTable
+from scoring.serving.scorer import Scorer
+from scoring.serving.settings import ScorerSettings
 from streaming.schema import CardFeatures, from_kafka
 
 ROUNDS = 6

@@ -1,6 +1,6 @@
 """`python -m bench.server scorer|bare ...`: the two HTTP servers the scorer bench loads, one per process.
 
-Both run exactly as `scoring.app.serve` runs the scorer: JSON logging configured the same way, then
+Both run exactly as `scoring.serving.app.serve` runs the scorer: JSON logging configured the same way, then
 `uvicorn.run(app, workers=1, log_config=None)`.
 """
 
@@ -37,8 +37,8 @@ def bare_app(body: bytes) -> FastAPI:
 
 def serve_scorer(args: argparse.Namespace) -> None:
     from bench.scorer_shadow import load_table
-    from scoring.app import build_producer, create_app
-    from scoring.settings import ScorerSettings
+    from scoring.serving.app import build_producer, create_app
+    from scoring.serving.settings import ScorerSettings
 
     settings = ScorerSettings(
         host=args.host,

@@ -1,6 +1,6 @@
 """`fraudstream-bench soak`: the whole stack under steady load; errors, RSS over time, state size.
 
-The stack is the real one (`services.stack.up`: embedded broker, feature job, scorer) in a temporary
+The stack is the real one (`services.stack.control.up`: embedded broker, feature job, scorer) in a temporary
 state folder on free ports. One thread publishes swipes at `rate` straight to `swipes` (traffic
 authorized elsewhere), another sends `score_rate` swipes/s to the scorer, as a card network would.
 Every `sample_s` the sampler records each process tree's resident memory and the feature query's
@@ -28,11 +28,11 @@ from bench.kafka import free_port
 from bench.machine import describe, status_bytes, summary
 from bench.output import finish, fmt, table
 from foundation.settings import StackSettings
-from services import stack
-from services.population import Population, PopulationConfig, build_population
-from services.publish import SwipePublisher, replace_time
-from services.traffic import background
-from services.trainer import train_on_generated
+from services.generator.population import Population, PopulationConfig, build_population
+from services.generator.publish import SwipePublisher, replace_time
+from services.generator.traffic import background
+from services.stack import control as stack
+from services.training.trainer import train_on_generated
 from streaming.card_state import FeatureConfig
 
 

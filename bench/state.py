@@ -26,7 +26,7 @@ from bench import machine, output
 from bench.kafka import embedded_broker, fresh_name
 from bench.measure import ratio
 from bench.stream_feed import swipe_pool
-from services.publish import producer_config
+from services.generator.publish import producer_config
 from streaming.settings import StreamSettings
 
 DAY = datetime(2026, 6, 1, tzinfo=UTC)

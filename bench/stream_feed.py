@@ -21,9 +21,9 @@ import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from bench.kafka import fresh_name
-from services.population import PopulationConfig, build_population
-from services.publish import producer_config
-from services.traffic import background
+from services.generator.population import PopulationConfig, build_population
+from services.generator.publish import producer_config
+from services.generator.traffic import background
 from streaming.card_state import FeatureConfig
 
 
@@ -115,7 +115,7 @@ class FeatureWatcher(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        from scoring.online import OnlineFeatureTable
+        from scoring.serving.online import OnlineFeatureTable
         from streaming.schema import CardTile, from_kafka
 
         table = OnlineFeatureTable(self.config)
@@ -124,7 +124,7 @@ class FeatureWatcher(threading.Thread):
                 "bootstrap.servers": self.bootstrap,
                 "group.id": fresh_name("watch"),
                 "enable.auto.commit": False,
-                "fetch.wait.max.ms": 100,  # as scoring.online.FeatureFollower
+                "fetch.wait.max.ms": 100,  # as scoring.serving.online.FeatureFollower
             }
         )
         try:

@@ -1,1 +1,1 @@
-"""fraudstream scoring: the online feature table, request-time features, decision and the FastAPI app."""
+"""fraudstream scoring: serving (the FastAPI app, online tables, features, model, rules) and training."""

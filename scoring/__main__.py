@@ -8,8 +8,8 @@ import sys
 from pydantic import ValidationError
 
 from foundation.settings import setting_problems
-from scoring.app import serve
-from scoring.settings import ScorerSettings
+from scoring.serving.app import serve
+from scoring.serving.settings import ScorerSettings
 
 
 def main(argv: list[str] | None = None) -> None:

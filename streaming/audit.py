@@ -40,7 +40,7 @@ def decision_rows(raw: DataFrame) -> DataFrame:
         "topic",
         "partition",
         "offset",
-        # The challenger's decision (scoring.shadow), null when no shadow ran; added columns, so a
+        # The challenger's decision (scoring.serving.shadow), null when no shadow ran; added columns, so a
         # table written before them takes them on at its next append (mergeSchema).
         field("shadow.decision").alias("shadow_decision"),
         field("shadow.score").cast("double").alias("shadow_score"),

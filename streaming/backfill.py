@@ -5,7 +5,7 @@ stream will not fold again: a new deployment, or history that lies behind the wa
 replay of last month). A scorer replica reading card-tiles then starts with full card history.
 
 A tile's value on card-tiles is replaced by a newer one only when it holds more swipes or a newer
-swipe (`scoring.online.OnlineFeatureTable.take`), so a backfill run beside the live stream never
+swipe (`scoring.serving.online.OnlineFeatureTable.take`), so a backfill run beside the live stream never
 takes a tile back: the stream's open tiles win while they hold more.
 """
 

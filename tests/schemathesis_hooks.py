@@ -10,7 +10,7 @@ import schemathesis
 from hypothesis import strategies as st
 
 from foundation.card_tokens import luhn_check_digit
-from scoring.api import PAN_FORMAT
+from scoring.serving.api import PAN_FORMAT
 
 
 def _card_number(partial: str, spaced: bool) -> str:

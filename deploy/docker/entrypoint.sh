@@ -1,6 +1,6 @@
 #!/bin/sh
 # Entrypoint of the fraudstream image: one command per role. Settings come from FRAUDSTREAM_*
-# variables (foundation/settings.py, streaming/settings.py, scoring/settings.py), never from flags here.
+# variables (foundation/settings.py, streaming/settings.py, scoring/serving/settings.py), never from flags here.
 set -eu
 
 spark_jars() {

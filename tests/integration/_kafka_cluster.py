@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.kafka_broker import _LOG4J2, BrokerConfig, EmbeddedKafka, KafkaUnavailable, new_cluster_id
+from services.kafka.broker import _LOG4J2, BrokerConfig, EmbeddedKafka, KafkaUnavailable, new_cluster_id
 from tests.integration.ports import free_ports
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import Consumer, Producer
 from pyspark.sql import Row
 
-from scoring.online import OnlineFeatureTable
+from scoring.serving.online import OnlineFeatureTable
 from streaming.card_state import FeatureConfig
 from streaming.schema import CardFeatures, CardTile, Swipe, from_kafka, to_kafka
 

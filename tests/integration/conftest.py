@@ -11,7 +11,7 @@ import pytest
 
 from foundation.settings import StackSettings
 from foundation.topics import ensure_topics
-from services.kafka_broker import BrokerConfig, EmbeddedKafka
+from services.kafka.broker import BrokerConfig, EmbeddedKafka
 from tests.integration.ports import free_ports
 
 

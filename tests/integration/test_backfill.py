@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from scoring.online import OnlineFeatureTable
+from scoring.serving.online import OnlineFeatureTable
 from streaming.backfill import publish_tiles, swipes_since
 from streaming.card_state import CardState, FeatureConfig, features, fold
 from streaming.features import good_swipes, parse_swipes

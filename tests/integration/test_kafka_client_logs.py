@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from services.publish import SwipePublisher
+from services.generator.publish import SwipePublisher
 from tests.integration.ports import free_port
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from scoring.app import build_producer, create_app
-from scoring.model import publish_artifact
-from scoring.reviews import ReviewQueue, open_case
-from scoring.settings import ScorerSettings
+from scoring.serving.app import build_producer, create_app
+from scoring.serving.model import publish_artifact
+from scoring.serving.reviews import ReviewQueue, open_case
+from scoring.serving.settings import ScorerSettings
 from streaming.schema import Swipe
 from tests.integration._served import served
 from tests.unit.scoring.builders import CFG, T0, TOKEN, artifact, swipe

@@ -15,14 +15,14 @@ import pytest
 from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
-from scoring.model import ModelArtifact, publish_artifact
-from scoring.promotion import Gate
-from scoring.training_gbm import train_gbm
-from scoring.training_set import LabelCutoff, TrainingWindow, training_rows
-from services.history import labeled_history
-from services.population import PopulationConfig, build_population
-from services.promotion import COMPARISONS, promote_if_better
-from services.scenarios import LabelDelay, labels_for
+from scoring.serving.model import ModelArtifact, publish_artifact
+from scoring.training.gbm import train_gbm
+from scoring.training.promotion import Gate
+from scoring.training.training_set import LabelCutoff, TrainingWindow, training_rows
+from services.generator.history import labeled_history
+from services.generator.population import PopulationConfig, build_population
+from services.generator.scenarios import LabelDelay, labels_for
+from services.training.promotion import COMPARISONS, promote_if_better
 from streaming import job
 from streaming.card_state import FeatureConfig
 from streaming.history import start_history

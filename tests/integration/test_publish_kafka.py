@@ -13,9 +13,9 @@ from rich.console import Console
 
 from foundation.card_tokens import tokenize_pan
 from foundation.settings import StackSettings
-from services.file_replay import run_replay
-from services.kafka_broker import KafkaUnavailable
-from services.publish import check_reachable, run_generate
+from services.generator.publish import check_reachable, run_generate
+from services.kafka.broker import KafkaUnavailable
+from services.replay.file import run_replay
 from streaming.schema import Label, Swipe, from_kafka
 from tests.eventually import assert_eventually
 

@@ -1,6 +1,6 @@
 """The broker dies and comes back while the generator publishes and the scorer serves.
 
-What the scorer promises (scoring.decision.Degraded, ScorerSettings.stale_after_s): it keeps
+What the scorer promises (scoring.serving.decision.Degraded, ScorerSettings.stale_after_s): it keeps
 deciding from what it holds; a card whose decided swipes have not been folded into its features
 for `stale_after_s` gets `features_stale` (the features are set aside), a card it has no features
 for gets `features_missing`, and `features_catching_up` is only for the initial load (the follower's
@@ -23,12 +23,12 @@ from confluent_kafka import Producer
 
 from foundation.settings import StackSettings
 from foundation.topics import ensure_topics
-from scoring.app import build_producer, create_app
-from scoring.model import publish_artifact
-from scoring.online import FeatureFollower, OnlineFeatureTable
-from scoring.settings import ScorerSettings
-from services.kafka_broker import BrokerConfig, EmbeddedKafka
-from services.publish import SwipePublisher
+from scoring.serving.app import build_producer, create_app
+from scoring.serving.model import publish_artifact
+from scoring.serving.online import FeatureFollower, OnlineFeatureTable
+from scoring.serving.settings import ScorerSettings
+from services.generator.publish import SwipePublisher
+from services.kafka.broker import BrokerConfig, EmbeddedKafka
 from tests.eventually import assert_eventually
 from tests.integration._served import served
 from tests.integration._stream_support import TopicReader, card, swipe

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from foundation.settings import StackSettings
-from services.publish import producer_config
+from services.generator.publish import producer_config
 from streaming.schema import to_kafka
 from tests.eventually import assert_eventually
 from tests.integration._kafka_cluster import KafkaCluster

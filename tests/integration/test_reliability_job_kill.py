@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import SparkSession
 
 from foundation.tables import TABLE_SWIPES
-from services.publish import SwipePublisher
+from services.generator.publish import SwipePublisher
 from streaming import job
 from streaming.history import QUERY_HISTORY
 from streaming.schema import CardTile

@@ -20,9 +20,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from scoring.app import create_app
-from scoring.model import publish_artifact
-from scoring.settings import ScorerSettings
+from scoring.serving.app import create_app
+from scoring.serving.model import publish_artifact
+from scoring.serving.settings import ScorerSettings
 from tests.integration._served import served
 from tests.unit.scoring.builders import CFG, artifact
 

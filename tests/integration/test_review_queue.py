@@ -17,11 +17,11 @@ from pyspark.sql import SparkSession
 
 from foundation.card_tokens import tokenize_pan
 from foundation.tables import TABLE_REVIEWS
-from scoring.app import build_producer, create_app
-from scoring.model import publish_artifact
-from scoring.online import FeatureFollower
-from scoring.reviews import ReviewQueue
-from scoring.settings import ScorerSettings
+from scoring.serving.app import build_producer, create_app
+from scoring.serving.model import publish_artifact
+from scoring.serving.online import FeatureFollower
+from scoring.serving.reviews import ReviewQueue
+from scoring.serving.settings import ScorerSettings
 from streaming import job
 from streaming.history import TABLE_LABELS, start_history
 from streaming.settings import StreamSettings

@@ -19,11 +19,11 @@ import pytest
 from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
-from scoring.rules import context_names, load_rules
-from services.history import labeled_history
-from services.population import PopulationConfig, build_population
-from services.rule_test_report import html_report, run_rule_test
-from services.scenarios import LabelDelay, labels_for
+from scoring.serving.rules import context_names, load_rules
+from services.backtest.rules_report import html_report, run_rule_test
+from services.generator.history import labeled_history
+from services.generator.population import PopulationConfig, build_population
+from services.generator.scenarios import LabelDelay, labels_for
 from streaming import job
 from streaming.card_state import FeatureConfig
 from streaming.decision_record import DecisionRecord

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from foundation.card_tokens import tokenize_pan
-from scoring.app import build_producer, create_app
-from scoring.model import publish_artifact
-from scoring.online import FeatureFollower, OnlineFeatureTable
-from scoring.settings import ScorerSettings
+from scoring.serving.app import build_producer, create_app
+from scoring.serving.model import publish_artifact
+from scoring.serving.online import FeatureFollower, OnlineFeatureTable
+from scoring.serving.settings import ScorerSettings
 from tests.eventually import assert_eventually
 from tests.unit.scoring.builders import CFG, T0, artifact, tile_messages
 

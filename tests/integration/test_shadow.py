@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from foundation.tables import TABLE_DECISIONS
-from scoring.app import build_producer, create_app
-from scoring.model import publish_artifact
-from scoring.settings import ScorerSettings
-from scoring.shadow_compare import compare
-from services.shadow_report import read_paired
+from scoring.serving.app import build_producer, create_app
+from scoring.serving.model import publish_artifact
+from scoring.serving.settings import ScorerSettings
+from scoring.training.shadow_compare import compare
+from services.training.shadow_report import read_paired
 from streaming.audit import decision_rows
 from streaming.history import start_history
 from streaming.schema import Label, to_kafka

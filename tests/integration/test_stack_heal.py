@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from foundation.settings import StackSettings
-from services import stack
-from services.processes import pid_alive
-from services.stack_status import restart_counts
+from services.stack import control as stack
+from services.stack.processes import pid_alive
+from services.stack.status import restart_counts
 from streaming import job
 from streaming.schema import CardTile
 from streaming.settings import StreamSettings

@@ -18,8 +18,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from foundation.settings import StackSettings
-from services import stack
-from services.processes import pid_alive, stop_pid
+from services.stack import control as stack
+from services.stack.processes import pid_alive, stop_pid
 from tests.eventually import assert_eventually
 from tests.integration.ports import free_ports
 

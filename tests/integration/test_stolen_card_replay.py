@@ -16,9 +16,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from foundation.settings import StackSettings
-from services import stack
-from services.pan_scan import scan_bytes, scan_tree
-from services.population import PopulationConfig, build_population
+from services.generator.population import PopulationConfig, build_population
+from services.stack import control as stack
+from services.stack.pan_scan import scan_bytes, scan_tree
 from tests.integration.ports import free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -11,13 +11,13 @@ import pytest
 from confluent_kafka import Producer
 from pyspark.sql import SparkSession
 
-from scoring.model import ModelArtifact
-from scoring.training_set import LabelCutoff, TrainingWindow
-from services.delta_history import read_history
-from services.history import labeled_history
-from services.population import PopulationConfig, build_population
-from services.scenarios import LabelDelay, labels_for
-from services.trainer import train_on_delta
+from scoring.serving.model import ModelArtifact
+from scoring.training.training_set import LabelCutoff, TrainingWindow
+from services.generator.history import labeled_history
+from services.generator.population import PopulationConfig, build_population
+from services.generator.scenarios import LabelDelay, labels_for
+from services.training.delta_history import read_history
+from services.training.trainer import train_on_delta
 from streaming import job
 from streaming.card_state import FeatureConfig
 from streaming.history import start_history

@@ -13,8 +13,8 @@ from bench.catchup import baseline_cards, parse_report, per_card
 from bench.catchup_records import card_records
 from bench.catchup_table import REPORT_PREFIX, held_bytes, lookup_us
 from bench.scorer_data import Template, rekey, templates
-from scoring.online import OnlineFeatureTable
-from services.population import PopulationConfig, build_population
+from scoring.serving.online import OnlineFeatureTable
+from services.generator.population import PopulationConfig, build_population
 from streaming.card_state import FeatureConfig
 from streaming.schema import CardFeatures, CardTile, from_kafka, to_kafka
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bench.scorer_data import build_inputs
 from bench.scorer_shadow import ROUNDS, shadow_cost
-from scoring.settings import ScorerSettings
+from scoring.serving.settings import ScorerSettings
 from tests.unit.scoring.builders import artifact
 
 

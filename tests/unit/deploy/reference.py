@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry
 from pydantic_settings import BaseSettings
 
 from foundation.settings import StackSettings
-from scoring.metrics import ScorerMetrics
-from scoring.settings import ScorerSettings
+from scoring.serving.metrics import ScorerMetrics
+from scoring.serving.settings import ScorerSettings
 from streaming.job_metrics import StreamMetrics
 from streaming.settings import StreamSettings
 

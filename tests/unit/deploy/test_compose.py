@@ -9,7 +9,7 @@ import pytest
 import typer.main
 
 from foundation.settings import StackSettings
-from scoring.settings import ScorerSettings
+from scoring.serving.settings import ScorerSettings
 from services.cli import app
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (

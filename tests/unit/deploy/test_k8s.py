@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from scoring.settings import ScorerSettings
+from scoring.serving.settings import ScorerSettings
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (
     DEPLOY,

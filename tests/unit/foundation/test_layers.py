@@ -40,3 +40,20 @@ def test_a_package_imports_only_the_floors_below_it(package: str, allowed: set[s
     assert modules, f"no modules found under {package}/"
     upward = {module: sorted(names - allowed) for module, names in modules.items() if names - allowed}
     assert upward == {}
+
+
+def test_serving_imports_nothing_of_training() -> None:
+    """The scorer's process loads no training code: `scoring.training` stands on `scoring.serving`."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "scoring" / "serving").rglob("*.py")):
+        modules = [
+            node.module if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+            if not (isinstance(node, ast.ImportFrom) and node.module is None)
+        ]
+        training = sorted({m for m in modules if m and m.startswith("scoring.training")})
+        if training:
+            found[str(path.relative_to(ROOT))] = training
+    assert found == {}

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from foundation.settings import StackSettings, comma_or_json_list, derive, setting_problems
-from scoring.settings import ScorerSettings
+from scoring.serving.settings import ScorerSettings
 from streaming.schema import Swipe
 from streaming.settings import StreamSettings
 

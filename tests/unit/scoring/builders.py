@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scoring.model import ModelArtifact, ModelMetrics, input_names
+from scoring.serving.model import ModelArtifact, ModelMetrics, input_names
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
 from streaming.schema import (

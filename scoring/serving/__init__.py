@@ -1,0 +1,1 @@
+"""Serving: the app and routes, the scorer, online tables, request features, model, rules, decision."""

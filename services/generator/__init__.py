@@ -1,0 +1,1 @@
+"""The generator: a seeded population, background traffic, fraud scenarios, labeled history, publishers."""

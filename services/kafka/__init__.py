@@ -1,0 +1,1 @@
+"""The embedded single-node Kafka broker the local stack runs on."""

@@ -1,0 +1,1 @@
+"""Replays: the stolen-card story (live and offline), a batch-job counterfactual, files of transactions."""
