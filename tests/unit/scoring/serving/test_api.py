@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from scoring.api import rfc3339_date_time
+from scoring.serving.api import rfc3339_date_time
 
 
 @pytest.mark.parametrize(
