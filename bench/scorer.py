@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from rich.console import Console
 from bench import machine, output
 from bench.kafka import embedded_broker, free_port, fresh_name
 from bench.measure import WrkResult, ratio
-from bench.scorer_data import build_inputs
+from bench.scorer_data import BenchInputs, build_inputs
 from bench.scorer_shadow import shadow_cost
 from bench.wrk import command_line, run_wrk, write_script
 from foundation.topics import ensure_topics
@@ -134,6 +134,57 @@ def _probe_response(url: str, bodies: Path, count: int = 200) -> bytes:
     return answers[len(answers) // 2]
 
 
+@dataclass
+class _Runs:
+    """Starts each variant's server, loads it with wrk, and keeps the results in order."""
+
+    console: Console
+    logs: Path
+    script: Path
+    inputs: BenchInputs
+    bare_body: Path  # a scorer response, for the bare app to answer with
+    duration_s: float
+    results: list[VariantResult] = field(default_factory=list)
+
+    def measure(self, variant: Variant, args: list[str]) -> None:
+        with self.console.status(
+            f"{variant.name}: starting, then wrk {self.duration_s:g} s @{SATURATION_CONNECTIONS} "
+            f"and {self.duration_s:g} s @{LATENCY_CONNECTIONS} connections"
+        ):
+            server = Server(args, self.logs)
+            try:
+                server.wait_ready()
+                if variant.kind == "scorer" and not self.bare_body.exists():
+                    self.bare_body.write_bytes(_probe_response(server.url, self.inputs.bodies_path))
+                sat, lat, cpu_us = _load(server, self.script, self.inputs.bodies_path, self.duration_s)
+            finally:
+                server.stop()
+        self.results.append(VariantResult(variant, sat, lat, cpu_us))
+        self.console.print(
+            f"  {variant.name}: {sat.requests_per_s:,.0f} req/s @{SATURATION_CONNECTIONS} "
+            f"({cpu_us:,.0f} µs server CPU a request), p99 {lat.p(99):.2f} ms @{LATENCY_CONNECTIONS}"
+        )
+
+
+def _measure_with_kafka(
+    runs: _Runs, tmp: Path, settings: ScorerSettings, scorer_args: list[str], shadow_args: list[str]
+) -> None:
+    """The scorer publishing its decisions to an embedded broker, without and with the shadow model."""
+    swipes, decisions = fresh_name("swipes"), fresh_name("decisions")
+    with (
+        runs.console.status("starting an embedded Kafka broker"),
+        embedded_broker(tmp / "kafka", settings.jars_dir) as bootstrap,
+    ):
+        ensure_topics(bootstrap, [swipes, decisions], partitions=settings.topic_partitions)
+        flags = ["--bootstrap", bootstrap, "--topic-swipes", swipes, "--topic-decisions", decisions]
+        kafka_args = [*scorer_args, *flags]
+        runs.measure(Variant("scorer, publishing to Kafka", "scorer", kafka=True), kafka_args)
+        runs.measure(
+            Variant("scorer, publishing to Kafka, shadow model", "scorer", kafka=True, shadow=True),
+            [*kafka_args, *shadow_args],
+        )
+
+
 def run(
     *,
     cards: int = 100_000,
@@ -158,55 +209,23 @@ def run(
             f"table: {inputs.cards:,} cards, {inputs.mean_record_bytes:,.0f} B per record; "
             f"{inputs.bodies:,} request bodies of {inputs.mean_body_bytes:,.0f} B (half card_token, half pan)"
         )
-        script = write_script(tmp)
-        logs = tmp / "servers.log"
+        runs = _Runs(
+            console, tmp / "servers.log", write_script(tmp), inputs, tmp / "bare_body.json", duration_s
+        )
         scorer_args = ["scorer", "--features", str(inputs.features_path), "--model-path", str(model)]
-        results: list[VariantResult] = []
-        bare_body = tmp / "bare_body.json"
-
-        def measure(variant: Variant, args: list[str]) -> None:
-            with console.status(
-                f"{variant.name}: starting, then wrk {duration_s:g} s @{SATURATION_CONNECTIONS} "
-                f"and {duration_s:g} s @{LATENCY_CONNECTIONS} connections"
-            ):
-                server = Server(args, logs)
-                try:
-                    server.wait_ready()
-                    if variant.kind == "scorer" and not bare_body.exists():
-                        bare_body.write_bytes(_probe_response(server.url, inputs.bodies_path))
-                    sat, lat, cpu_us = _load(server, script, inputs.bodies_path, duration_s)
-                finally:
-                    server.stop()
-            results.append(VariantResult(variant, sat, lat, cpu_us))
-            console.print(
-                f"  {variant.name}: {sat.requests_per_s:,.0f} req/s @{SATURATION_CONNECTIONS} "
-                f"({cpu_us:,.0f} µs server CPU a request), p99 {lat.p(99):.2f} ms @{LATENCY_CONNECTIONS}"
-            )
-
-        measure(Variant("scorer, producer off", "scorer"), scorer_args)
-        measure(
+        bare_args = ["bare", "--body", str(runs.bare_body)]
+        runs.measure(Variant("scorer, producer off", "scorer"), scorer_args)
+        runs.measure(
             Variant("scorer, producer off, shadow model", "scorer", shadow=True), [*scorer_args, *shadow_args]
         )
-        measure(Variant("bare FastAPI (1st)", "bare"), ["bare", "--body", str(bare_body)])
+        runs.measure(Variant("bare FastAPI (1st)", "bare"), bare_args)
         if kafka:
-            swipes, decisions = fresh_name("swipes"), fresh_name("decisions")
-            with (
-                console.status("starting an embedded Kafka broker"),
-                embedded_broker(tmp / "kafka", settings.jars_dir) as bootstrap,
-            ):
-                ensure_topics(bootstrap, [swipes, decisions], partitions=settings.topic_partitions)
-                flags = ["--bootstrap", bootstrap, "--topic-swipes", swipes, "--topic-decisions", decisions]
-                kafka_args = [*scorer_args, *flags]
-                measure(Variant("scorer, publishing to Kafka", "scorer", kafka=True), kafka_args)
-                measure(
-                    Variant("scorer, publishing to Kafka, shadow model", "scorer", kafka=True, shadow=True),
-                    [*kafka_args, *shadow_args],
-                )
-        measure(Variant("bare FastAPI (2nd)", "bare"), ["bare", "--body", str(bare_body)])
-        bare_body_bytes = len(bare_body.read_bytes())
+            _measure_with_kafka(runs, tmp, settings, scorer_args, shadow_args)
+        runs.measure(Variant("bare FastAPI (2nd)", "bare"), bare_args)
+        bare_body_bytes = len(runs.bare_body.read_bytes())
         with console.status("the challenger in process: the response path with and without it"):
             in_process = shadow_cost(inputs.features_path, inputs.bodies_path, model, challenger.path)
-    result = summarize(results, info, duration_s, cards, inputs, bare_body_bytes)
+    result = summarize(runs.results, info, duration_s, cards, inputs, bare_body_bytes)
     result["shadow_in_process"] = in_process
     result["model"] = {"version": trained.artifact.version, "kind": trained.artifact.kind}
     result["challenger"] = {"version": challenger.artifact.version, "kind": challenger.artifact.kind}

@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,13 @@ from typing import Any
 import httpx
 import numpy as np
 from rich.console import Console
+from rich.table import Table
 
 from bench.kafka import free_port
 from bench.machine import describe, status_bytes, summary
 from bench.output import finish, fmt, table
 from foundation.settings import StackSettings
-from services.generator.population import PopulationConfig, build_population
+from services.generator.population import Population, PopulationConfig, build_population
 from services.generator.publish import SwipePublisher, replace_time
 from services.generator.traffic import background
 from services.stack import control as stack
@@ -65,6 +67,113 @@ def ratio(first: float, last: float) -> float:
     return last / first if first else float("nan")
 
 
+@dataclass
+class _Load:
+    """The two load threads' work: swipes published at `rate`, swipes scored at `score_rate`."""
+
+    pop: Population
+    settings: StackSettings
+    scorer_address: str
+    rate: float
+    score_rate: float
+    stop: threading.Event = field(default_factory=threading.Event)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"published": 0, "scored": 0, "score_errors": 0, "publish_errors": 0}
+    )
+
+    def publish(self) -> None:
+        publisher = SwipePublisher(self.settings.bootstrap, self.settings.topic_swipes)
+        swipes = background(self.pop, datetime.now(UTC) - timedelta(days=1), np.random.default_rng(4))
+        next_at = time.monotonic()
+        for swipe in swipes:
+            if self.stop.is_set():
+                break
+            publisher.publish(replace_time(swipe, datetime.now(UTC)))
+            self.counts["published"] += 1
+            next_at += 1 / self.rate
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        publisher.flush(30)
+        self.counts["publish_errors"] = publisher.failed
+
+    def score(self) -> None:
+        swipes = background(
+            self.pop, datetime.now(UTC) - timedelta(days=1), np.random.default_rng(5), id_prefix="soak-"
+        )
+        next_at = time.monotonic()
+        with httpx.Client(timeout=10.0) as client:
+            for swipe in swipes:
+                if self.stop.is_set():
+                    break
+                body = replace_time(swipe, datetime.now(UTC)).model_dump(mode="json", exclude={"decision"})
+                try:
+                    ok = client.post(f"{self.scorer_address}/v1/score", json=body).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.counts["scored"] += 1
+                self.counts["score_errors"] += not ok
+                next_at += 1 / self.score_rate
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+def _sample(started: float, info: stack.StackInfo, state: Path, counts: dict[str, int]) -> dict[str, float]:
+    """Each process tree's resident memory, the feature state on disk and the counts so far."""
+    return {
+        "t_s": round(time.monotonic() - started, 1),
+        "scorer_rss_mb": tree_rss_bytes(info.scorer.pid or 0) / 2**20,
+        "job_rss_mb": tree_rss_bytes(info.stream.pid or 0) / 2**20,
+        "state_mb": dir_bytes(state) / 2**20,
+        **{k: float(v) for k, v in counts.items()},
+    }
+
+
+def _sample_line(sample: dict[str, float], counts: dict[str, int]) -> str:
+    return (
+        f"{sample['t_s']:>7.0f} s  scorer {sample['scorer_rss_mb']:.0f} MB"
+        f"  job {sample['job_rss_mb']:.0f} MB  state {sample['state_mb']:.1f} MB"
+        f"  published {counts['published']}  scored {counts['scored']}"
+        f"  errors {counts['score_errors']}"
+    )
+
+
+def _summary(
+    machine: dict[str, Any], minutes: float, load: _Load, samples: list[dict[str, float]]
+) -> dict[str, Any]:
+    """The run as the bench's JSON: each figure's last sample against its first."""
+    first, last, counts = samples[0], samples[-1], load.counts
+    return {
+        "machine": machine,
+        "minutes": minutes,
+        "rate": load.rate,
+        "score_rate": load.score_rate,
+        "samples": samples,
+        "published": counts["published"],
+        "scored": counts["scored"],
+        "score_errors": counts["score_errors"],
+        "publish_errors": counts["publish_errors"],
+        "scorer_rss_ratio": ratio(first["scorer_rss_mb"], last["scorer_rss_mb"]),
+        "job_rss_ratio": ratio(first["job_rss_mb"], last["job_rss_mb"]),
+        "state_ratio": ratio(first["state_mb"], last["state_mb"]),
+        "loadavg_after": describe()["loadavg"],
+    }
+
+
+def _ratio_table(result: dict[str, Any]) -> Table:
+    first, last = result["samples"][0], result["samples"][-1]
+    return table(
+        f"soak: {result['minutes']:g} min, {result['rate']:g} swipes/s published, "
+        f"{result['score_rate']:g}/s scored",
+        ["figure", "first sample", "last sample", "last / first"],
+        [
+            [name, fmt(first[key], 1), fmt(last[key], 1), fmt(result[f"{ratio_key}_ratio"], 2)]
+            for name, key, ratio_key in (
+                ("scorer RSS (MB)", "scorer_rss_mb", "scorer_rss"),
+                ("job RSS incl. JVM (MB)", "job_rss_mb", "job_rss"),
+                ("feature state on disk (MB)", "state_mb", "state"),
+            )
+        ],
+    )
+
+
 def run(
     minutes: float = 10.0,
     rate: float = 50.0,
@@ -88,44 +197,12 @@ def run(
     train_on_generated(workdir / "models", key, FeatureConfig(), cards=500, days=4, per_scenario=5)
     console.print(f"starting the stack in {workdir}")
     info = stack.up(settings, scorer_port=free_port(), metrics_port=free_port())
-    counts = {"published": 0, "scored": 0, "score_errors": 0, "publish_errors": 0}
-    stop = threading.Event()
     pop = build_population(np.random.default_rng(3), key, PopulationConfig(cards=cards))
-
-    def publish() -> None:
-        publisher = SwipePublisher(settings.bootstrap, settings.topic_swipes)
-        swipes = background(pop, datetime.now(UTC) - timedelta(days=1), np.random.default_rng(4))
-        next_at = time.monotonic()
-        for swipe in swipes:
-            if stop.is_set():
-                break
-            publisher.publish(replace_time(swipe, datetime.now(UTC)))
-            counts["published"] += 1
-            next_at += 1 / rate
-            time.sleep(max(0.0, next_at - time.monotonic()))
-        publisher.flush(30)
-        counts["publish_errors"] = publisher.failed
-
-    def score() -> None:
-        swipes = background(
-            pop, datetime.now(UTC) - timedelta(days=1), np.random.default_rng(5), id_prefix="soak-"
-        )
-        next_at = time.monotonic()
-        with httpx.Client(timeout=10.0) as client:
-            for swipe in swipes:
-                if stop.is_set():
-                    break
-                body = replace_time(swipe, datetime.now(UTC)).model_dump(mode="json", exclude={"decision"})
-                try:
-                    ok = client.post(f"{info.scorer.address}/v1/score", json=body).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                counts["scored"] += 1
-                counts["score_errors"] += not ok
-                next_at += 1 / score_rate
-                time.sleep(max(0.0, next_at - time.monotonic()))
-
-    threads = [threading.Thread(target=publish, daemon=True), threading.Thread(target=score, daemon=True)]
+    load = _Load(pop, settings, info.scorer.address, rate, score_rate)
+    threads = [
+        threading.Thread(target=load.publish, daemon=True),
+        threading.Thread(target=load.score, daemon=True),
+    ]
     samples: list[dict[str, float]] = []
     started = time.monotonic()
     try:
@@ -134,55 +211,16 @@ def run(
         state = workdir / "checkpoints" / "card_tiles" / "state"
         while time.monotonic() - started < minutes * 60:
             time.sleep(sample_s)
-            sample = {
-                "t_s": round(time.monotonic() - started, 1),
-                "scorer_rss_mb": tree_rss_bytes(info.scorer.pid or 0) / 2**20,
-                "job_rss_mb": tree_rss_bytes(info.stream.pid or 0) / 2**20,
-                "state_mb": dir_bytes(state) / 2**20,
-                **{k: float(v) for k, v in counts.items()},
-            }
-            samples.append(sample)
-            console.print(
-                f"{sample['t_s']:>7.0f} s  scorer {sample['scorer_rss_mb']:.0f} MB"
-                f"  job {sample['job_rss_mb']:.0f} MB  state {sample['state_mb']:.1f} MB"
-                f"  published {counts['published']}  scored {counts['scored']}"
-                f"  errors {counts['score_errors']}"
-            )
+            samples.append(_sample(started, info, state, load.counts))
+            console.print(_sample_line(samples[-1], load.counts))
     finally:
-        stop.set()
+        load.stop.set()
         for t in threads:
             t.join(timeout=30)
         stack.down(settings)
-    first, last = samples[0], samples[-1]
-    result = {
-        "machine": machine,
-        "minutes": minutes,
-        "rate": rate,
-        "score_rate": score_rate,
-        "samples": samples,
-        "published": counts["published"],
-        "scored": counts["scored"],
-        "score_errors": counts["score_errors"],
-        "publish_errors": counts["publish_errors"],
-        "scorer_rss_ratio": ratio(first["scorer_rss_mb"], last["scorer_rss_mb"]),
-        "job_rss_ratio": ratio(first["job_rss_mb"], last["job_rss_mb"]),
-        "state_ratio": ratio(first["state_mb"], last["state_mb"]),
-        "loadavg_after": describe()["loadavg"],
-    }
-    console.print(
-        table(
-            f"soak: {minutes:g} min, {rate:g} swipes/s published, {score_rate:g}/s scored",
-            ["figure", "first sample", "last sample", "last / first"],
-            [
-                [name, fmt(first[key], 1), fmt(last[key], 1), fmt(result[f"{ratio_key}_ratio"], 2)]
-                for name, key, ratio_key in (
-                    ("scorer RSS (MB)", "scorer_rss_mb", "scorer_rss"),
-                    ("job RSS incl. JVM (MB)", "job_rss_mb", "job_rss"),
-                    ("feature state on disk (MB)", "state_mb", "state"),
-                )
-            ],
-        )
-    )
+    result = _summary(machine, minutes, load, samples)
+    console.print(_ratio_table(result))
+    counts = load.counts
     console.print(
         f"errors: {counts['score_errors']} of {counts['scored']} score requests, "
         f"{counts['publish_errors']} of {counts['published']} publishes"

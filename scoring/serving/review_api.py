@@ -12,7 +12,6 @@ for a swipe counts once in the merchant fold and in training. Nothing here is re
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
@@ -21,12 +20,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, params, status
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, WithJsonSchema, field_validator, model_validator
 
 from foundation.card_tokens import normalize_pan, tokenize_pan
-from scoring.serving.api import _ONE_CARD, _PAN_SCHEMA
+from scoring.serving.api import _ONE_CARD, _PAN_SCHEMA, rfc3339_date_time
 from scoring.serving.reviews import ReviewQueue, close_case, verdict_label
 from streaming.schema import CARD_TOKEN_PATTERN, EventTime, Label, ReviewCase, Verdict, to_kafka
 
 CONFIRM_TIMEOUT_S = 10.0
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 SCENARIO_CHARGEBACK = "chargeback"
 
 
@@ -97,14 +95,7 @@ class LabelRequest(BaseModel):
     @field_validator("event_time", "reported_at", mode="before")
     @classmethod
     def _a_date_time_string(cls, value: Any) -> Any:
-        # The document says an RFC 3339 date-time: "4" (seconds since 1970 to pydantic) is refused.
-        if value is None or isinstance(value, datetime):
-            return value
-        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
-            raise ValueError(
-                "expected an RFC 3339 date-time string with its offset, e.g. 2026-11-27T09:00:00Z"
-            )
-        return value
+        return value if value is None else rfc3339_date_time(value)
 
     @model_validator(mode="after")
     def _exactly_one_card(self) -> LabelRequest:

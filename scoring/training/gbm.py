@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from scoring.serving.inputs import SWIPE_FIELDS, check_fields, input_names
-from scoring.serving.model import ModelArtifact
+from scoring.serving.model import ModelArtifact, ModelMetrics
 from scoring.serving.priors import point_in_time_priors
 from scoring.serving.trees import from_lightgbm
 from scoring.training.fit import LabeledRow, check_split, operating_point, same_deny_share, split_index
@@ -36,6 +37,74 @@ class GbmParams:
     # Inputs whose growth may only raise the score: domain knowledge that keeps sparse corners of the
     # data (a small purchase far from home, say) from learning a dip that is only noise.
     monotone_increasing: tuple[str, ...] = ()
+
+
+def _classifier(params: GbmParams, names: list[str], seed: int) -> Any:
+    """LightGBM's classifier for `params`, deterministic for `seed`, on the inputs `names`."""
+    import lightgbm as lgb
+
+    return lgb.LGBMClassifier(
+        n_estimators=params.trees,
+        num_leaves=params.leaves,
+        learning_rate=params.learning_rate,
+        min_child_samples=params.min_child_samples,
+        subsample=params.subsample,
+        subsample_freq=1,
+        colsample_bytree=params.colsample,
+        reg_lambda=params.l2,
+        monotone_constraints=[int(n in params.monotone_increasing) for n in names],
+        monotone_constraints_method="advanced",
+        random_state=seed,
+        deterministic=True,
+        force_row_wise=True,
+        n_jobs=1,
+        verbose=-1,
+    )
+
+
+@dataclass(frozen=True)
+class _TreeFit:
+    """One `train_gbm` call's fit: the same inputs, priors and stamp, whichever rows it is given."""
+
+    version: str
+    config: FeatureConfig
+    merchant: MerchantConfig | None
+    fields: tuple[str, ...]
+    prior_categories: list[str]
+    prior_smoothing: float
+    params: GbmParams
+    seed: int
+    training_window: tuple[datetime, datetime] | None
+    created_at: datetime | None
+    metrics: ModelMetrics  # placeholders: `train_gbm` sets those of the chosen threshold
+
+    def __call__(self, fit_rows: Sequence[LabeledRow], y_fit: np.ndarray) -> ModelArtifact:
+        """Trees grown on `fit_rows`, with priors computed point in time from their own labels."""
+        priors, tables = point_in_time_priors(
+            [(r.t, r.categories, r.is_fraud) for r in fit_rows],
+            self.prior_categories,
+            smoothing=self.prior_smoothing,
+        )
+        names = input_names(self.config, self.merchant, self.fields) + [t.input_name for t in tables]
+        x_fit = np.array(
+            [[{**r.inputs, **p}.get(n, 0.0) for n in names] for r, p in zip(fit_rows, priors, strict=True)],
+            dtype=np.float64,
+        )
+        clf = _classifier(self.params, names, self.seed)
+        clf.fit(x_fit, y_fit)
+        return ModelArtifact(
+            version=self.version,
+            kind="gbm",
+            created_at=self.created_at or datetime.now(UTC),
+            features=names,
+            trees=from_lightgbm(clf.booster_.dump_model()),
+            priors=tables,
+            threshold=0.5,
+            horizons_s=list(self.config.horizons_s),
+            swipe_fields=list(self.fields),
+            training_window=self.training_window,
+            metrics=self.metrics,
+        )
 
 
 def train_gbm(
@@ -63,57 +132,26 @@ def train_gbm(
     `rows` come in time order (as `scoring.training.fit.labeled_rows` yields them). Only the inputs the
     swipe `fields` feed are used, and only the priors of categories among them.
     """
-    import lightgbm as lgb
-
     config = config or FeatureConfig()
     fields = check_fields(fields)
-    prior_categories = [c for c in prior_categories if c in fields]
     split = split_index(len(rows), validation_fraction)
     train, val = rows[:split], rows[split:]
     y_train = np.array([r.is_fraud for r in train], dtype=bool)
     y_val = np.array([r.is_fraud for r in val], dtype=bool)
     check_split(len(rows), y_train, y_val)
-
-    def fit(fit_rows: Sequence[LabeledRow], y_fit: np.ndarray) -> ModelArtifact:
-        priors, tables = point_in_time_priors(
-            [(r.t, r.categories, r.is_fraud) for r in fit_rows], prior_categories, smoothing=prior_smoothing
-        )
-        names = input_names(config, merchant, fields) + [t.input_name for t in tables]
-        x_fit = np.array(
-            [[{**r.inputs, **p}.get(n, 0.0) for n in names] for r, p in zip(fit_rows, priors, strict=True)],
-            dtype=np.float64,
-        )
-        clf = lgb.LGBMClassifier(
-            n_estimators=params.trees,
-            num_leaves=params.leaves,
-            learning_rate=params.learning_rate,
-            min_child_samples=params.min_child_samples,
-            subsample=params.subsample,
-            subsample_freq=1,
-            colsample_bytree=params.colsample,
-            reg_lambda=params.l2,
-            monotone_constraints=[int(n in params.monotone_increasing) for n in names],
-            monotone_constraints_method="advanced",
-            random_state=seed,
-            deterministic=True,
-            force_row_wise=True,
-            n_jobs=1,
-            verbose=-1,
-        )
-        clf.fit(x_fit, y_fit)
-        return ModelArtifact(
-            version=version,
-            kind="gbm",
-            created_at=created_at or datetime.now(UTC),
-            features=names,
-            trees=from_lightgbm(clf.booster_.dump_model()),
-            priors=tables,
-            threshold=0.5,
-            horizons_s=list(config.horizons_s),
-            swipe_fields=list(fields),
-            training_window=training_window,
-            metrics=operating_point(y_train, y_val, np.array([0.0] * len(y_val)), None).metrics,
-        )
+    fit = _TreeFit(
+        version,
+        config,
+        merchant,
+        fields,
+        [c for c in prior_categories if c in fields],
+        prior_smoothing,
+        params,
+        seed,
+        training_window,
+        created_at,
+        operating_point(y_train, y_val, np.array([0.0] * len(y_val)), None).metrics,
+    )
 
     def scores(artifact: ModelArtifact) -> np.ndarray:
         return np.array([artifact.predict(r.inputs, r.categories)[0] for r in val])

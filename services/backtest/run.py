@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scoring.serving.model import ModelArtifact, input_names
+from scoring.training.selection import Selection
 from scoring.training.training_set import LabelCutoff
 from services.backtest.bootstrap import KnownCards, Unit
 from services.backtest.features import (
@@ -48,7 +49,14 @@ from services.backtest.features import (
 )
 from services.backtest.merchant import file_fields, merchant_rows
 from services.backtest.metrics import ModelEval, Resampling, evaluate
-from services.backtest.model import ModelKind, decisions, score_rows, train_amount_baseline, train_model
+from services.backtest.model import (
+    AmountBaseline,
+    ModelKind,
+    decisions,
+    score_rows,
+    train_amount_baseline,
+    train_model,
+)
 from services.replay.file import ColumnMap, MappingError, _times, parse_mapping, read_chunks
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import DEFAULT_MERCHANT, MerchantConfig
@@ -257,6 +265,143 @@ def label_known_at(frame: pd.DataFrame, table: FeatureTable, reported: str | Non
     return known
 
 
+@dataclass
+class _Folded:
+    """The feature table of the rows used, and the inputs it carries (the columns of `table.x`)."""
+
+    table: FeatureTable
+    fields: tuple[str, ...]
+    merchant: MerchantConfig | None
+    names: list[str]
+
+
+def _fold(
+    frame: pd.DataFrame,
+    cmap: ColumnMap,
+    reported: str | None,
+    spec: BacktestSpec,
+    token_key: bytes,
+    config: FeatureConfig,
+    progress: Progress,
+) -> _Folded:
+    """The card features of every row, plus the merchant ones when the file names merchants."""
+    progress("features", 0, len(frame))
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        progress("features", done[0], len(frame))
+
+    table = run_features(frame, cmap, token_key, config, spec.rules_path, spec.workers, advance)
+    # Inputs follow the data: what the file lacks (or holds one value of) is no input.
+    fields = file_fields(frame, cmap)
+    merchant = spec.merchant if "merchant" in fields else None
+    if merchant is not None:
+        progress("merchant features", 0, None)
+        by_row = merchant_rows(frame, cmap, reported, token_key, merchant, spec.workers)
+        table.x = np.hstack([table.x, by_row.reindex(table.row).to_numpy(dtype=np.float64)])
+    return _Folded(table, fields, merchant, list(input_names(config, merchant)))
+
+
+@dataclass
+class _Split:
+    train: FeatureTable
+    test: FeatureTable
+    known: np.ndarray  # per train row: a fraud whose label was known when the model was trained
+
+
+def _split(table: FeatureTable, known_at: np.ndarray, spec: BacktestSpec, path: Path) -> _Split:
+    """The train and test rows, and which train frauds were known at the test's start."""
+    # As `fraudstream train --source delta` does: train as of the test's start (the train period's end
+    # plus the delay), only on swipes whose chargeback had time to arrive, with the labels reported by then.
+    cutoff = LabelCutoff(spec.test.start, spec.label_delay)
+    train = spec.train.contains(table.t) & (table.t < cutoff.settled_before.timestamp())
+    test = spec.test.contains(table.t)
+    train_table, test_table = table.take(np.flatnonzero(train)), table.take(np.flatnonzero(test))
+    if not len(test_table):
+        raise ValueError(
+            f"no transaction of {path.name} falls in the test period {spec.test.first}..{spec.test.last} "
+            f"({len(table):,} mapped rows, {len(table.bad):,} bad); check the test dates and --map time="
+        )
+    known = train_table.y & (known_at[train] <= cutoff.as_of.timestamp())
+    return _Split(train_table, test_table, known)
+
+
+def _train(
+    split: _Split, folded: _Folded, spec: BacktestSpec, config: FeatureConfig
+) -> tuple[Selection, AmountBaseline]:
+    """The model of `spec.kind` (as `fraudstream train` fits it) and the amount-only baseline."""
+    selection = train_model(
+        split.train,
+        split.known,
+        folded.names,
+        spec.kind,
+        (spec.train.start, spec.train.end),
+        spec.seed,
+        config,
+        folded.merchant,
+        folded.fields,
+        spec.label_delay,
+    )
+    amount = split.train.x[:, folded.names.index("amount_log")]
+    return selection, train_amount_baseline(amount, split.known, spec.seed)
+
+
+@dataclass
+class _Evals:
+    model: ModelEval
+    baseline: ModelEval
+    candidates: dict[str, ModelEval]
+
+
+def _evaluate_kinds(
+    folded: _Folded,
+    known_at: np.ndarray,
+    test: FeatureTable,
+    selection: Selection,
+    baseline: AmountBaseline,
+    scores: np.ndarray,
+    decided: np.ndarray,
+    scenario: np.ndarray | None,
+    spec: BacktestSpec,
+) -> _Evals:
+    """The chosen model, the amount-only baseline and every other fitted kind, on the test rows."""
+    artifact, names = selection.chosen, folded.names
+    first_known = pd.Series(known_at).groupby(folded.table.card).min().dropna().to_dict()
+    before = spec.test.start.timestamp()
+    resampling = Resampling(spec.bootstrap, spec.bootstrap_unit, spec.confidence, spec.seed)
+
+    def judge(label: str, s: np.ndarray, threshold: float, flags: np.ndarray, **extra: Any) -> ModelEval:
+        return evaluate(label, test, s, threshold, flags, first_known, spec.k, before, **extra)
+
+    full: dict[str, Any] = {"resampling": resampling, "scenario": scenario, "known_cards": spec.known_cards}
+    model_eval = judge("model", scores, artifact.threshold, decided == "deny", **full)
+    base_scores = baseline.scores(test.x[:, names.index("amount_log")])
+    base_flags = base_scores >= baseline.threshold
+    base_eval = judge("amount-only LR", base_scores, baseline.threshold, base_flags, **full)
+    candidates: dict[str, ModelEval] = {artifact.kind: model_eval}
+    for kind, fitted in selection.fitted.items():
+        if kind != artifact.kind:  # how the kind not kept would have done on the test rows
+            s = score_rows(fitted, test, names)
+            flags = decisions(test.verdict, s, fitted.threshold) == "deny"
+            candidates[kind] = judge(kind, s, fitted.threshold, flags)
+    return _Evals(model_eval, base_eval, candidates)
+
+
+def _score_frame(
+    frame: pd.DataFrame,
+    cmap: ColumnMap,
+    id_column: str,
+    test: FeatureTable,
+    scores: np.ndarray,
+    decided: np.ndarray,
+) -> pd.DataFrame:
+    """id, score and decision per test row, in the file's row order."""
+    ids = frame[cmap.id].reindex(test.row - 1).to_numpy() if cmap.id else test.row
+    out = pd.DataFrame({id_column: ids, "score": scores, "decision": decided})
+    return out.iloc[np.argsort(test.row, kind="stable")].reset_index(drop=True)
+
+
 def run_backtest(
     path: Path,
     mapping: str,
@@ -274,88 +419,31 @@ def run_backtest(
     t0 = clock()
     frame = read_file(path, cmap, reported, (scenario_column,) if scenario_column else ())
     rows_read = len(frame)
-    end = pd.Timestamp(spec.test.end)
-    frame = frame[~(frame[TIME_KEY] >= end)]  # later rows can change nothing before the test's end
+    frame = frame[~(frame[TIME_KEY] >= pd.Timestamp(spec.test.end))]  # later rows change nothing before it
     seconds["read"], t0 = clock() - t0, clock()
-    progress("features", 0, len(frame))
-    done = [0]
-
-    def advance(n: int) -> None:
-        done[0] += n
-        progress("features", done[0], len(frame))
-
-    table = run_features(frame, cmap, token_key, config, spec.rules_path, spec.workers, advance)
-    # Inputs follow the data: what the file lacks (or holds one value of) is no input.
-    fields = file_fields(frame, cmap)
-    merchant = spec.merchant if "merchant" in fields else None
-    if merchant is not None:
-        progress("merchant features", 0, None)
-        by_row = merchant_rows(frame, cmap, reported, token_key, merchant, spec.workers)
-        table.x = np.hstack([table.x, by_row.reindex(table.row).to_numpy(dtype=np.float64)])
-    names = input_names(config, merchant)  # the columns of table.x
+    folded = _fold(frame, cmap, reported, spec, token_key, config, progress)
+    table = folded.table
     seconds["features"], t0 = clock() - t0, clock()
 
     known_at = label_known_at(frame, table, reported)
-    # As `fraudstream train --source delta` does: train as of the test's start (the train period's end
-    # plus the delay), only on swipes whose chargeback had time to arrive, with the labels reported by then.
-    cutoff = LabelCutoff(spec.test.start, spec.label_delay)
-    train = spec.train.contains(table.t) & (table.t < cutoff.settled_before.timestamp())
-    test = spec.test.contains(table.t)
-    train_table, test_table = table.take(np.flatnonzero(train)), table.take(np.flatnonzero(test))
-    if not len(test_table):
-        raise ValueError(
-            f"no transaction of {path.name} falls in the test period {spec.test.first}..{spec.test.last} "
-            f"({len(table):,} mapped rows, {len(table.bad):,} bad); check the test dates and --map time="
-        )
-    known = train_table.y & (known_at[train] <= cutoff.as_of.timestamp())
+    split = _split(table, known_at, spec, path)
+    test = split.test
     progress("training", 0, None)
-    selection = train_model(
-        train_table,
-        known,
-        names,
-        spec.kind,
-        (spec.train.start, spec.train.end),
-        spec.seed,
-        config,
-        merchant,
-        fields,
-        spec.label_delay,
-    )
+    selection, baseline = _train(split, folded, spec, config)
     artifact = selection.chosen
-    amount = names.index("amount_log")
-    baseline = train_amount_baseline(train_table.x[:, amount], known, spec.seed)
     seconds["training"], t0 = clock() - t0, clock()
 
-    progress("scoring", 0, len(test_table))
-    scores = score_rows(artifact, test_table, names, lambda n: progress("scoring", n, len(test_table)))
-    decided = decisions(test_table.verdict, scores, artifact.threshold)
-    base_scores = baseline.scores(test_table.x[:, amount])
-    first_known = pd.Series(known_at).groupby(table.card).min().dropna().to_dict()
-    before = spec.test.start.timestamp()
-    resampling = Resampling(spec.bootstrap, spec.bootstrap_unit, spec.confidence, spec.seed)
+    progress("scoring", 0, len(test))
+    scores = score_rows(artifact, test, folded.names, lambda n: progress("scoring", n, len(test)))
+    decided = decisions(test.verdict, scores, artifact.threshold)
     scenario = (
-        frame[scenario_column].reindex(test_table.row - 1).to_numpy(dtype=object) if scenario_column else None
+        frame[scenario_column].reindex(test.row - 1).to_numpy(dtype=object) if scenario_column else None
     )
     progress("bootstrap", 0, None)
-
-    def judge(label: str, s: np.ndarray, threshold: float, flags: np.ndarray, **extra: Any) -> ModelEval:
-        return evaluate(label, test_table, s, threshold, flags, first_known, spec.k, before, **extra)
-
-    full: dict[str, Any] = {"resampling": resampling, "scenario": scenario, "known_cards": spec.known_cards}
-    model_eval = judge("model", scores, artifact.threshold, decided == "deny", **full)
-    base_flags = base_scores >= baseline.threshold
-    base_eval = judge("amount-only LR", base_scores, baseline.threshold, base_flags, **full)
-    candidates: dict[str, ModelEval] = {artifact.kind: model_eval}
-    for kind, fitted in selection.fitted.items():
-        if kind != artifact.kind:  # how the kind not kept would have done on the test rows
-            s = score_rows(fitted, test_table, names)
-            flags = decisions(test_table.verdict, s, fitted.threshold) == "deny"
-            candidates[kind] = judge(kind, s, fitted.threshold, flags)
+    evals = _evaluate_kinds(folded, known_at, test, selection, baseline, scores, decided, scenario, spec)
     seconds["scoring"] = clock() - t0
     id_column = cmap.id or "row"
-    ids = frame[cmap.id].reindex(test_table.row - 1).to_numpy() if cmap.id else test_table.row
-    out = pd.DataFrame({id_column: ids, "score": scores, "decision": decided})
-    out = out.iloc[np.argsort(test_table.row, kind="stable")]
+    out = _score_frame(frame, cmap, id_column, test, scores, decided)
     return BacktestResult(
         spec=spec,
         file=str(path),
@@ -363,18 +451,18 @@ def run_backtest(
         rows_read=rows_read,
         rows_used=len(frame),
         bad_rows=len(table.bad),
-        train_rows=len(train_table),
-        train_fraud_known=int(known.sum()),
-        test_rows=len(test_table),
-        test_fraud=int(test_table.y.sum()),
+        train_rows=len(split.train),
+        train_fraud_known=int(split.known.sum()),
+        test_rows=len(test),
+        test_fraud=int(test.y.sum()),
         artifact=artifact,
-        model=model_eval,
-        baseline=base_eval,
-        rule_denials=int((test_table.verdict == VERDICT_DENY).sum()),
+        model=evals.model,
+        baseline=evals.baseline,
+        rule_denials=int((test.verdict == VERDICT_DENY).sum()),
         seconds=seconds,
-        fields=fields,
-        candidates=candidates,
-        scores=out.reset_index(drop=True),
+        fields=folded.fields,
+        candidates=evals.candidates,
+        scores=out,
     )
 
 

@@ -76,6 +76,7 @@ ECOM_MCCS: list[tuple[str, float, float]] = [
 BINS = ("411111", "422222", "455673", "510510", "555544", "535310")
 ACCOUNT_SPACE = 10**9  # 6-digit BIN + 9-digit account + check digit = 16-digit PAN
 _ACCOUNT_STRIDE = 387_420_489  # 3**18: coprime with 10**9, so i -> i * stride + offset is a bijection
+_KM_TO_DEG = 1 / 111.0
 
 SETTLEMENT_CURRENCY = "EUR"  # every amount is in the issuer's settlement currency
 RHYTHM_ARCHETYPES = 8
@@ -214,6 +215,121 @@ def _pick_within(rng: np.random.Generator, first: np.ndarray, count: np.ndarray)
     return first + np.floor(rng.random(len(first)) * count).astype(np.int64)
 
 
+@dataclass
+class _Merchants:
+    """The shops (sorted by city) then the online merchants, as `Population` holds them."""
+
+    ids: list[str]
+    mcc: list[str]
+    mcc_shift: np.ndarray
+    country: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    n_pos: int
+    city_first: np.ndarray
+    city_count: np.ndarray
+
+    @property
+    def n_ecom(self) -> int:
+        return len(self.ids) - self.n_pos
+
+
+def _draw_merchants(
+    rng: np.random.Generator, geo: Geography, people: np.ndarray, config: PopulationConfig
+) -> _Merchants:
+    # Shops: per city in proportion to its people, at least 20 so "a new shop nearby" exists.
+    n_pos_target = max(len(people) * 20, int(config.cards / config.cards_per_pos_merchant))
+    per_city = np.maximum(20, np.round(people * n_pos_target)).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(per_city)[:-1]])
+    n_pos = int(per_city.sum())
+    shop_city = np.repeat(np.arange(len(people)), per_city)
+    shop_lat = geo.city_lat[shop_city] + rng.normal(0, 6 * _KM_TO_DEG, n_pos)
+    shop_lon = geo.city_lon[shop_city] + rng.normal(0, 6 * _KM_TO_DEG, n_pos) / np.cos(
+        np.radians(geo.city_lat[shop_city])
+    )
+    pos_mcc = rng.choice(len(POS_MCCS), size=n_pos, p=_shares(POS_MCCS))
+
+    n_ecom = max(50, int(config.cards / config.cards_per_ecom_merchant))
+    domestic = rng.random(n_ecom) < config.domestic_ecom_share
+    ecom_country = np.where(
+        domestic,
+        rng.choice(len(geo.countries), size=n_ecom, p=geo.country_weight),
+        rng.integers(0, len(geo.countries), size=n_ecom),
+    )
+    ecom_mcc = rng.choice(len(ECOM_MCCS), size=n_ecom, p=_shares(ECOM_MCCS))
+    return _Merchants(
+        ids=[f"m-{i:07d}" for i in range(n_pos + n_ecom)],
+        mcc=[POS_MCCS[i][0] for i in pos_mcc] + [ECOM_MCCS[i][0] for i in ecom_mcc],
+        mcc_shift=np.concatenate(
+            [np.array([m[2] for m in POS_MCCS])[pos_mcc], np.array([m[2] for m in ECOM_MCCS])[ecom_mcc]]
+        ),
+        country=np.concatenate([geo.city_country[shop_city], ecom_country]),
+        lat=np.concatenate([shop_lat, np.full(n_ecom, np.nan)]),
+        lon=np.concatenate([shop_lon, np.full(n_ecom, np.nan)]),
+        n_pos=n_pos,
+        city_first=first,
+        city_count=per_city,
+    )
+
+
+@dataclass
+class _Cards:
+    """Each card's home and habits, drawn after the merchants (the draw order keeps seeds stable)."""
+
+    home_city: np.ndarray
+    home_lat: np.ndarray
+    home_lon: np.ndarray
+    log_mu: np.ndarray
+    log_sigma: np.ndarray
+    swipes_per_day: np.ndarray
+    usual_pos_start: np.ndarray
+    usual_pos: np.ndarray
+    usual_ecom_start: np.ndarray
+    usual_ecom: np.ndarray
+    card_bin: np.ndarray
+    card_account: np.ndarray
+
+
+def _draw_cards(
+    rng: np.random.Generator, geo: Geography, people: np.ndarray, config: PopulationConfig, shops: _Merchants
+) -> _Cards:
+    # Cards: home near a city, habits drawn per card.
+    n = config.cards
+    home_city = rng.choice(len(people), size=n, p=people)
+    spread = rng.normal(0, 8 * _KM_TO_DEG, (2, n))
+    home_lat = geo.city_lat[home_city] + spread[0]
+    home_lon = geo.city_lon[home_city] + spread[1] / np.cos(np.radians(geo.city_lat[home_city]))
+    sigma = rng.uniform(0.5, 1.0, n)
+    mu = rng.normal(math.log(config.median_amount), 0.45, n)
+    spd = config.swipes_per_day * rng.lognormal(-0.18, 0.6, n)  # lognormal with mean ~1
+
+    lo, hi = config.usual_pos_merchants
+    k_pos = rng.integers(lo, hi + 1, size=n)
+    first, per_city = shops.city_first[home_city], shops.city_count[home_city]
+    usual_pos = _pick_within(rng, np.repeat(first, k_pos), np.repeat(per_city, k_pos))
+    lo, hi = config.usual_ecom_merchants
+    k_ecom = rng.integers(lo, hi + 1, size=n)
+    usual_ecom = shops.n_pos + rng.integers(0, shops.n_ecom, size=int(k_ecom.sum()))
+
+    offset = int(rng.integers(0, ACCOUNT_SPACE))
+    accounts = (np.arange(n, dtype=np.int64) * _ACCOUNT_STRIDE + offset) % ACCOUNT_SPACE
+    card_bin = rng.integers(0, len(BINS), size=n).astype(np.uint8)
+    return _Cards(
+        home_city=home_city,
+        home_lat=home_lat,
+        home_lon=home_lon,
+        log_mu=mu,
+        log_sigma=sigma,
+        swipes_per_day=spd,
+        usual_pos_start=np.concatenate([[0], np.cumsum(k_pos)]),
+        usual_pos=usual_pos.astype(np.int32),
+        usual_ecom_start=np.concatenate([[0], np.cumsum(k_ecom)]),
+        usual_ecom=usual_ecom.astype(np.int32),
+        card_bin=card_bin,
+        card_account=accounts,
+    )
+
+
 def build_population(
     rng: np.random.Generator, token_key: bytes, config: PopulationConfig = PopulationConfig()
 ) -> Population:
@@ -223,81 +339,38 @@ def build_population(
     geo = Geography.default()
     n = config.cards
     people = geo.population_weight()
-
-    # Shops: per city in proportion to its people, at least 20 so "a new shop nearby" exists.
-    n_pos_target = max(len(people) * 20, int(n / config.cards_per_pos_merchant))
-    per_city = np.maximum(20, np.round(people * n_pos_target)).astype(np.int64)
-    first = np.concatenate([[0], np.cumsum(per_city)[:-1]])
-    n_pos = int(per_city.sum())
-    shop_city = np.repeat(np.arange(len(people)), per_city)
-    km_to_deg = 1 / 111.0
-    shop_lat = geo.city_lat[shop_city] + rng.normal(0, 6 * km_to_deg, n_pos)
-    shop_lon = geo.city_lon[shop_city] + rng.normal(0, 6 * km_to_deg, n_pos) / np.cos(
-        np.radians(geo.city_lat[shop_city])
-    )
-    pos_mcc = rng.choice(len(POS_MCCS), size=n_pos, p=_shares(POS_MCCS))
-
-    n_ecom = max(50, int(n / config.cards_per_ecom_merchant))
-    domestic = rng.random(n_ecom) < config.domestic_ecom_share
-    ecom_country = np.where(
-        domestic,
-        rng.choice(len(geo.countries), size=n_ecom, p=geo.country_weight),
-        rng.integers(0, len(geo.countries), size=n_ecom),
-    )
-    ecom_mcc = rng.choice(len(ECOM_MCCS), size=n_ecom, p=_shares(ECOM_MCCS))
-
-    # Cards: home near a city, habits drawn per card.
-    home_city = rng.choice(len(people), size=n, p=people)
-    spread = rng.normal(0, 8 * km_to_deg, (2, n))
-    home_lat = geo.city_lat[home_city] + spread[0]
-    home_lon = geo.city_lon[home_city] + spread[1] / np.cos(np.radians(geo.city_lat[home_city]))
-    sigma = rng.uniform(0.5, 1.0, n)
-    mu = rng.normal(math.log(config.median_amount), 0.45, n)
-    spd = config.swipes_per_day * rng.lognormal(-0.18, 0.6, n)  # lognormal with mean ~1
-
-    lo, hi = config.usual_pos_merchants
-    k_pos = rng.integers(lo, hi + 1, size=n)
-    usual_pos = _pick_within(rng, np.repeat(first[home_city], k_pos), np.repeat(per_city[home_city], k_pos))
-    lo, hi = config.usual_ecom_merchants
-    k_ecom = rng.integers(lo, hi + 1, size=n)
-    usual_ecom = n_pos + rng.integers(0, n_ecom, size=int(k_ecom.sum()))
-
-    offset = int(rng.integers(0, ACCOUNT_SPACE))
-    accounts = (np.arange(n, dtype=np.int64) * _ACCOUNT_STRIDE + offset) % ACCOUNT_SPACE
-    card_bin = rng.integers(0, len(BINS), size=n).astype(np.uint8)
-
+    m = _draw_merchants(rng, geo, people, config)
+    c = _draw_cards(rng, geo, people, config, m)
     return Population(
         config=config,
         geo=geo,
         token_key=token_key,
-        merchant_ids=[f"m-{i:07d}" for i in range(n_pos + n_ecom)],
-        merchant_mcc=[POS_MCCS[i][0] for i in pos_mcc] + [ECOM_MCCS[i][0] for i in ecom_mcc],
-        merchant_mcc_shift=np.concatenate(
-            [np.array([m[2] for m in POS_MCCS])[pos_mcc], np.array([m[2] for m in ECOM_MCCS])[ecom_mcc]]
-        ),
-        merchant_country=np.concatenate([geo.city_country[shop_city], ecom_country]),
-        merchant_lat=np.concatenate([shop_lat, np.full(n_ecom, np.nan)]),
-        merchant_lon=np.concatenate([shop_lon, np.full(n_ecom, np.nan)]),
-        n_pos=n_pos,
-        city_first_merchant=first,
-        city_merchant_count=per_city,
-        card_bin=card_bin,
-        card_account=accounts,
-        card_check=luhn_check_digits(card_bin, accounts),
-        home_city=home_city,
-        home_lat=home_lat,
-        home_lon=home_lon,
-        utc_offset=geo.city_utc_offset[home_city],
-        log_mu=mu,
-        log_sigma=sigma,
+        merchant_ids=m.ids,
+        merchant_mcc=m.mcc,
+        merchant_mcc_shift=m.mcc_shift,
+        merchant_country=m.country,
+        merchant_lat=m.lat,
+        merchant_lon=m.lon,
+        n_pos=m.n_pos,
+        city_first_merchant=m.city_first,
+        city_merchant_count=m.city_count,
+        card_bin=c.card_bin,
+        card_account=c.card_account,
+        card_check=luhn_check_digits(c.card_bin, c.card_account),
+        home_city=c.home_city,
+        home_lat=c.home_lat,
+        home_lon=c.home_lon,
+        utc_offset=geo.city_utc_offset[c.home_city],
+        log_mu=c.log_mu,
+        log_sigma=c.log_sigma,
         ecom_share=rng.beta(2.0, 7.0, n),
-        swipes_per_day=spd,
+        swipes_per_day=c.swipes_per_day,
         rhythm=rng.integers(0, RHYTHM_ARCHETYPES * len(RHYTHM_SHIFTS), size=n).astype(np.int16),
         rhythm_table=rhythm_table(rng),
-        usual_pos_start=np.concatenate([[0], np.cumsum(k_pos)]),
-        usual_pos=usual_pos.astype(np.int32),
-        usual_ecom_start=np.concatenate([[0], np.cumsum(k_ecom)]),
-        usual_ecom=usual_ecom.astype(np.int32),
+        usual_pos_start=c.usual_pos_start,
+        usual_pos=c.usual_pos,
+        usual_ecom_start=c.usual_ecom_start,
+        usual_ecom=c.usual_ecom,
     )
 
 

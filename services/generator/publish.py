@@ -189,6 +189,95 @@ def fresh_seed() -> int:
     return entropy % 2**32
 
 
+@dataclass
+class _PendingLabels:
+    """Labels held until the stream's event time passes their `publish_at`, earliest first."""
+
+    publisher: LabelPublisher
+    report: GenerateReport
+    heap: list[tuple[datetime, int, Label]] = field(default_factory=list)
+    tie: Iterator[int] = field(default_factory=itertools.count)
+
+    def hold(self, labeled: LabeledSwipe, rng: np.random.Generator, delay: LabelDelay) -> None:
+        for label, publish_at in labels_for([labeled], rng, delay):
+            heapq.heappush(self.heap, (publish_at, next(self.tie), label))
+
+    def release(self, until: datetime | None) -> None:
+        """Publish every label due by `until` (None: all of them)."""
+        while self.heap and (until is None or self.heap[0][0] <= until):
+            self.publisher.publish(heapq.heappop(self.heap)[2])
+            self.report.labels += 1
+
+
+def _thefts(planned: Sequence[LabeledSwipe]) -> dict[str, datetime]:
+    """Per stolen card, its theft's first swipe time: its owner no longer has the card from then on."""
+    stolen: dict[str, datetime] = {}
+    for ls in planned:
+        if ls.is_fraud and ls.scenario == "stolen_card":
+            stolen.setdefault(ls.swipe.card_token, ls.swipe.event_time)
+    return stolen
+
+
+def _owner_lost(stolen: dict[str, datetime], swipe: Swipe) -> bool:
+    """A background swipe of a stolen card from its theft on: its owner no longer has the card."""
+    return swipe.event_time >= stolen.get(swipe.card_token, END)
+
+
+def _labeled(swipe: Swipe, planned: Swipe, scenario: LabeledSwipe | None, plan: Plan) -> LabeledSwipe | None:
+    """The label `swipe` (as sent) carries: its scenario's, a compromised terminal's, or none (legit)."""
+    if scenario is None and plan.windows and plan.compromised(planned):
+        scenario = LabeledSwipe(planned, True, TERMINAL)
+    return None if scenario is None else LabeledSwipe(swipe, scenario.is_fraud, scenario.scenario)
+
+
+def _plan(
+    settings: StackSettings,
+    rate: float,
+    count: int | None,
+    duration_s: float | None,
+    cards: int,
+    scenarios: Sequence[str],
+    seed: int,
+    start: datetime,
+    scenario_instances: int,
+) -> tuple[Population, Plan, np.random.Generator, np.random.Generator]:
+    """The population and the scenario plan of `seed`, plus the traffic and label generators."""
+    seeds = np.random.SeedSequence(seed).spawn(4)
+    pop_rng, traffic_rng, scenario_rng, label_rng = (np.random.default_rng(s) for s in seeds)
+    key = settings.token_key.get_secret_value().encode()
+    pop = build_population(pop_rng, key, PopulationConfig(cards=cards))
+    span = expected_span(pop, rate, count, duration_s)
+    plan = plan_scenarios(pop, scenarios, start, span, scenario_instances, scenario_rng)
+    return pop, plan, traffic_rng, label_rng
+
+
+def _pace(
+    sent: int, rate: float, t0: float, clock: Callable[[], float], sleep: Callable[[float], None]
+) -> float:
+    """Sleep while `sent` swipes are ahead of `rate` (0: no limit); the seconds since `t0`."""
+    if rate > 0 and (ahead := sent / rate - (clock() - t0)) > 0.002:
+        sleep(ahead)
+    return clock() - t0
+
+
+def _count(report: GenerateReport, swipe: Swipe, labeled: LabeledSwipe | None) -> None:
+    report.by_kind[labeled.scenario if labeled is not None and labeled.is_fraud else "legit"] += 1
+    report.first_event = report.first_event or swipe.event_time
+    report.last_event = swipe.event_time
+
+
+def _close(
+    report: GenerateReport, pending: _PendingLabels | None, swipes: SwipePublisher, labels: LabelPublisher
+) -> None:
+    """Publish the labels still `pending` (None: leave them), wait for every delivery, count the failures."""
+    if pending is not None:
+        pending.release(None)
+    swipes.flush()
+    labels.flush()
+    report.delivery_errors = swipes.failed + labels.failed
+    report.last_error = swipes.last_error or labels.last_error
+
+
 def generate(
     settings: StackSettings,
     rate: float = 0.0,
@@ -225,74 +314,39 @@ def generate(
         raise ValueError(f"rate must be >= 0 (0 = as fast as possible), got {rate}")
     if seed is None:
         seed = fresh_seed()
-    seeds = np.random.SeedSequence(seed).spawn(4)
-    pop_rng, traffic_rng, scenario_rng, label_rng = (np.random.default_rng(s) for s in seeds)
-    key = settings.token_key.get_secret_value().encode()
-    pop = build_population(pop_rng, key, PopulationConfig(cards=cards))
     if start is None:
         start = now().replace(minute=0, second=0, microsecond=0)
-    span = expected_span(pop, rate, count, duration_s)
-    plan = plan_scenarios(pop, scenarios, start, span, scenario_instances, scenario_rng)
-    planned = plan.swipes
-
+    pop, plan, traffic_rng, label_rng = _plan(
+        settings, rate, count, duration_s, cards, scenarios, seed, start, scenario_instances
+    )
     swipes = swipe_publisher or SwipePublisher(settings.bootstrap, settings.topic_swipes)
     labels = label_publisher or LabelPublisher(settings.bootstrap, settings.topic_labels)
-    report = GenerateReport(planned_fraud=Counter(ls.scenario for ls in planned if ls.is_fraud), seed=seed)
-    pending: list[tuple[datetime, int, Label]] = []
-    tie = itertools.count()
-
-    def release(until: datetime | None) -> None:
-        while pending and (until is None or pending[0][0] <= until):
-            labels.publish(heapq.heappop(pending)[2])
-            report.labels += 1
-
-    # A stolen card's owner no longer has it: drop their own background swipes from the theft on.
-    stolen: dict[str, datetime] = {}
-    for ls in planned:
-        if ls.is_fraud and ls.scenario == "stolen_card":
-            stolen.setdefault(ls.swipe.card_token, ls.swipe.event_time)
-    stream = _mixed(background(pop, start, traffic_rng), planned)
+    report = GenerateReport(
+        planned_fraud=Counter(ls.scenario for ls in plan.swipes if ls.is_fraud), seed=seed
+    )
+    pending = _PendingLabels(labels, report)
+    stolen = _thefts(plan.swipes)
     t0 = clock()
-    for planned_swipe, scenario_swipe in stream:
-        if (
-            stolen
-            and scenario_swipe is None
-            and planned_swipe.event_time >= stolen.get(planned_swipe.card_token, END)
-        ):
+    for planned_swipe, scenario_swipe in _mixed(background(pop, start, traffic_rng), plan.swipes):
+        if stolen and scenario_swipe is None and _owner_lost(stolen, planned_swipe):
             continue
         if count is not None and report.swipes >= count:
             break
-        if rate > 0:
-            ahead = report.swipes / rate - (clock() - t0)
-            if ahead > 0.002:
-                sleep(ahead)
-        elapsed = clock() - t0
+        elapsed = _pace(report.swipes, rate, t0, clock, sleep)
         if duration_s is not None and elapsed >= duration_s:
             break
         swipe = replace_time(planned_swipe, now()) if wallclock else planned_swipe
-        release(swipe.event_time)
+        pending.release(swipe.event_time)
         swipes.publish(swipe)
         report.swipes += 1
-        kind = "legit"
-        if scenario_swipe is None and plan.windows and plan.compromised(planned_swipe):
-            scenario_swipe = LabeledSwipe(planned_swipe, True, TERMINAL)
-        if scenario_swipe is not None:
-            labeled = LabeledSwipe(swipe, scenario_swipe.is_fraud, scenario_swipe.scenario)
-            kind = labeled.scenario if labeled.is_fraud else "legit"
-            for label, publish_at in labels_for([labeled], label_rng, label_delay):
-                heapq.heappush(pending, (publish_at, next(tie), label))
-        report.by_kind[kind] += 1
-        report.first_event = report.first_event or swipe.event_time
-        report.last_event = swipe.event_time
+        labeled = _labeled(swipe, planned_swipe, scenario_swipe, plan)
+        if labeled is not None:
+            pending.hold(labeled, label_rng, label_delay)
+        _count(report, swipe, labeled)
         if progress is not None and report.swipes % 1000 == 0:
             progress(report.swipes, elapsed)
-    if flush_labels:
-        release(None)
-    swipes.flush()
-    labels.flush()
+    _close(report, pending if flush_labels else None, swipes, labels)
     report.elapsed_s = clock() - t0
-    report.delivery_errors = swipes.failed + labels.failed
-    report.last_error = swipes.last_error or labels.last_error
     if progress is not None:
         progress(report.swipes, report.elapsed_s)
     return report

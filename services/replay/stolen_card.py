@@ -36,7 +36,8 @@ from scoring.serving.model import ModelArtifact
 from scoring.serving.rules import RuleSet, context_names, load_rules
 from scoring.serving.settings import ScorerSettings
 from services.generator.publish import LabelPublisher, SwipePublisher
-from services.replay.story import draw_story, fraud_batch_approved
+from services.generator.scenarios import LabeledSwipe
+from services.replay.story import StoryDraw, draw_story, fraud_batch_approved
 from streaming.schema import CardTile, Label, Swipe, from_kafka
 from streaming.tiles import epoch_us
 
@@ -184,6 +185,77 @@ def _score(client: httpx.Client, url: str, pan: str, swipe: Swipe) -> tuple[dict
     return response.json(), elapsed_ms
 
 
+def _publish_history(bootstrap: str, topic: str, published: list[Swipe]) -> None:
+    publisher = SwipePublisher(bootstrap, topic)
+    for s in published:
+        publisher.publish(s)
+    if publisher.flush(60) != 0 or publisher.failed:
+        raise RuntimeError(f"Kafka did not accept the history: {publisher.last_error}")
+
+
+Timeline = list[tuple[Swipe, bool, int]]  # (swipe, is fraud, 1-based index among the fraud or 0)
+
+
+def _timeline(fraud: list[LabeledSwipe], during: list[Swipe]) -> Timeline:
+    """The thief's swipes and other cards' legitimate ones from the theft on, in event-time order."""
+    timeline: Timeline = [(ls.swipe, True, i + 1) for i, ls in enumerate(fraud)]
+    timeline += [(s, False, 0) for s in during]
+    timeline.sort(key=lambda item: item[0].event_time)
+    return timeline
+
+
+def _row(index: int, swipe: Swipe, is_fraud: bool, body: dict[str, Any], latency_ms: float) -> TimelineRow:
+    return TimelineRow(
+        index=index,
+        event_time=swipe.event_time,
+        merchant_id=swipe.merchant_id,
+        country=swipe.country,
+        amount=swipe.amount,
+        is_fraud=is_fraud,
+        decision=body["decision"],
+        score=body.get("score"),
+        reasons=[r["code"] for r in body.get("reasons", [])],
+        feature_age_ms=body.get("feature_age_ms"),
+        latency_ms=round(latency_ms, 3),
+    )
+
+
+def _through_scorer(
+    scorer_url: str,
+    api_token: str | None,
+    drawn: StoryDraw,
+    timeline: Timeline,
+    theft_at: datetime,
+    speed: float,
+    on_row: Callable[[TimelineRow], None],
+) -> tuple[list[TimelineRow], str | None]:
+    """Each swipe of `timeline` to the scorer, PAN included, `speed` times faster than event time."""
+    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
+    card_of: dict[str, int] = {}
+    rows: list[TimelineRow] = []
+    model_version = None
+    with httpx.Client(headers=headers, timeout=10.0) as client:
+        previous = theft_at
+        for swipe, is_fraud, index in timeline:
+            if speed > 0:
+                time.sleep(max(0.0, (swipe.event_time - previous).total_seconds() / speed))
+            previous = swipe.event_time
+            card = drawn.victim if is_fraud else _card_of(drawn.pop, swipe.card_token, card_of, drawn.others)
+            body, latency_ms = _score(client, scorer_url, drawn.pop.pan(card), swipe)
+            model_version = body.get("model_version") or model_version
+            row = _row(index, swipe, is_fraud, body, latency_ms)
+            rows.append(row)
+            on_row(row)
+    return rows, model_version
+
+
+def _publish_chargebacks(bootstrap: str, topic: str, fraud: list[LabeledSwipe]) -> None:
+    labels = LabelPublisher(bootstrap, topic)
+    for ls in fraud:
+        labels.publish(Label.of(ls.swipe, is_fraud=True, scenario=ls.scenario, reported_at=datetime.now(UTC)))
+    labels.flush(30)
+
+
 def run_stolen_card(
     bootstrap: str,
     scorer_url: str,
@@ -208,23 +280,18 @@ def run_stolen_card(
     if theft_at is None:
         theft_at = theft_time(stream_event_time(bootstrap, scorer_settings.topic_swipes), datetime.now(UTC))
     drawn = draw_story(seed, key, background_cards, theft_at)
-    pop, victim, others, traffic = drawn.pop, drawn.victim, drawn.others, drawn.traffic
+    pop, others, fraud = drawn.pop, drawn.others, drawn.fraud
     history = [ls.swipe for ls in drawn.story if ls.swipe.event_time < theft_at]
-    fraud = drawn.fraud
-    before = [s for s in traffic if s.event_time < theft_at]
-    during = [s for s in traffic if s.event_time >= theft_at]
+    before = [s for s in drawn.traffic if s.event_time < theft_at]
+    during = [s for s in drawn.traffic if s.event_time >= theft_at]
 
     progress(
         f"publishing {len(history)} history swipes of the card and {len(before)} of {len(others)} others"
     )
-    publisher = SwipePublisher(bootstrap, scorer_settings.topic_swipes)
     published = sorted(history + before, key=lambda s: s.event_time)
-    for s in published:
-        publisher.publish(s)
-    if publisher.flush(60) != 0 or publisher.failed:
-        raise RuntimeError(f"Kafka did not accept the history: {publisher.last_error}")
+    _publish_history(bootstrap, scorer_settings.topic_swipes, published)
 
-    token = pop.token(victim)
+    token = pop.token(drawn.victim)
     progress(f"backfilling the history of {pop.cards} story cards (Delta swipes -> card-tiles)")
     # Flushed first, published last: once it is in Delta, every swipe published before it is too.
     backfill([pop.token(c) for c in range(pop.cards)], published[-1].swipe_id)
@@ -234,43 +301,10 @@ def run_stolen_card(
     )
     time.sleep(2.0)  # the scorer follows the same topic; give it a moment to read the record
 
-    card_of: dict[str, int] = {}
-    timeline: list[tuple[Swipe, bool, int]] = [(ls.swipe, True, i + 1) for i, ls in enumerate(fraud)]
-    timeline += [(s, False, 0) for s in during]
-    timeline.sort(key=lambda item: item[0].event_time)
     progress(f"the theft: {len(fraud)} fraudulent and {len(during)} legitimate swipes through the scorer")
-    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
-    rows: list[TimelineRow] = []
-    model_version = None
-    with httpx.Client(headers=headers, timeout=10.0) as client:
-        previous = theft_at
-        for swipe, is_fraud, index in timeline:
-            if speed > 0:
-                time.sleep(max(0.0, (swipe.event_time - previous).total_seconds() / speed))
-            previous = swipe.event_time
-            card = victim if is_fraud else _card_of(pop, swipe.card_token, card_of, others)
-            body, latency_ms = _score(client, scorer_url, pop.pan(card), swipe)
-            model_version = body.get("model_version") or model_version
-            row = TimelineRow(
-                index=index,
-                event_time=swipe.event_time,
-                merchant_id=swipe.merchant_id,
-                country=swipe.country,
-                amount=swipe.amount,
-                is_fraud=is_fraud,
-                decision=body["decision"],
-                score=body.get("score"),
-                reasons=[r["code"] for r in body.get("reasons", [])],
-                feature_age_ms=body.get("feature_age_ms"),
-                latency_ms=round(latency_ms, 3),
-            )
-            rows.append(row)
-            on_row(row)
-
-    labels = LabelPublisher(bootstrap, scorer_settings.topic_labels)
-    for ls in fraud:
-        labels.publish(Label.of(ls.swipe, is_fraud=True, scenario=ls.scenario, reported_at=datetime.now(UTC)))
-    labels.flush(30)
+    timeline = _timeline(fraud, during)
+    rows, model_version = _through_scorer(scorer_url, api_token, drawn, timeline, theft_at, speed, on_row)
+    _publish_chargebacks(bootstrap, scorer_settings.topic_labels, fraud)
 
     model, rules = _decision_parts(scorer_settings)
     fraud_ids = {ls.swipe.swipe_id for ls in fraud}

@@ -20,12 +20,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scoring.serving.inputs import present_fields
 from scoring.serving.model import ModelArtifact, publish_artifact
 from scoring.training.promotion import Gate, ModelFigures, Verdict, figures, verdict
-from scoring.training.selection import ModelKind, fit_and_select
-from scoring.training.training_set import LabelCutoff, TrainingWindow, training_rows
-from services.training.delta_history import read_history
+from scoring.training.selection import ModelKind
+from scoring.training.training_set import LabelCutoff, TrainingWindow
+from services.training.trainer import delta_examples, fit_on_delta
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
 from streaming.settings import StreamSettings
@@ -77,25 +76,21 @@ def promote_if_better(
             f"{window.start:%Y-%m-%d %H:%M} to {usable_end:%Y-%m-%d %H:%M}: train on more days or "
             "shorten --backtest-days"
         )
-    progress(f"reading Delta swipes and labels from {stream.delta_path}")
-    warm_up = timedelta(seconds=config.retention_s)
-    history = read_history(spark, stream, window.start - warm_up, window.end, labels_until=cutoff.as_of)
-    progress(f"replaying {len(history.swipes):,} swipes through the scorer's feature code")
-    rows = training_rows(history.swipes, history.labels, window, cutoff, config, merchant)
+    examples = delta_examples(spark, stream, config, window, cutoff, merchant, progress)
+    rows = examples.rows
     fit_rows = [r for r in rows if r.t < test_start]
     test_rows = [r for r in rows if r.t >= test_start]
-    candidate = fit_and_select(
+    candidate = fit_on_delta(
         fit_rows,
-        kind,
-        lambda k: f"{k}-delta-{test_start:%Y%m%dT%H%M%S}-s{seed}",
-        config=config,
+        examples.fields,
+        (window.start, test_start),
+        cutoff,
+        config,
+        kind=kind,
         merchant=merchant if merchant_features else None,
-        fields=present_fields(history.swipes),
         seed=seed,
-        label_delay=cutoff.label_delay,
-        training_window=(window.start, test_start),
         progress=progress,
-    ).chosen
+    )
     champion = _serving(models_dir / "current.json", set(rows[0].inputs) if rows else set())
     progress(f"scoring {len(test_rows):,} swipes of the backtest window with both models")
     mine = figures(candidate, test_rows)

@@ -13,7 +13,7 @@ tables, with only the labels known at training time (`scoring.training.training_
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from foundation.settings import derive
 from scoring.serving.inputs import present_fields
 from scoring.serving.merchant_inputs import merchant_inputs_by_swipe
 from scoring.serving.model import ModelArtifact, publish_artifact
-from scoring.training.fit import labeled_rows
+from scoring.training.fit import LabeledRow, labeled_rows
 from scoring.training.selection import ModelKind, fit_and_select
 from scoring.training.training_set import LabelCutoff, TrainingWindow, training_rows
 from services.generator.history import labeled_history
@@ -99,6 +99,64 @@ def train_on_generated(
     return TrainReport(path, artifact, len(history), sum(ls.is_fraud for ls in history))
 
 
+@dataclass(frozen=True)
+class DeltaExamples:
+    """A Delta window's training examples, point in time, and the optional fields its swipes carry."""
+
+    rows: list[LabeledRow]
+    fields: tuple[str, ...]  # inputs follow the data: what it lacks is no input
+
+
+def delta_examples(
+    spark: SparkSession,
+    stream: StreamSettings,
+    config: FeatureConfig,
+    window: TrainingWindow,
+    cutoff: LabelCutoff,
+    merchant: MerchantConfig | None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> DeltaExamples:
+    """The examples of `window` with only the labels known at `cutoff`, from the Delta tables.
+
+    The swipes of the longest horizon before the window are read too, so the first examples'
+    features see the card's recent past as the scorer did.
+    """
+    warm_up = timedelta(seconds=config.retention_s)
+    progress(f"reading Delta swipes and labels from {stream.delta_path}")
+    # Labels reported after --to but by --as-of were known when training ran: read them too.
+    history = read_history(spark, stream, window.start - warm_up, window.end, labels_until=cutoff.as_of)
+    progress(f"replaying {len(history.swipes):,} swipes through the scorer's feature code")
+    rows = training_rows(history.swipes, history.labels, window, cutoff, config, merchant)
+    return DeltaExamples(rows, present_fields(history.swipes))
+
+
+def fit_on_delta(
+    rows: Sequence[LabeledRow],
+    fields: tuple[str, ...],
+    window: tuple[datetime, datetime],
+    cutoff: LabelCutoff,
+    config: FeatureConfig,
+    *,
+    kind: ModelKind,
+    merchant: MerchantConfig | None,
+    seed: int,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ModelArtifact:
+    """`fit_and_select` on the Delta examples `rows` of `window`, the model named after its end."""
+    return fit_and_select(
+        rows,
+        kind,
+        lambda k: f"{k}-delta-{window[1]:%Y%m%dT%H%M%S}-s{seed}",
+        config=config,
+        merchant=merchant,
+        fields=fields,
+        seed=seed,
+        label_delay=cutoff.label_delay,  # fit rows settle before the validation slice starts
+        training_window=window,
+        progress=progress,
+    ).chosen
+
+
 def train_on_delta(
     spark: SparkSession,
     stream: StreamSettings,
@@ -113,30 +171,20 @@ def train_on_delta(
     publish: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> TrainReport:
-    """Train on the Delta history of `window`, with only the labels known at `cutoff`, and publish.
-
-    The swipes of the longest horizon before the window are read too, so the first examples'
-    features see the card's recent past as the scorer did.
-    """
-    warm_up = timedelta(seconds=config.retention_s)
-    progress(f"reading Delta swipes and labels from {stream.delta_path}")
-    # Labels reported after --to but by --as-of were known when training ran: read them too.
-    history = read_history(spark, stream, window.start - warm_up, window.end, labels_until=cutoff.as_of)
-    progress(f"replaying {len(history.swipes):,} swipes through the scorer's feature code")
-    rows = training_rows(history.swipes, history.labels, window, cutoff, config, merchant)
-    usable_end = window.usable_end(cutoff)
-    artifact = fit_and_select(
+    """Train on the Delta history of `window`, with only the labels known at `cutoff`, and publish."""
+    examples = delta_examples(spark, stream, config, window, cutoff, merchant, progress)
+    rows, trained = examples.rows, (window.start, window.usable_end(cutoff))
+    artifact = fit_on_delta(
         rows,
-        kind,
-        lambda k: f"{k}-delta-{usable_end:%Y%m%dT%H%M%S}-s{seed}",
-        config=config,
+        examples.fields,
+        trained,
+        cutoff,
+        config,
+        kind=kind,
         merchant=merchant,
-        fields=present_fields(history.swipes),  # inputs follow the data: what it lacks is no input
         seed=seed,
-        label_delay=cutoff.label_delay,  # fit rows settle before the validation slice starts
-        training_window=(window.start, usable_end),
         progress=progress,
-    ).chosen
+    )
     path = publish_artifact(artifact, models_dir) if publish else models_dir / f"{artifact.version}.json"
     return TrainReport(path, artifact, len(rows), sum(r.is_fraud for r in rows))
 

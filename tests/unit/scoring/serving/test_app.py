@@ -61,6 +61,22 @@ def test_invalid_body_is_422_naming_the_field(
     assert "4111" not in r.text  # the rejected input is never echoed
 
 
+@pytest.mark.parametrize("event_time", ["4", 4, "2026-11-27", "2026-11-27 09:00:00Z"])
+def test_a_swipe_time_not_in_rfc_3339_form_is_422_naming_event_time(
+    client: TestClient, event_time: str | int
+) -> None:
+    r = client.post("/v1/score", json=body(event_time=event_time))
+    assert r.status_code == 422, r.text
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", "event_time"]]
+
+
+@pytest.mark.parametrize("event_time", ["2026-11-27T09:00:00Z", "2026-11-27T10:00:00.5+01:00"])
+def test_a_swipe_time_in_rfc_3339_form_is_decided(client: TestClient, event_time: str) -> None:
+    r = client.post("/v1/score", json=body(event_time=event_time))
+    assert r.status_code == 200, r.text
+    assert r.json()["decision"] in ("approve", "deny")
+
+
 def test_a_pan_is_tokenized_and_never_returned_published_or_logged(
     h: Harness, client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:

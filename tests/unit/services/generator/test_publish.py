@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -12,11 +13,14 @@ from services.generator.publish import (
     GenerateReport,
     LabelPublisher,
     SwipePublisher,
+    _PendingLabels,
+    _thefts,
     generate,
     producer_config,
 )
-from services.generator.scenarios import LabelDelay
+from services.generator.scenarios import LabelDelay, LabeledSwipe
 from streaming.schema import Label, Swipe, from_kafka
+from tests.unit.scoring.builders import T0, card_swipes
 
 START = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 SETTINGS = StackSettings(token_key="test-key")  # type: ignore[arg-type]
@@ -182,3 +186,30 @@ def test_generate_runs_the_field_families_and_labels_a_compromised_terminals_own
 def test_an_unknown_scenario_names_the_choices() -> None:
     with pytest.raises(ValueError, match="low_and_slow"):
         run(count=10, cards=50, scenarios=["skimming"], seed=1)
+
+
+def test_a_theft_starts_at_the_first_stolen_card_swipe_of_each_card() -> None:
+    a, b = card_swipes("ct_" + "a" * 32, [180, 240]), card_swipes("ct_" + "b" * 32, [60, 120])
+    planned = [
+        LabeledSwipe(a[0], True, "stolen_card"),
+        LabeledSwipe(a[1], True, "stolen_card"),
+        LabeledSwipe(b[0], True, "card_testing"),  # another family: the owner keeps the card
+        LabeledSwipe(b[1], False, "stolen_card"),  # not fraud
+    ]
+    assert _thefts(planned) == {a[0].card_token: T0 + timedelta(seconds=180)}
+
+
+def test_pending_labels_are_published_once_due_earliest_first() -> None:
+    producer = FakeProducer()
+    report = GenerateReport()
+    pending = _PendingLabels(LabelPublisher("unused", "labels", producer=producer), report)
+    first, second = card_swipes("ct_" + "a" * 32, [0, 0])
+    late = Label.of(first, is_fraud=True, scenario="x", reported_at=T0 + timedelta(hours=2))
+    early = Label.of(second, is_fraud=True, scenario="x", reported_at=T0 + timedelta(hours=1))
+    for label in (late, early):
+        heapq.heappush(pending.heap, (label.reported_at, next(pending.tie), label))
+    pending.release(T0 + timedelta(minutes=90))
+    assert [from_kafka(Label, v).swipe_id for _, _, v in producer.messages] == ["s1"]
+    pending.release(None)
+    assert [from_kafka(Label, v).swipe_id for _, _, v in producer.messages] == ["s1", "s0"]
+    assert report.labels == 2

@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.replay.stolen_card import theft_time
+from services.generator.scenarios import LabeledSwipe
+from services.replay.stolen_card import _timeline, theft_time
+from tests.unit.scoring.builders import T0, TOKEN, card_swipes
 
 WALL = datetime(2026, 12, 2, 1, 30, 15, tzinfo=UTC)
 
@@ -25,3 +27,10 @@ def test_the_theft_follows_the_stream_not_the_clock(stream_now: datetime | None,
     got = theft_time(stream_now, WALL)
     assert got == expected
     assert got > (stream_now or WALL) and got.minute % 30 == 0 and got.second == 0
+
+
+def test_the_theft_timeline_numbers_the_fraud_in_order_among_the_legitimate_swipes() -> None:
+    fraud = [LabeledSwipe(s, True, "stolen_card") for s in card_swipes(TOKEN, [0, 300])]
+    during = card_swipes("ct_" + "1" * 32, [420, 120])
+    got = [((s.event_time - T0).seconds, is_fraud, index) for s, is_fraud, index in _timeline(fraud, during)]
+    assert got == [(0, True, 1), (120, False, 0), (300, True, 2), (420, False, 0)]
