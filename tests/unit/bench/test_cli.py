@@ -7,7 +7,18 @@ import pytest
 from bench.cli import bench_app
 from tests.unit.cli_help import options_without_env_var, own_help_line, printed_help_lines
 
-BENCHMARKS = ("scorer", "stream", "tiles", "state", "replay", "generate", "backtest", "catchup", "soak", "all")
+BENCHMARKS = (
+    "scorer",
+    "stream",
+    "tiles",
+    "state",
+    "replay",
+    "generate",
+    "backtest",
+    "catchup",
+    "soak",
+    "all",
+)
 
 
 @pytest.mark.parametrize("benchmark", BENCHMARKS)
