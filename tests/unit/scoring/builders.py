@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scoring.serving.model import ModelArtifact, ModelMetrics, input_names
+from scoring.training.fit import LabeledRow
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
 from streaming.schema import (
@@ -155,3 +157,41 @@ def artifact(
             positives_validation=0,
         ),
     )
+
+
+def synthetic_rows(n: int, seed: int) -> list[tuple[dict[str, float], bool]]:
+    """Fraud shows up as higher short-term velocity and new countries, with overlap and noise."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        fraud = rng.random() < 0.1
+        inputs = dict.fromkeys(input_names(CFG), 0.0)
+        inputs["velocity_600_count"] = rng.gauss(5 if fraud else 1.5, 1.5)
+        inputs["new_country"] = float(rng.random() < (0.6 if fraud else 0.1))
+        inputs["amount_z"] = rng.gauss(1.0 if fraud else 0.0, 1.0)
+        rows.append((inputs, fraud))
+    return rows
+
+
+def synthetic_labeled_rows(n: int, seed: int) -> list[LabeledRow]:
+    """`synthetic_rows` with times and an MCC; fraud favours one category."""
+    rng = random.Random(seed)
+    out = []
+    for i, (inputs, fraud) in enumerate(synthetic_rows(n, seed)):
+        mcc = "5732" if rng.random() < (0.5 if fraud else 0.05) else "5411"
+        out.append(LabeledRow(T0 + timedelta(seconds=i), inputs, {"mcc": mcc}, fraud))
+    return out
+
+
+def late_signal_rows(n: int, seed: int) -> list[LabeledRow]:
+    """Fraud follows `new_country` only in the latest quarter: what a model fit before it cannot see."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        fraud = rng.random() < 0.1
+        late = i >= 0.75 * n
+        inputs = dict.fromkeys(input_names(CFG), 0.0)
+        inputs["velocity_600_count"] = rng.gauss(4 if fraud else 1.5, 1.5)
+        inputs["new_country"] = float(rng.random() < (0.9 if fraud and late else 0.1))
+        rows.append(LabeledRow(T0 + timedelta(seconds=i), inputs, {"mcc": "5411"}, fraud))
+    return rows
