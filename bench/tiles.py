@@ -22,7 +22,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +97,16 @@ def _parse_only(spark: SparkSession, settings: StreamSettings) -> StreamingQuery
     )
 
 
-def _timed(spark: SparkSession, name: str, start: Any, batch: int, console: Console) -> dict[str, Any]:
+def _timed(
+    spark: SparkSession, name: str, start: Callable[[], StreamingQuery], batch: int, console: Console
+) -> dict[str, Any]:
     cpu0, wall0 = jvm_cpu_s(spark), time.perf_counter()
     with console.status(f"{name}: reading the whole topic"):
         query = start()
         try:
             query.processAllAvailable()
-            progress = list(query.recentProgress)
+            # StreamingQueryProgress reads like the progress JSON's dict
+            progress: list[Any] = list(query.recentProgress)
         finally:
             query.stop()
     cpu, wall = jvm_cpu_s(spark) - cpu0, time.perf_counter() - wall0
@@ -191,13 +196,16 @@ def run(
                             _timed(
                                 spark,
                                 name,
-                                lambda k=k: start_tiles(spark, settings_for(f"v{k}")),
+                                partial(lambda n: start_tiles(spark, settings_for(n)), f"v{k}"),
                                 batch,
                                 console,
                             )
                         )
                     finally:
-                        spark.conf.unset(key) if before is None else spark.conf.set(key, before)
+                        if before is None:
+                            spark.conf.unset(key)
+                        else:
+                            spark.conf.set(key, before)
             finally:
                 spark.stop()
     raw_rate = records / seconds if seconds > 0 else 0.0

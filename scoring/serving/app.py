@@ -175,6 +175,7 @@ def _review_router(
     producer: Producer | None,
     clock: Callable[[], datetime],
     auth: BearerAuth,
+    token_key: bytes,
 ) -> APIRouter:
     """The analyst's routes (`scoring.review_api`), behind the scorer's bearer token."""
     publisher = AnalystPublisher(
@@ -186,7 +187,7 @@ def _review_router(
     return review_router(
         reviews,
         publisher,
-        token_key=settings.token_key.get_secret_value().encode("utf-8"),
+        token_key=token_key,
         clock=clock,
         dependencies=auth.dependencies,
         responses=auth.responses,
@@ -295,7 +296,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     _add_score_route(app, _Decider(scorer, token_key, auth))
-    app.include_router(_review_router(settings, reviews, producer, clock, auth))
+    app.include_router(_review_router(settings, reviews, producer, clock, auth, token_key))
     _add_operations_routes(app, scorer, feeds, registry)
     return app
 
