@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
-jars: .jars/.resolved
+jars: .jars/.resolved .jars/spark/fraudstream-tiles.jar
 
 .jars/.resolved: deploy/jvm/pom.xml
 	@command -v mvn >/dev/null || { echo "mvn not found: install Maven (apt-get install maven)"; exit 1; }
@@ -33,6 +33,10 @@ jars: .jars/.resolved
 	$(MVN) -f deploy/jvm/pom.xml -Pkafka dependency:copy-dependencies
 	$(MVN) -f deploy/jvm/pom.xml -Pspark dependency:copy-dependencies
 	touch $@
+
+# The card-tile processor the hot query runs (streaming/jvm), built against Spark's API jars.
+.jars/spark/fraudstream-tiles.jar: .jars/.resolved streaming/jvm/pom.xml $(shell find streaming/jvm/src -name '*.java')
+	$(MVN) -f streaming/jvm/pom.xml package
 
 # Prometheus is a Debian package; the metrics integration tests scrape with a real server.
 prometheus:

@@ -6,7 +6,8 @@ topic in batches of `batch` swipes (maxOffsetsPerTrigger), each from the start:
 
     parse      the hot query's source and checked parse, straight to a Kafka topic: no aggregation
                (the baseline the hot query is a ratio of; a first parse run warms the JVM up)
-    card_tiles the job's hot query as it runs (`streaming.job.start_tiles`)
+    card_tiles the job's hot query as it runs (`streaming.job.start_tiles`), once per tile engine:
+               jvm (the TileProcessor, the default) and sql (Spark's own aggregates)
     variants   the hot query again, with Spark settings of your own (`--conf KEY=VALUE`, repeatable):
                e.g. another state store provider
 
@@ -44,6 +45,7 @@ from streaming.settings import StreamSettings
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 SPAN_S = 2 * 86400
+ENGINES = ("jvm", "sql")
 
 
 def preload_swipes(
@@ -154,7 +156,7 @@ def run(
             preload_swipes(bootstrap, topic, pool, swipes, console)
             records, seconds = raw_consume_rate(bootstrap, topic)
 
-            def settings_for(name: str) -> StreamSettings:
+            def settings_for(name: str, engine: str = base.tile_engine) -> StreamSettings:
                 settings = base.model_copy(
                     update={
                         "kafka_bootstrap": bootstrap,
@@ -165,6 +167,7 @@ def run(
                         "max_offsets_per_trigger": batch,
                         "trigger_s": 0.0,
                         "starting_offsets": "earliest",
+                        "tile_engine": engine,
                     }
                 )
                 ensure_topics(bootstrap, [settings.topic_tiles], partitions=base.topic_partitions)
@@ -183,8 +186,15 @@ def run(
                 _timed(spark, "warm-up", lambda: _parse_only(spark, settings_for("warmup")), batch, console)
                 runs = [
                     _timed(spark, "parse", lambda: _parse_only(spark, settings_for("parse")), batch, console),
-                    _timed(
-                        spark, "card_tiles", lambda: start_tiles(spark, settings_for("tiles")), batch, console
+                    *(
+                        _timed(
+                            spark,
+                            f"card_tiles, {engine}",
+                            partial(lambda e: start_tiles(spark, settings_for(f"tiles-{e}", e)), engine),
+                            batch,
+                            console,
+                        )
+                        for engine in ENGINES
                     ),
                 ]
                 for k, (key, value) in enumerate(variants):

@@ -54,7 +54,7 @@ from streaming.merchant_features import good_labels, merchant_features_batch, pa
 from streaming.merchant_job import start_merchant_features
 from streaming.settings import StreamSettings
 from streaming.sinks import InterruptedBatchLog, history_writer, read_topic, writer
-from streaming.tile_spark import card_tiles_stream, tile_records
+from streaming.tile_spark import card_tiles_jvm, card_tiles_stream, tile_records
 
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_TILES = "card_tiles"
@@ -110,7 +110,8 @@ def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery
     reach the scorer one short trigger after the swipe reached Kafka.
     """
     swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
-    records = tile_records(card_tiles_stream(swipes, settings.watermark_s))
+    fold = card_tiles_jvm if settings.tile_engine == "jvm" else card_tiles_stream
+    records = tile_records(fold(swipes, settings.watermark_s))
     return (
         writer(records, settings, QUERY_TILES)
         .outputMode("update")

@@ -11,6 +11,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pyspark.sql.streaming import StreamingQueryListener
 
+from streaming.tiles import LATE_ROWS_METRIC
+
 log = logging.getLogger("fraudstream.stream")
 
 
@@ -84,9 +86,16 @@ def record_progress(metrics: StreamMetrics, progress: Mapping[str, Any]) -> None
         return
     metrics._last_batch[query] = batch_id
     metrics.batches.labels(query).inc()
-    metrics.late_rows.labels(query).inc(
-        sum(int(op.get("numRowsDroppedByWatermark") or 0) for op in operators)
+    metrics.late_rows.labels(query).inc(late_rows(progress))
+
+
+def late_rows(progress: Mapping[str, Any]) -> int:
+    """Rows a batch dropped as late: the state operators' count and the JVM tile engine's observed one."""
+    dropped = sum(
+        int(op.get("numRowsDroppedByWatermark") or 0) for op in progress.get("stateOperators") or []
     )
+    observed = (progress.get("observedMetrics") or {}).get(LATE_ROWS_METRIC) or {}
+    return dropped + int(observed.get("late_rows") or 0)
 
 
 def progress_line(progress: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,7 +112,7 @@ def progress_line(progress: Mapping[str, Any]) -> dict[str, Any]:
         "phases_ms": progress.get("durationMs") or {},
         "watermark": (progress.get("eventTime") or {}).get("watermark"),
         "state_rows": sum(int(op.get("numRowsTotal") or 0) for op in operators),
-        "late_rows": sum(int(op.get("numRowsDroppedByWatermark") or 0) for op in operators),
+        "late_rows": late_rows(progress),
         "observed": progress.get("observedMetrics") or {},
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 
 from foundation.settings import FeatureWindows
@@ -73,6 +75,12 @@ class StreamSettings(FeatureSettings):
         'JSON form ({"swipes":{"0":-2}}). Decisions always start from the earliest.',
     )
     max_offsets_per_trigger: int | None = None
+    tile_engine: Literal["jvm", "sql"] = Field(
+        default="jvm",
+        description="How the hot query folds swipes into card tiles: jvm, the TileProcessor of "
+        "streaming/jvm (transformWithState, built by `make jars`), or sql, Spark's own aggregates. "
+        "Both read streaming.tiles.MEASURES and give the same tiles.",
+    )
     metrics_port: int = Field(
         default=9108, ge=0, le=65535, description="Prometheus port of the job; 0 = off."
     )

@@ -12,12 +12,13 @@ No readStream/writeStream here: `streaming.job` does the I/O.
 
 from __future__ import annotations
 
+from py4j.java_gateway import JavaClass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from foundation.geometry import PLACE_CELL_DEG
 from streaming.schema import CardTile
-from streaming.tiles import GRAINS_S, LAST_FIELDS, MEASURES, Measure
+from streaming.tiles import GRAINS_S, LAST_FIELDS, LATE_ROWS_METRIC, MEASURES, Measure
 
 _US = 1_000_000
 # EventTimeWatermark.delayKey: the metadata Spark reads to find the grouping key to evict state by
@@ -145,6 +146,43 @@ def card_tiles_stream(swipes: DataFrame, watermark_s: int) -> DataFrame:
         .agg(*(_aggregate(m) for m in MEASURES))
     )
     return _as_records(aggregated)
+
+
+def measure_spec() -> str:
+    """MEASURES as the JVM processor reads them: `name:kind:source`, comma-separated."""
+    return ",".join(f"{m.name}:{m.kind}:{m.source}" for m in MEASURES)
+
+
+def card_tiles_jvm(swipes: DataFrame, watermark_s: int) -> DataFrame:
+    """The same tiles as `card_tiles_stream`, folded per card by the JVM `TileProcessor` (streaming/jvm).
+
+    The measures' inputs are these same `input_columns`, and the processor reads `MEASURES` through
+    `measure_spec`, so the definition stays one. It runs in event time on the same watermark: a
+    tile leaves the card's state once the watermark passes its end, and a swipe is skipped only for
+    tiles already final. Needs the processor's jar on the classpath (`make jars`).
+    """
+    spark = swipes.sparkSession
+    # The event-time column stays out of the processor's input on purpose: transformWithState would
+    # drop a swipe behind the watermark whole, where its coarser tiles, still open, must take it.
+    # The watermark (on event_time, below the select) still drives the processor's timers.
+    inputs = swipes.withWatermark("event_time", f"{watermark_s} seconds").select(
+        "card_token", *(c.alias(n) for n, c in input_columns().items())
+    )
+    jvm = spark.sparkContext._jvm
+    engine = jvm.io.fraudstream.tiles.CardTiles if jvm is not None else None
+    if not isinstance(engine, JavaClass):  # py4j answers an unknown class with a JavaPackage
+        raise RuntimeError(
+            "the card-tile processor (io.fraudstream.tiles.CardTiles) is not on Spark's classpath: "
+            "build it with `make jars` (mvn -f streaming/jvm/pom.xml package), pass "
+            ".jars/spark/fraudstream-tiles.jar to spark-submit --jars, or set FRAUDSTREAM_TILE_ENGINE=sql"
+        )
+    tiles = engine.stream(
+        inputs._jdf, "card_token", "event_us", ",".join(str(g) for g in GRAINS_S), measure_spec()
+    )
+    # Late swipes (skipped for a final tile) reach the query's progress as observedMetrics, as the
+    # native aggregation's reach it as numRowsDroppedByWatermark; the processor's marker rows stop here.
+    counted = DataFrame(tiles, spark).observe(LATE_ROWS_METRIC, F.sum("late_rows").alias("late_rows"))
+    return _as_records(counted.where(F.col("grain_s") > 0))
 
 
 def tile_records(tiles: DataFrame) -> DataFrame:

@@ -60,6 +60,8 @@ MEASURES: tuple[Measure, ...] = (
     Measure("last", "last", "last"),
     Measure("seen", "set", "seen"),
 )
+# the observe() name under which the JVM tile engine reports late swipes in its query's progress
+LATE_ROWS_METRIC = "card_tiles_late"
 LAST_FIELDS = ("last_us", "last_swipe_id", "last_country", "last_lat", "last_lon")
 
 Last = tuple[int, str, str, float | None, float | None]

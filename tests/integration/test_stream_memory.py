@@ -13,8 +13,9 @@ from pyspark.sql import SparkSession
 
 from streaming.features import dead_letters, good_swipes, parse_swipes
 from streaming.job import read_swipes
+from streaming.job_metrics import late_rows
 from streaming.settings import StreamSettings
-from streaming.tile_spark import card_tiles_stream
+from streaming.tile_spark import card_tiles_jvm, card_tiles_stream
 from streaming.tiles import Tile, tiles_of
 from tests.eventually import assert_eventually
 from tests.integration._stream_support import T0, card, newest, produce, swipe, tile_of_row
@@ -33,8 +34,13 @@ def newest_tiles(rows: list[Any]) -> dict[tuple[str, int, int], Tile]:
     return {(r.card_token, r.grain_s, r.start_s): Tile.of(r) for r in newest(map(tile_of_row, rows)).values()}
 
 
+def late_rows_of(progress: list[Any]) -> int:
+    return sum(late_rows(p) for p in progress)
+
+
+@pytest.mark.parametrize("engine", ["jvm", "sql"])
 def test_stream_tiles_each_card_across_micro_batches_and_closes_tiles_by_the_watermark(
-    spark: SparkSession, kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path
+    spark: SparkSession, kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path, engine: str
 ) -> None:
     topic = topic_factory("swipes", partitions=1)
     first = [
@@ -49,8 +55,9 @@ def test_stream_tiles_each_card_across_micro_batches_and_closes_tiles_by_the_wat
     settings = settings_for(kafka_bootstrap, topic, max_offsets_per_trigger=2)
     swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
     name = f"tiles_{uuid.uuid4().hex[:8]}"
+    fold = card_tiles_jvm if engine == "jvm" else card_tiles_stream
     query = (
-        card_tiles_stream(swipes, watermark_s=60)
+        fold(swipes, 60)
         .writeStream.queryName(name)
         .format("memory")
         .outputMode("update")
@@ -77,11 +84,11 @@ def test_stream_tiles_each_card_across_micro_batches_and_closes_tiles_by_the_wat
         query.processAllAvailable()
 
         def closed_and_late_dropped() -> None:
-            progress = [p for p in query.recentProgress if p["stateOperators"]]
-            # A's and B's day tiles, C's minute, hour and day tiles
-            assert progress[-1]["stateOperators"][0]["numRowsTotal"] == 5
-            dropped = sum(p["stateOperators"][0]["numRowsDroppedByWatermark"] for p in progress)
-            assert dropped == 2  # s8's minute and hour tiles
+            progress = [json.loads(p.json) for p in query.recentProgress if p["stateOperators"]]
+            # sql keeps a row per tile: A's and B's day tiles, C's minute, hour and day tiles; jvm
+            # one per card with open tiles: A, B, C
+            assert progress[-1]["stateOperators"][0]["numRowsTotal"] == (5 if engine == "sql" else 3)
+            assert late_rows_of(progress) == 2  # s8's minute and hour tiles
 
         assert_eventually(closed_and_late_dropped, timeout=30)
         tiles = newest_tiles(spark.table(name).collect())
@@ -90,6 +97,17 @@ def test_stream_tiles_each_card_across_micro_batches_and_closes_tiles_by_the_wat
         assert tiles[(A, 86400, day)].last[1] == "s8"  # type: ignore[index]
         assert tiles[(A, 60, int(T0.timestamp()) + 30 * 60)].count == 1  # s7's, never s8's
         assert tiles[(C, 60, int(T0.timestamp()) + 120 * 60)].count == 1
+
+        # C the next day at 01:00 puts the watermark past midnight: every tile of the first day is
+        # final and leaves the state (jvm: A's and B's cards hold nothing, their timers fired).
+        produce(kafka_bootstrap, topic, [swipe("s9", C, 16 * 60)])
+        query.processAllAvailable()
+
+        def first_day_evicted() -> None:
+            last = json.loads(query.lastProgress.json) if query.lastProgress else {}
+            assert last["stateOperators"][0]["numRowsTotal"] == (3 if engine == "sql" else 1)
+
+        assert_eventually(first_day_evicted, timeout=30)
     finally:
         query.stop()
 

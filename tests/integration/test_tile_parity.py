@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from streaming.features import good_swipes, parse_swipes
 from streaming.schema import CardTile, Swipe, to_kafka
-from streaming.tile_spark import card_tiles_batch, card_tiles_stream, tile_records
+from streaming.tile_spark import card_tiles_batch, card_tiles_jvm, card_tiles_stream, tile_records
 from streaming.tiles import Tile, TileKey, tiles_of
 from tests.integration._stream_support import T0, card, newest, swipe, tile_of_row
 
@@ -92,8 +93,9 @@ def test_spark_batch_tiles_equal_the_python_tiles(spark: SparkSession, seed: int
     assert_same(spark_tiles(card_tiles_batch(as_frame(spark, swipes))), python_tiles(swipes))
 
 
-def test_streaming_tiles_equal_the_batch_tiles_whatever_the_batches(
-    spark: SparkSession, tmp_path: Path
+@pytest.mark.parametrize("fold", [card_tiles_jvm, card_tiles_stream], ids=["jvm", "sql"])
+def test_streaming_tiles_equal_the_python_tiles_whatever_the_batches(
+    spark: SparkSession, tmp_path: Path, fold: Callable[[DataFrame, int], DataFrame]
 ) -> None:
     swipes = sorted(history(3, cards=4, per_card=30), key=lambda s: s.event_time)
     source = tmp_path / "in"
@@ -102,7 +104,7 @@ def test_streaming_tiles_equal_the_batch_tiles_whatever_the_batches(
     parsed_schema = as_frame(spark, swipes[:1]).schema
     stream = spark.readStream.schema(parsed_schema).parquet(str(source))
     query = (
-        card_tiles_stream(stream, watermark_s=7 * 86400)
+        fold(stream, 7 * 86400)
         .writeStream.format("memory")
         .queryName(name)
         .outputMode("update")

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from foundation.logs import JsonFormatter
-from streaming.job_metrics import StreamMetrics, progress_line, record_progress
+from streaming.job_metrics import StreamMetrics, late_rows, progress_line, record_progress
 
 
 def progress(batch: int, **override: Any) -> dict[str, Any]:
@@ -71,6 +71,22 @@ def test_a_stateless_query_gets_no_state_watermark_or_dead_letter_series(registr
     assert value(registry, "fraudstream_stream_dead_letters_total", "history") is None
     assert value(registry, "fraudstream_stream_state_rows", "history") is None
     assert value(registry, "fraudstream_stream_watermark_delay_seconds", "history") is None
+
+
+@pytest.mark.parametrize(
+    ("operators", "observed", "late"),
+    [
+        ([{"numRowsDroppedByWatermark": 2}], {}, 2),  # the sql engine: Spark's aggregation drops them
+        ([{"numRowsDroppedByWatermark": 0}], {"card_tiles_late": {"late_rows": 3}}, 3),  # the jvm engine
+        ([{"numRowsDroppedByWatermark": 1}], {"card_tiles_late": {"late_rows": 3}}, 4),
+        ([], {"card_tiles_late": {"late_rows": None}}, 0),  # a batch that emitted no tile: sum of nothing
+        ([], {"other": {"late_rows": 9}}, 0),  # someone else's observation is not counted
+    ],
+)
+def test_late_rows_add_the_operators_and_the_jvm_engines_count(
+    operators: list[dict[str, int]], observed: dict[str, Any], late: int
+) -> None:
+    assert late_rows(progress(1, stateOperators=operators, observedMetrics=observed)) == late
 
 
 def test_no_watermark_delay_before_the_first_event(registry: CollectorRegistry) -> None:
