@@ -182,7 +182,10 @@ def card_tiles_jvm(swipes: DataFrame, watermark_s: int) -> DataFrame:
     # Late swipes (skipped for a final tile) reach the query's progress as observedMetrics, as the
     # native aggregation's reach it as numRowsDroppedByWatermark; the processor's marker rows stop here.
     counted = DataFrame(tiles, spark).observe(LATE_ROWS_METRIC, F.sum("late_rows").alias("late_rows"))
-    return _as_records(counted.where(F.col("grain_s") > 0))
+    tiles_df = counted.where(F.col("grain_s") > 0)
+    return _as_records(
+        tiles_df.withColumn("tile_end", F.timestamp_seconds(F.col("start_s") + F.col("grain_s")))
+    )
 
 
 def tile_records(tiles: DataFrame) -> DataFrame:

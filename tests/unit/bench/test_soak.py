@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import pytest
+
 from bench.machine import status_bytes
-from bench.soak import ratio, tree_rss_bytes
+from bench.soak import ratio, second_half_start, tree_rss_bytes
 
 
 def _proc(root: Path, pid: int, ppid: int, rss_kb: int | None) -> None:
@@ -32,3 +34,17 @@ def test_status_vmrss_and_ratio() -> None:
     assert status_bytes("Name:\tkthreadd\n", "VmRSS") == 0
     assert ratio(100.0, 150.0) == 1.5
     assert math.isnan(ratio(0.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("times", "start"),
+    [
+        ([0.0, 15.0, 30.0, 45.0, 60.0], 30.0),  # exactly half way
+        ([0.0, 20.0, 40.0, 60.0, 70.0], 40.0),  # the first sample past 35 s
+        ([0.0, 10.0], 10.0),  # two samples: the second half is the last one
+    ],
+)
+def test_the_second_half_starts_at_the_first_sample_past_half_the_run(
+    times: list[float], start: float
+) -> None:
+    assert second_half_start([{"t_s": t} for t in times])["t_s"] == start

@@ -162,18 +162,21 @@ final class Tile {
     }
   }
 
-  /** The tile as an output row: card, grain, start, end, every measure (a set as a Scala Seq), late rows. */
+  /**
+   * The tile as an output row: card, grain, start, every measure, late rows. A set goes out as an
+   * indexed Scala Seq (a wrapped ArrayList): the encoder reads it by index, which on the List that
+   * {@code toSeq()} makes walks the list each time. No end timestamp: PySpark derives it natively.
+   */
   @SuppressWarnings("unchecked")
   Row toRow(String card, long lateRows) {
-    Object[] row = new Object[5 + values.length];
-    row[4 + values.length] = lateRows;
+    Object[] row = new Object[4 + values.length];
+    row[3 + values.length] = lateRows;
     row[0] = card;
     row[1] = grainS;
     row[2] = startS;
-    row[3] = new java.sql.Timestamp(endMs());
     for (int i = 0; i < values.length; i++) {
       Object v = values[i];
-      row[4 + i] = v instanceof Set ? CollectionConverters.asScala(new ArrayList<>((Set<Row>) v)).toSeq() : v;
+      row[3 + i] = v instanceof Set ? CollectionConverters.asScala(new ArrayList<>((Set<Row>) v)) : v;
     }
     return RowFactory.create(row);
   }

@@ -55,7 +55,6 @@ final class TileSpec implements Serializable {
     fields.add(DataTypes.createStructField("card_token", DataTypes.StringType, false));
     fields.add(DataTypes.createStructField("grain_s", DataTypes.IntegerType, false));
     fields.add(DataTypes.createStructField("start_s", DataTypes.LongType, false));
-    fields.add(DataTypes.createStructField("tile_end", DataTypes.TimestampType, false));
     for (int i = 0; i < n; i++) {
       String[] m = measures.get(i);
       names[i] = m[0];
