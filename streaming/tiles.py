@@ -9,9 +9,10 @@ hour or a day (`GRAINS_S`). Each swipe lands in one tile of every grain:
     day tile     [00:00, 24:00)      grain 86400
 
 `MEASURES` is the one definition: per tile field, the swipe input it reads (`swipe_inputs`) and how
-it aggregates (`kind`). Two interpreters run it and are held equal by tests:
+it aggregates (`kind`). Three interpreters run it and are held equal by tests:
 - `Tile.add` here, pure Python (the backtest, training, the scorer's merge, the replay);
-- `streaming.tile_spark`, as native Spark aggregate expressions (the streaming job, backfill).
+- `streaming.tile_spark`, as native Spark aggregate expressions (backfill, the `sql` engine);
+- the Java `TileProcessor` of streaming/jvm, fed `measure_spec()` (the streaming job's default).
 
 Every kind merges exactly (a sum of sums, the max of maxes, a union of sets), so trailing windows,
 the live session and the profile are merged from tiles by `streaming.card_state`. No I/O here.
