@@ -56,7 +56,8 @@ def normalize_pan(pan: str) -> str:
 def _token(key: bytes, message: bytes) -> str:
     if not key:
         raise ValueError("tokenization key is empty; set FRAUDSTREAM_TOKEN_KEY")
-    return CARD_TOKEN_PREFIX + hmac.new(key, message, hashlib.sha256).hexdigest()[:CARD_TOKEN_HEX]
+    # hmac.digest: the one-shot C call, the same bytes as hmac.new(...).digest() at a third of the cost.
+    return CARD_TOKEN_PREFIX + hmac.digest(key, message, hashlib.sha256).hex()[:CARD_TOKEN_HEX]
 
 
 def tokenize_pan(pan: str, key: bytes) -> str:
@@ -65,7 +66,12 @@ def tokenize_pan(pan: str, key: bytes) -> str:
     The same PAN and key always give the same token, so features follow the card; without the key
     nobody can test guesses of PANs against a token.
     """
-    return _token(key, normalize_pan(pan).encode("ascii"))
+    return tokenize_normalized_pan(normalize_pan(pan), key)
+
+
+def tokenize_normalized_pan(digits: str, key: bytes) -> str:
+    """`tokenize_pan` of a PAN that `normalize_pan` already returned (a validated request's), unchecked."""
+    return _token(key, digits.encode("ascii"))
 
 
 def card_value_token(value: str, key: bytes) -> str:
