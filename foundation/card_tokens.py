@@ -56,8 +56,7 @@ def normalize_pan(pan: str) -> str:
 def _token(key: bytes, message: bytes) -> str:
     if not key:
         raise ValueError("tokenization key is empty; set FRAUDSTREAM_TOKEN_KEY")
-    # hmac.digest: the one-shot C call, the same bytes as hmac.new(...).digest() at a third of the cost.
-    return CARD_TOKEN_PREFIX + hmac.digest(key, message, hashlib.sha256).hex()[:CARD_TOKEN_HEX]
+    return CARD_TOKEN_PREFIX + hmac.new(key, message, hashlib.sha256).hexdigest()[:CARD_TOKEN_HEX]
 
 
 def tokenize_pan(pan: str, key: bytes) -> str:
