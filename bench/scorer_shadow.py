@@ -33,7 +33,7 @@ def load_table(features_path: Path) -> OnlineFeatureTable:
     with features_path.open("rb") as fh:
         for line in fh:
             raw = line.rstrip(b"\n")
-            table.upsert(from_kafka(CardFeatures, raw), raw)
+            table.upsert(from_kafka(CardFeatures, raw))
     return table
 
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from foundation.card_tokens import tokenize_pan
+from foundation.card_tokens import tokenize_normalized_pan
 from scoring.serving.api import BodySizeLimit, ScoreRequest
 from scoring.serving.direct_route import direct_route
 from scoring.serving.metrics import ScorerMetrics
@@ -118,7 +118,8 @@ class _Decider:
 
     def decide(self, request: ScoreRequest, explain: bool) -> Response:
         if request.pan is not None:
-            card_token = tokenize_pan(request.pan.get_secret_value(), self.token_key)
+            # ScoreRequest's validator normalized the PAN and checked its Luhn digit already.
+            card_token = tokenize_normalized_pan(request.pan.get_secret_value(), self.token_key)
         else:
             assert request.card_token is not None  # the model validator guarantees one of the two
             card_token = request.card_token

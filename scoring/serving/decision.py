@@ -90,7 +90,7 @@ def decide(
         model_deny = score >= cut
         relation = ">=" if model_deny else "<"
         reasons.append(Reason("model_score", f"score {score:.3f} {relation} threshold {cut:.3f}", score))
-        top = sorted(((c, n) for n, c in contributions.items() if c > 0), reverse=True)
+        top = sorted([(c, n) for n, c in contributions.items() if c > 0], reverse=True)
         reasons += [
             Reason(f"feature:{n}", f"raises the log-odds by {c:.2f}", inputs.get(n))
             for c, n in top[:TOP_CONTRIBUTIONS]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable
+from functools import cache
 
 from scoring.serving.merchant_inputs import merchant_input_names
 from scoring.serving.request_features import RequestFeatures
@@ -63,6 +64,12 @@ def check_fields(fields: Iterable[str]) -> tuple[str, ...]:
     return tuple(f for f in SWIPE_FIELDS if f in given)
 
 
+@cache
+def window_input_names(horizon_s: int) -> tuple[str, ...]:
+    """The inputs of the window of `horizon_s`, in WINDOW_PARTS order (built once per horizon)."""
+    return tuple(f"velocity_{horizon_s}_{part}" for part in WINDOW_PARTS)
+
+
 def input_names(
     config: FeatureConfig,
     merchant: MerchantConfig | None = None,
@@ -77,7 +84,7 @@ def input_names(
     absent = {name for f, names in FIELD_INPUTS.items() if f not in fields for name in names}
     names = ["amount_log", "amount_z"]
     for h in config.horizons_s:
-        names += [f"velocity_{h}_{part}" for part in WINDOW_PARTS]
+        names += window_input_names(h)
     names += [n for n in _ORDER if n not in absent]
     if merchant is not None and "merchant" in fields:
         names += merchant_input_names(merchant)
@@ -112,19 +119,18 @@ def model_inputs(features: CardFeatures | None, rf: RequestFeatures) -> dict[str
     when missing or set aside as stale) with the lag cover; `features` is taken for the signature's
     sake and for inputs that may only exist in the stream later.
     """
-    out: dict[str, float] = {"amount_log": math.log1p(rf.amount), "amount_z": rf.amount_z}
+    amount_log = math.log1p(rf.amount)
+    out: dict[str, float] = {"amount_log": amount_log, "amount_z": rf.amount_z}
     for w in rf.windows:
-        key = f"velocity_{w.horizon_s}"
-        out[f"{key}_count"] = float(w.count)
-        out[f"{key}_amount_log"] = math.log1p(w.amount_sum)
-        out[f"{key}_denied"] = float(w.denied)
-        out[f"{key}_amount_max_log"] = math.log1p(w.amount_max)
-        out[f"{key}_amount_mean_log"] = math.log1p(w.amount_sum / w.count) if w.count else 0.0
+        count, amount, denied, amount_max, amount_mean, vs_mean = window_input_names(w.horizon_s)
+        out[count] = float(w.count)
+        out[amount] = math.log1p(w.amount_sum)
+        out[denied] = float(w.denied)
+        out[amount_max] = math.log1p(w.amount_max)
+        out[amount_mean] = math.log1p(w.amount_sum / w.count) if w.count else 0.0
         # The amount against the card's own other swipes of the window, in log terms; 0 with none.
         earlier = w.earlier_mean
-        out[f"{key}_amount_vs_mean"] = (
-            math.log1p(rf.amount) - math.log1p(earlier) if earlier is not None else 0.0
-        )
+        out[vs_mean] = amount_log - math.log1p(earlier) if earlier is not None else 0.0
     if rf.ecom_share is None:
         rarity = 0.0
     else:

@@ -140,6 +140,11 @@ class ModelArtifact(BaseModel):
             )
         )
 
+    @cached_property
+    def prior_slots(self) -> tuple[tuple[int, CategoryPrior], ...]:
+        """(index in `features`, prior) per prior: where each prior's input goes in a row."""
+        return tuple((self.features.index(p.input_name), p) for p in self.priors)
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelArtifact:
         n = len(self.features)
@@ -179,14 +184,16 @@ class ModelArtifact(BaseModel):
         missing one counts as never seen. Logistic contributions are against the mean card; tree
         contributions against the ensemble's mean output, credited along each tree's path.
         """
-        if self.priors:
-            categories = categories or {}
-            inputs = {**inputs, **{p.input_name: p.value(categories.get(p.category)) for p in self.priors}}
+        categories = categories or {}
         if self.trees is not None:
             x = [inputs.get(name, 0.0) for name in self.features]
+            for i, prior in self.prior_slots:  # the priors straight into the row, no merged copy
+                x[i] = prior.value(categories.get(prior.category))
             moves = [0.0] * len(x)
             raw = self.trees.raw(x, moves)
             return self.trees.probability(raw), dict(zip(self.features, moves, strict=True))
+        if self.priors:
+            inputs = {**inputs, **{p.input_name: p.value(categories.get(p.category)) for p in self.priors}}
         contributions = {}
         z = self.intercept
         for name, mean, weight in self.logistic_terms:

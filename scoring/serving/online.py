@@ -7,9 +7,10 @@ The card table merges: it keeps each card's tiles and, after each batch of recor
 reads, merges every card whose tiles changed into its `CardFeatures` (`streaming.card_state.features`,
 the code training and the backtest use), so a request reads a merged vector and never merges.
 
-Memory: a card's merged record is held as zlib-compressed Kafka JSON (about 780 bytes of Python
-objects for a full profile, see tests/unit/scoring/serving/test_online.py); its tiles are held parsed
-beside it. Reading a record back (decompress + validate) takes ~30 µs.
+Memory: a card's merged record is held in its plain form (`scoring.serving.plain`: its values,
+marshalled and compressed; under a kilobyte for a full profile, see
+tests/unit/scoring/serving/test_online.py); its tiles are held parsed beside it. Reading a record
+back builds it without validating it a second time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import logging
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -26,8 +26,9 @@ from typing import Any, Generic, TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from pydantic import ValidationError
 
+from scoring.serving.plain import PlainRecords
 from streaming.card_state import CardState, FeatureConfig, features
-from streaming.schema import CardFeatures, CardTile, MerchantFeatures, ReviewCase, from_kafka, to_kafka
+from streaming.schema import CardFeatures, CardTile, MerchantFeatures, ReviewCase, from_kafka
 from streaming.tiles import Tile
 
 log = logging.getLogger("fraudstream.scoring.online")
@@ -39,7 +40,8 @@ class OnlineTable(Generic[R]):
     """key -> newest record by `order` (as_of first); older records are ignored.
 
     One writer (the follower thread) and any number of readers: each update is a single dict
-    assignment, atomic under the GIL. Records are held as zlib-compressed Kafka JSON.
+    assignment, atomic under the GIL. Records are held in their plain form (`scoring.serving.plain`):
+    every record put here is a validated one, so reading it back does not validate it again.
     """
 
     def __init__(
@@ -48,19 +50,20 @@ class OnlineTable(Generic[R]):
         self.record_type: type[R] = record_type
         self._key: Callable[[R], str] = key
         self._order: Callable[[R], tuple[float, float]] = order
+        self._plain: PlainRecords[R] = PlainRecords(record_type)
         self._records: dict[str, tuple[float, float, bytes]] = {}
 
     def __len__(self) -> int:
         return len(self._records)
 
-    def upsert(self, record: R, raw: bytes | None = None, *, replace: bool = False) -> bool:
+    def upsert(self, record: R, *, replace: bool = False) -> bool:
         """Keep `record` if it is newer than what the table holds (or `replace`); True when kept."""
         order: tuple[float, float] = self._order(record)
         key = self._key(record)
         held = self._records.get(key)
         if held is not None and (held[0], held[1]) > order and not replace:
             return False
-        self._records[key] = (*order, zlib.compress(raw or to_kafka(record), 1))
+        self._records[key] = (*order, self._plain.dump(record))
         return True
 
     def remove(self, key: str) -> None:
@@ -70,7 +73,7 @@ class OnlineTable(Generic[R]):
         held = self._records.get(key)
         if held is None:
             return None
-        return from_kafka(self.record_type, zlib.decompress(held[2]))
+        return self._plain.load(held[2])
 
     @property
     def topic_type(self) -> type[Any]:
@@ -79,7 +82,7 @@ class OnlineTable(Generic[R]):
 
     def take(self, record: Any, raw: bytes, written_at: float) -> None:
         """A record read from the topic (`written_at`: its Kafka timestamp, epoch seconds)."""
-        self.upsert(record, raw)
+        self.upsert(record)
 
     def forget(self, topic_key: str) -> None:
         """A tombstone on the topic: the record of that Kafka key is gone."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,9 +41,21 @@ class CategoryPrior(BaseModel):
     def input_name(self) -> str:
         return f"{self.category}{PRIOR_SUFFIX}"
 
+    # Every value's input computed once per artifact (cached_property: the model is frozen), so a
+    # request looks it up rather than taking two logarithms; an unseen value's is `unseen_input`.
+    @cached_property
+    def inputs_by_value(self) -> dict[str, float]:
+        return {
+            v: _smoothed(fraud, swipes, self.base_rate, self.smoothing)
+            for v, (fraud, swipes) in self.counts.items()
+        }
+
+    @cached_property
+    def unseen_input(self) -> float:
+        return _smoothed(0, 0, self.base_rate, self.smoothing)
+
     def value(self, category_value: object) -> float:
-        fraud, swipes = self.counts.get(str(category_value), (0, 0))
-        return _smoothed(fraud, swipes, self.base_rate, self.smoothing)
+        return self.inputs_by_value.get(str(category_value), self.unseen_input)
 
 
 def _smoothed(fraud: int, swipes: int, base: float, m: float) -> float:

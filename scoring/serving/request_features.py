@@ -225,9 +225,12 @@ def _windows(
 ) -> list[WindowCount]:
     """Each window: the swipe itself, the streamed window when its newest swipe is inside, the cover's."""
     windows = []
+    this = swipe.amount
+    # The streamed windows by horizon, looked up once: the first of a horizon, as CardFeatures.window.
+    streamed = {w.horizon_s: w for w in reversed(features.windows)} if features is not None else {}
     for h in config.horizons_s:
-        count, amount, denied, peak = 1, swipe.amount, 0, swipe.amount
-        w = features.window(h) if features is not None else None
+        count, amount, denied, peak = 1, this, 0, this
+        w = streamed.get(h)
         if w is not None and as_of is not None and as_of > t - h:
             count, amount, denied = count + w.count, amount + w.amount_sum, denied + w.denied
             peak = max(peak, w.amount_max)
@@ -235,7 +238,7 @@ def _windows(
             if p.t > t - h:
                 count, amount, denied = count + 1, amount + p.amount, denied + p.denied
                 peak = max(peak, p.amount)
-        windows.append(WindowCount(h, count, round(amount, 6), denied, peak, swipe.amount))
+        windows.append(WindowCount(h, count, round(amount, 6), denied, peak, this))
     return windows
 
 

@@ -12,12 +12,18 @@ LightGBM. A tree is a flat list of nodes, the root first; a node is a split (fea
 The raw score is the sum of the leaves reached, the fraud score its logistic. Each step down a tree
 moves the expected output by value(child) - value(node); crediting that move to the split's feature
 (Saabas) gives per-feature contributions that sum to raw score minus the ensemble's mean output.
+
+Per request the ensemble runs as generated Python: one nested if/else per tree, the row's values and
+the contributions in local variables, the moves as constants (`_straight_line`). Walking the node
+tuples costs ~60 µs for 120 trees of 29 nodes, the generated code ~16 µs, with the same additions in
+the same order (so the same floats). Only numbers from the validated nodes go into the code.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
@@ -41,6 +47,10 @@ class TreeNode(BaseModel):
 # (feature, threshold, left, right, value, default_left, missing: 0 none, 1 zero, 2 nan)
 _Compiled = tuple[int, float, int, int, float, bool, int]
 _MISSING_CODE = {"none": 0, "zero": 1, "nan": 2}
+# The generated code nests one level per split; CPython refuses more than 100 levels of indentation.
+_MAX_GENERATED_DEPTH = 64
+# raw(x, contributions or None) -> the raw score; None when the ensemble cannot be generated.
+Generated = Callable[[Sequence[float], list[float] | None], float]
 
 
 class TreeEnsemble(BaseModel):
@@ -69,7 +79,13 @@ class TreeEnsemble(BaseModel):
             )
             for tree in self.trees
         )
+        _ = self.generated  # generate the code now: loading the model pays for it, not a request
         return self
+
+    @cached_property
+    def generated(self) -> Generated | None:
+        """`walk` as generated code (a cached_property: a private attribute read costs ~2 µs)."""
+        return _straight_line(self._compiled)
 
     @property
     def expected_raw(self) -> float:
@@ -78,6 +94,13 @@ class TreeEnsemble(BaseModel):
 
     def raw(self, x: Sequence[float], contributions: list[float] | None = None) -> float:
         """Sum of leaf outputs for the row `x`; adds each split's move to `contributions[feature]`."""
+        generated = self.generated
+        if generated is not None:
+            return generated(x, contributions)
+        return self.walk(x, contributions)
+
+    def walk(self, x: Sequence[float], contributions: list[float] | None = None) -> float:
+        """`raw` by walking the node tuples: for ensembles too deep (or odd) to generate code for."""
         total = 0.0
         for tree in self._compiled:
             node = tree[0]
@@ -110,6 +133,55 @@ def _missing_branch(v: float, node: _Compiled) -> int:
     if missing == 1 and -_ZERO <= v <= _ZERO:
         return left if default_left else right
     return left if v <= threshold else right
+
+
+def _straight_line(trees: Sequence[Sequence[_Compiled]]) -> Generated | None:
+    """The trees as one Python function of (x, contributions); None if a tree is too deep or a number
+    is not finite (no literal for it)."""
+    used = sorted({node[0] for tree in trees for node in tree if node[0] >= 0})
+    width = used[-1] + 1 if used else 0
+    lines = ["def raw(x, m):", f"    if m is None: m = [0.0] * {width}", "    t = 0.0"]
+    lines += [f"    x{f} = x[{f}]; c{f} = m[{f}]" for f in used]
+    for tree in trees:
+        if not _emit_node(tree, 0, 1, lines):
+            return None
+    lines += [f"    m[{f}] = c{f}" for f in used]
+    lines.append("    return t")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<tree ensemble>", "exec"), namespace)  # numbers only: see _emit_node
+    generated: Generated = namespace["raw"]
+    return generated
+
+
+def _emit_node(tree: Sequence[_Compiled], index: int, depth: int, out: list[str]) -> bool:
+    """Append the code of `tree[index]` and below at `depth`; False when it cannot be generated."""
+    feature, threshold, left, right, value, default_left, missing = tree[index]
+    pad = "    " * depth
+    if feature < 0:
+        out.append(f"{pad}t += {value!r}")
+        return math.isfinite(value)
+    moves = (tree[left][4] - value, tree[right][4] - value)
+    if depth > _MAX_GENERATED_DEPTH or not all(math.isfinite(v) for v in (threshold, value, *moves)):
+        return False
+    out.append(f"{pad}if {_goes_left(f'x{feature}', threshold, default_left, missing)}:")
+    out.append(f"{pad}    c{feature} += {moves[0]!r}")
+    if not _emit_node(tree, left, depth + 1, out):
+        return False
+    out.append(f"{pad}else:")
+    out.append(f"{pad}    c{feature} += {moves[1]!r}")
+    return _emit_node(tree, right, depth + 1, out)
+
+
+def _goes_left(v: str, threshold: float, default_left: bool, missing: int) -> str:
+    """`_missing_branch`'s rule as one condition on the variable `v` (NaN compares false)."""
+    if missing == 1:  # zero (and NaN, which counts as zero) takes the default side
+        zero = f"-{_ZERO!r} <= {v} <= {_ZERO!r}"
+        if default_left:
+            return f"{v} != {v} or {zero} or {v} <= {threshold!r}"
+        return f"{v} <= {threshold!r} and not {zero}"
+    # missing 2: NaN takes the default side; missing 0: NaN counts as 0.0, so it goes where 0.0 goes
+    nan_left = default_left if missing == 2 else threshold >= 0.0
+    return f"not {v} > {threshold!r}" if nan_left else f"{v} <= {threshold!r}"
 
 
 def from_lightgbm(dump: Mapping[str, Any]) -> TreeEnsemble:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pandas as pd
 import pytest
 
@@ -11,6 +14,7 @@ from foundation.card_tokens import (
     luhn_check_digit,
     luhn_valid,
     normalize_pan,
+    tokenize_normalized_pan,
     tokenize_pan,
 )
 
@@ -78,3 +82,18 @@ def test_other_card_ids_get_a_stable_keyed_token(value: str) -> None:
     assert token != card_value_token(value, b"other-key")
     assert pd.Series([token]).str.match(CARD_TOKEN_PATTERN).all()
     assert value not in token
+
+
+@pytest.mark.parametrize(
+    ("pan", "digits"),
+    [
+        ("4111111111111111", "4111111111111111"),
+        ("4111 1111-1111 1111", "4111111111111111"),
+        ("378282246310005", "378282246310005"),
+        ("5555-5555-5555-4444", "5555555555554444"),
+    ],
+)
+def test_a_token_is_the_first_128_bits_of_the_hmac_of_the_digits(pan: str, digits: str) -> None:
+    expected = "ct_" + hmac.new(KEY, digits.encode(), hashlib.sha256).hexdigest()[:32]
+    assert tokenize_pan(pan, KEY) == expected
+    assert tokenize_normalized_pan(normalize_pan(pan), KEY) == expected

@@ -103,6 +103,15 @@ def test_window_inputs_compare_the_amount_with_the_cards_own_swipes_in_the_windo
     assert x["velocity_600_amount_max_log"] == pytest.approx(math.log1p(100.0))
 
 
+@pytest.mark.parametrize("horizons", [(600, 3600), (60, 600, 86400, 604800, 2592000), (3600,)])
+def test_the_inputs_are_the_named_ones_in_their_order(horizons: tuple[int, ...]) -> None:
+    config = FeatureConfig(horizons_s=horizons)
+    windows = {h: (2, 40.0, 1) for h in horizons}
+    for card in (card_features(as_of_s=-30, windows=windows), None):
+        x = model_inputs(card, request_features(swipe(amount=25.0), card, (), config))
+        assert list(x) == input_names(config)
+
+
 def _model(fields: tuple[str, ...]) -> ModelArtifact:
     names = input_names(CFG, None, fields)
     full = artifact()

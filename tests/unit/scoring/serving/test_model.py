@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from scoring.serving.model import ModelArtifact, input_names, publish_artifact
+from scoring.serving.priors import CategoryPrior
+from scoring.serving.trees import TreeEnsemble, TreeNode
 from scoring.training.gbm import GbmParams, train_gbm
 from tests.unit.scoring.builders import (
     CFG,
@@ -62,3 +64,35 @@ def test_a_gbm_artifact_needs_trees_that_fit_its_features() -> None:
         ModelArtifact.model_validate(model.model_dump() | {"trees": None})
     with pytest.raises(ValueError, match="only"):
         ModelArtifact.model_validate(model.model_dump() | {"features": model.features[:1], "priors": []})
+
+
+# A gbm on one prior: mcc_prior <= 0 (safe, or never seen) -> -1, else +1 (root value 0).
+PRIOR = CategoryPrior(
+    category="mcc", smoothing=10.0, base_rate=0.1, counts={"7995": (9, 10), "5411": (0, 90)}
+)
+PRIOR_STUMP = TreeEnsemble(
+    trees=[
+        [
+            TreeNode(feature=1, threshold=0.0, left=1, right=2, value=0.0),
+            TreeNode(feature=-1, value=-1.0),
+            TreeNode(feature=-1, value=1.0),
+        ]
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("categories", "raw"),
+    [({"mcc": "7995"}, 1.0), ({"mcc": "5411"}, -1.0), ({"mcc": "0000"}, -1.0), ({}, -1.0), (None, -1.0)],
+)
+def test_a_gbm_reads_its_priors_from_the_request_categories(
+    categories: dict[str, object] | None, raw: float
+) -> None:
+    model = ModelArtifact.model_validate(
+        artifact().model_dump()
+        | {"kind": "gbm", "features": ["amount_log", "mcc_prior"], "trees": PRIOR_STUMP, "priors": [PRIOR]}
+    )
+    inputs = {"amount_log": 3.0, "mcc_prior": 5.0}  # a stale mcc_prior among the inputs does not count
+    score, contributions = model.predict(inputs, categories)
+    assert score == 1 / (1 + math.exp(-raw))
+    assert contributions == {"amount_log": 0.0, "mcc_prior": raw}

@@ -67,3 +67,18 @@ def test_the_served_table_reads_unseen_values_as_average() -> None:
     assert table.value(None) == pytest.approx(0.0, abs=1e-12)
     assert table.value("5732") == pytest.approx(logit((5 + 1) / 20) - logit(0.1))
     assert table.input_name == "mcc_prior"
+
+
+@pytest.mark.parametrize(
+    ("value", "fraud", "swipes"),
+    [("5732", 5, 10), ("5411", 0, 300), ("7995", 40, 41), ("9999", 0, 0), (None, 0, 0), (5732, 5, 10)],
+)
+def test_a_looked_up_input_is_the_smoothed_rate_of_its_counts(value: object, fraud: int, swipes: int) -> None:
+    table = CategoryPrior(
+        category="mcc",
+        smoothing=50.0,
+        base_rate=0.02,
+        counts={"5732": (5, 10), "5411": (0, 300), "7995": (40, 41)},
+    )
+    rate = (fraud + 50.0 * 0.02) / (swipes + 50.0)
+    assert table.value(value) == logit(rate) - logit(0.02)
