@@ -132,7 +132,7 @@ def _closing(pool: list[dict[str, Any]]) -> bytes:
 
 
 def _fold(settings: StreamSettings, cards: int, console: Console) -> dict[str, Any]:
-    from streaming.job import QUERY_TILES, job_spark_conf, start_tiles
+    from streaming.job import job_spark_conf, start_tiles, tiles_checkpoint
     from streaming.spark import build_session
 
     spark = build_session(
@@ -167,7 +167,7 @@ def _fold(settings: StreamSettings, cards: int, console: Console) -> dict[str, A
     finally:
         query.stop()
         spark.stop()
-    state_dir = Path(settings.checkpoint(QUERY_TILES)) / "state"
+    state_dir = Path(tiles_checkpoint(settings)) / "state"
     files = [p for p in state_dir.rglob("*") if p.is_file()]
     disk = sum(p.stat().st_size for p in files if p.suffix in (".zip", ".sst"))
     console.print(f"  state files: {sorted({p.suffix for p in files})}")

@@ -103,6 +103,16 @@ def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
     }
 
 
+def tiles_checkpoint(settings: StreamSettings) -> str:
+    """The hot query's checkpoint, one per tile engine: their states differ (a row per tile, per card).
+
+    So switching engines (or upgrading a job that ran `sql`, the only engine before `jvm`) starts
+    the other engine's checkpoint from FRAUDSTREAM_STARTING_OFFSETS instead of failing on a state it
+    cannot read; the tiles it emits again replace their older values on the compacted topic.
+    """
+    return settings.checkpoint(QUERY_TILES if settings.tile_engine == "sql" else f"{QUERY_TILES}_jvm")
+
+
 def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     """The hot query: each micro-batch's changed card tiles straight to the compacted `card-tiles` topic.
 
@@ -113,7 +123,7 @@ def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery
     fold = card_tiles_jvm if settings.tile_engine == "jvm" else card_tiles_stream
     records = tile_records(fold(swipes, settings.watermark_s))
     return (
-        writer(records, settings, QUERY_TILES)
+        writer(records, settings, QUERY_TILES, checkpoint=tiles_checkpoint(settings))
         .outputMode("update")
         .format("kafka")
         .option("kafka.bootstrap.servers", settings.bootstrap)

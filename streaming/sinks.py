@@ -62,13 +62,19 @@ def app_id(batch: DataFrame, query: str) -> str:
     return f"fraudstream.{query}.{query_id or 'unknown'}"
 
 
-def writer(frame: DataFrame, settings: StreamSettings, query: str, trigger_s: float | None = None) -> Any:
+def writer(
+    frame: DataFrame,
+    settings: StreamSettings,
+    query: str,
+    trigger_s: float | None = None,
+    checkpoint: str | None = None,
+) -> Any:
     # Each query gets its own scheduler pool (used when spark.scheduler.mode=FAIR, as in main), so a
     # long Delta commit of one query does not hold the cores the feature query needs.
     frame.sparkSession.sparkContext.setLocalProperty("spark.scheduler.pool", query)
     return (
         frame.writeStream.queryName(query)
-        .option("checkpointLocation", settings.checkpoint(query))
+        .option("checkpointLocation", checkpoint or settings.checkpoint(query))
         .trigger(processingTime=f"{settings.trigger_s if trigger_s is None else trigger_s} seconds")
     )
 

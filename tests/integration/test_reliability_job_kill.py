@@ -167,7 +167,7 @@ def test_job_survives_three_sigkills_without_loss_or_duplicates(
         horizons_s=[600, 3600],
     )
     raw_cp = Path(settings.checkpoint(QUERY_HISTORY))
-    features_cp = Path(settings.checkpoint(job.QUERY_TILES))
+    features_cp = Path(job.tiles_checkpoint(settings))
     running = JobProcess(env, tmp_path / "job.log")
     generator = Generator(kafka_bootstrap, topics["SWIPES"])
     kills: list[str] = []

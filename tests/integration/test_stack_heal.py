@@ -130,7 +130,7 @@ def _swipes_counted(reader: TopicReader, token: str, expected: int) -> None:
 
 
 def _committed_batch(settings: StackSettings) -> int:
-    commits = Path(StreamSettings().checkpoint(job.QUERY_TILES)) / "commits"
+    commits = Path(job.tiles_checkpoint(StreamSettings())) / "commits"
     return max((int(p.name) for p in commits.glob("[0-9]*")), default=-1)
 
 

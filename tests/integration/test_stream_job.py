@@ -245,7 +245,7 @@ def test_restart_resumes_without_duplicates_or_loss(spark: SparkSession, setting
         job.stop(queries)
     checkpoints = Path(settings.checkpoint_path)
     forget_last_commit(checkpoints / QUERY_HISTORY)
-    forget_last_commit(checkpoints / job.QUERY_TILES)
+    forget_last_commit(Path(job.tiles_checkpoint(settings)))
 
     produce(settings.bootstrap, settings.topic_swipes, [swipe("s4", A, 4, 25.0), swipe("s5", D, 6)])
     queries = job.start(spark, settings)

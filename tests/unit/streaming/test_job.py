@@ -29,3 +29,14 @@ def test_a_watermark_longer_than_the_tiles_final_delay_is_refused_with_the_setti
     StreamSettings(_env_file=None, watermark_s=3600)  # type: ignore[call-arg]
     with pytest.raises(ValidationError, match="FRAUDSTREAM_WATERMARK_S to at most 3600"):
         StreamSettings(_env_file=None, watermark_s=3601)  # type: ignore[call-arg]
+
+
+def test_each_tile_engine_keeps_its_own_checkpoint_and_sql_keeps_the_one_it_always_had() -> None:
+    import pytest
+
+    cases = {"sql": "card_tiles", "jvm": "card_tiles_jvm"}
+    for engine, folder in cases.items():
+        settings = StreamSettings(_env_file=None, checkpoint_root="/ckpt", tile_engine=engine)  # type: ignore[call-arg, arg-type]
+        assert job.tiles_checkpoint(settings) == f"/ckpt/{folder}", engine
+    with pytest.raises(ValueError, match="tile_engine"):
+        StreamSettings(_env_file=None, tile_engine="python")  # type: ignore[call-arg, arg-type]
