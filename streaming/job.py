@@ -103,6 +103,11 @@ def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
     }
 
 
+# FRAUDSTREAM_TILE_ENGINE -> the fold the hot query runs, and the folder of its checkpoint
+TILE_FOLDS = {"jvm": card_tiles_jvm, "sql": card_tiles_stream}
+_TILE_CHECKPOINTS = {"jvm": f"{QUERY_TILES}_jvm", "sql": QUERY_TILES}
+
+
 def tiles_checkpoint(settings: StreamSettings) -> str:
     """The hot query's checkpoint, one per tile engine: their states differ (a row per tile, per card).
 
@@ -110,7 +115,7 @@ def tiles_checkpoint(settings: StreamSettings) -> str:
     the other engine's checkpoint from FRAUDSTREAM_STARTING_OFFSETS instead of failing on a state it
     cannot read; the tiles it emits again replace their older values on the compacted topic.
     """
-    return settings.checkpoint(QUERY_TILES if settings.tile_engine == "sql" else f"{QUERY_TILES}_jvm")
+    return settings.checkpoint(_TILE_CHECKPOINTS[settings.tile_engine])
 
 
 def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
@@ -120,8 +125,7 @@ def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery
     reach the scorer one short trigger after the swipe reached Kafka.
     """
     swipes = good_swipes(parse_swipes(read_swipes(spark, settings)))
-    fold = card_tiles_jvm if settings.tile_engine == "jvm" else card_tiles_stream
-    records = tile_records(fold(swipes, settings.watermark_s))
+    records = tile_records(TILE_FOLDS[settings.tile_engine](swipes, settings.watermark_s))
     return (
         writer(records, settings, QUERY_TILES, checkpoint=tiles_checkpoint(settings))
         .outputMode("update")

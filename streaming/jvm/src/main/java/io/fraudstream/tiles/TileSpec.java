@@ -2,7 +2,6 @@ package io.fraudstream.tiles;
 
 import java.io.Serializable;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -174,6 +173,4 @@ final class TileSpec implements Serializable {
     }
     return ((Comparable) a).compareTo(b);
   }
-
-  static final Comparator<Object> ORDER = TileSpec::compare;
 }
