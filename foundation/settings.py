@@ -100,6 +100,28 @@ def derive(cls: type[SettingsT], settings: BaseSettings, **update: Any) -> Setti
     return cls(**{**shared, **update})
 
 
+def settings_env(settings: BaseSettings) -> dict[str, str]:
+    """FRAUDSTREAM_* variables that rebuild `settings` in another process, secrets included: a
+    driver hands a child process its resolved settings this way, not only its own environment.
+
+    Unset optional values (None) are left out; lists go as JSON.
+    """
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, list | tuple):
+            value = json.dumps(list(value))
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env[f"{prefix}{name}".upper()] = str(value)
+    return env
+
+
 # --- the feature windows every process must agree on ------------------------------------------
 
 HOUR_S = 3600

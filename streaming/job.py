@@ -16,6 +16,12 @@ txnAppId/txnVersion, so a batch replayed after a crash or a restart is not writt
 query writes no Delta: its tiles go straight to Kafka (at-least-once; a replayed batch re-emits
 the same tile values, and a consumer keeps a tile's newest value).
 
+The hot query and the other three run in two drivers when the master is local (the default,
+FRAUDSTREAM_HISTORY_APART): this process runs card_tiles and serves the job's /metrics, and a child
+`python -m streaming.job` at a lower CPU priority runs the history side (`HistoryDriver`), so the
+kernel, not Spark's scheduler, gives the hot query the cores first. On a cluster, run one driver
+with FRAUDSTREAM_QUERIES=hot and one with FRAUDSTREAM_QUERIES=history.
+
 Run it with `python -m streaming.job` (local[2] by default) or `spark-submit streaming/job.py`.
 """
 
@@ -24,11 +30,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import pyspark
 from delta.tables import DeltaTable
@@ -39,7 +47,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from foundation.logs import configure_logging
-from foundation.settings import setting_problems
+from foundation.settings import setting_problems, settings_env
 from foundation.tables import (
     TABLE_DEAD_LETTERS,
     TABLE_LABELS,
@@ -48,10 +56,10 @@ from foundation.tables import (
     TABLE_SWIPES,
 )
 from streaming.features import Clock, closed_sessions, dead_letters, good_swipes, parse_swipes, utc_now
-from streaming.history import QUERY_HISTORY, start_history
-from streaming.job_metrics import ProgressExporter, StreamMetrics
+from streaming.history import QUERY_HISTORY, OnInvalid, start_history
+from streaming.job_metrics import ProgressExporter, Relay, StreamMetrics, follow_relay
 from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
-from streaming.merchant_job import start_merchant_features
+from streaming.merchant_job import QUERY_MERCHANTS, start_merchant_features
 from streaming.settings import StreamSettings
 from streaming.sinks import InterruptedBatchLog, history_writer, read_topic, writer
 from streaming.tile_spark import card_tiles_jvm, card_tiles_stream, tile_records
@@ -59,6 +67,10 @@ from streaming.tile_spark import card_tiles_jvm, card_tiles_stream, tile_records
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_TILES = "card_tiles"
 QUERY_SESSIONS = "sessions"
+# How a history driver started by this module finds its parent: the pipe it relays metrics on, and
+# the parent's pid (it dies with the parent). Set by HistoryDriver, not by users.
+RELAY_FD_VARIABLE = "FRAUDSTREAM_RELAY_FD"
+PARENT_PID_VARIABLE = "FRAUDSTREAM_PARENT_PID"
 _KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, "
     "timestamp timestamp, timestampType int"
@@ -102,6 +114,13 @@ def job_spark_conf(settings: StreamSettings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": str(settings.delta_log_partitions),
     }
 
+
+# FRAUDSTREAM_QUERIES -> the queries a driver runs (see start)
+QUERY_PARTS = {
+    "all": (QUERY_TILES, QUERY_HISTORY, QUERY_SESSIONS, QUERY_MERCHANTS),
+    "hot": (QUERY_TILES,),
+    "history": (QUERY_HISTORY, QUERY_SESSIONS, QUERY_MERCHANTS),
+}
 
 # FRAUDSTREAM_TILE_ENGINE -> the fold the hot query runs, and the folder of its checkpoint
 TILE_FOLDS = {"jvm": card_tiles_jvm, "sql": card_tiles_stream}
@@ -152,26 +171,36 @@ def start(
     settings: StreamSettings,
     clock: Clock = utc_now,
     metrics: StreamMetrics | None = None,
+    queries: str = "all",
+    on_invalid: OnInvalid | None = None,
 ) -> list[StreamingQuery]:
-    """Create the tables if needed and start the four queries, the hot one first; the caller stops them.
+    """Start the job's queries (`queries`: all, hot or history, as StreamSettings.queries), the hot
+    one first; the caller stops them. The history part creates the Delta tables first if needed.
 
-    With `metrics`, the history query counts the records each batch sends to `dead_letters` there
-    (the other figures come from the queries' progress, through `ProgressExporter`).
+    The history query counts the records each batch sends to `dead_letters` with `on_invalid`, or
+    else in `metrics` (the other figures come from the queries' progress, through `ProgressExporter`).
     """
-    on_invalid = metrics.dead_letters.labels(QUERY_HISTORY).inc if metrics else None
-    ensure_tables(spark, settings)
-    queries: list[StreamingQuery] = []
+    if on_invalid is None and metrics is not None:
+        on_invalid = metrics.dead_letters.labels(QUERY_HISTORY).inc
+    if queries not in QUERY_PARTS:
+        raise ValueError(f"queries {queries!r}: expected one of {', '.join(QUERY_PARTS)}")
+    hot, history = queries in ("all", "hot"), queries in ("all", "history")
+    started: list[StreamingQuery] = []
     try:
-        queries.append(start_tiles(spark, settings))
-        queries.append(start_history(spark, settings, on_invalid))
-        queries.append(start_sessions(spark, settings))
-        queries.append(start_merchant_features(spark, settings, clock))
+        if history:
+            ensure_tables(spark, settings)
+        if hot:
+            started.append(start_tiles(spark, settings))
+        if history:
+            started.append(start_history(spark, settings, on_invalid))
+            started.append(start_sessions(spark, settings))
+            started.append(start_merchant_features(spark, settings, clock))
     except Exception:
-        stop(queries)
+        stop(started)
         raise
     finally:
         spark.sparkContext.setLocalProperty("spark.scheduler.pool", None)  # type: ignore[arg-type]
-    return queries
+    return started
 
 
 def stop(queries: list[StreamingQuery], drain_timeout_s: float = 5.0) -> None:
@@ -188,6 +217,103 @@ def stop(queries: list[StreamingQuery], drain_timeout_s: float = 5.0) -> None:
             time.sleep(0.05)
         if query.isActive:
             query.stop()
+
+
+class HistoryDriver:
+    """The history queries in a second driver: `python -m streaming.job` with queries=history, a
+    child process at CPU priority `history_nice` (StreamSettings.history_apart).
+
+    Spark's FAIR pools only order tasks that wait: a history task that holds a core holds it for
+    its whole length (tens of seconds at high rates), and the hot query's tasks queue behind it. Two
+    drivers leave that to the kernel, which gives the hot driver's threads the cores whenever they
+    want them and the history driver the rest. The child reads the settings passed here (as
+    FRAUDSTREAM_* variables), writes its logs where this process does, relays its progress and
+    dead-letter counts to `metrics` (streaming.job_metrics.Relay) and dies with this process.
+    """
+
+    def __init__(
+        self,
+        settings: StreamSettings,
+        metrics: StreamMetrics,
+        on_progress: Any = None,
+    ) -> None:
+        self.settings, self.metrics, self.on_progress = settings, metrics, on_progress
+        self.process: subprocess.Popen[bytes] | None = None
+        self._relay: threading.Thread | None = None
+
+    def start(self) -> None:
+        read_fd, write_fd = os.pipe()
+        env = {
+            **os.environ,
+            **settings_env(self.settings),
+            "FRAUDSTREAM_QUERIES": "history",
+            "FRAUDSTREAM_METRICS_PORT": "0",
+            RELAY_FD_VARIABLE: str(write_fd),
+            PARENT_PID_VARIABLE: str(os.getpid()),
+        }
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streaming.job"], env=env, pass_fds=(write_fd,)
+            )
+        finally:
+            os.close(write_fd)
+        lines = os.fdopen(read_fd, "r", encoding="utf-8")
+        self._relay = threading.Thread(
+            target=follow_relay,
+            args=(lines, self.metrics, self.on_progress),
+            name="history-relay",
+            daemon=True,
+        )
+        self._relay.start()
+        log.info(
+            "history driver started",
+            extra={"fields": {"pid": self.process.pid, "nice": self.settings.history_nice}},
+        )
+
+    def exit_code(self) -> int | None:
+        """None while the child runs."""
+        return self.process.poll() if self.process is not None else None
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """SIGTERM (the child stops its queries between batches, as this driver does), then SIGKILL."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
+        if self._relay is not None:
+            self._relay.join(5)
+
+
+def _as_history_child(settings: StreamSettings) -> Relay | None:
+    """In a driver started by HistoryDriver: die with the parent, lower this process's CPU priority
+    (the JVM and Python workers it starts inherit it), and return the relay to the parent."""
+    fd = os.environ.get(RELAY_FD_VARIABLE)
+    if not fd:
+        return None
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if str(os.getppid()) != os.environ.get(PARENT_PID_VARIABLE):
+        raise SystemExit("the driver that started this history driver is gone")
+    if settings.history_nice:
+        os.nice(settings.history_nice)
+    return Relay(os.fdopen(int(fd), "w", encoding="utf-8"))
+
+
+def history_apart(settings: StreamSettings, master: str | None) -> bool:
+    """Whether `main` runs the history queries in a HistoryDriver: queries=all on a local master."""
+    return (
+        settings.queries == "all"
+        and settings.history_apart
+        and master is not None
+        and master.startswith("local")
+    )
 
 
 def spark_submit_command(settings: StreamSettings, master: str) -> list[str]:
@@ -242,10 +368,12 @@ def main(settings: StreamSettings | None = None) -> int:
         )
         return 2
     submitted = _under_spark_submit()
+    master = None if submitted else settings.spark_master
+    relay = _as_history_child(settings)
     spark = build_session(
-        "fraudstream-features",
+        "fraudstream-features" if settings.queries == "all" else f"fraudstream-features-{settings.queries}",
         settings.jars_dir,
-        master=None if submitted else settings.spark_master,
+        master=master,
         shuffle_partitions=settings.shuffle_partitions,
         extra=job_spark_conf(settings),
         jars_required=not submitted,
@@ -253,7 +381,7 @@ def main(settings: StreamSettings | None = None) -> int:
     spark.sparkContext.setLogLevel("WARN")
     registry = CollectorRegistry()
     metrics = StreamMetrics(registry)
-    listener = ProgressExporter(metrics)
+    listener = ProgressExporter(metrics, relay)
     spark.streams.addListener(listener)
     server = start_http_server(settings.metrics_port, registry=registry) if settings.metrics_port else None
 
@@ -265,29 +393,49 @@ def main(settings: StreamSettings | None = None) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, request_stop)
-    queries = start(spark, settings, metrics=metrics)
-    log.info(
-        "feature job running",
-        extra={
-            "fields": {
-                "queries": [q.name for q in queries],
-                "bootstrap": settings.bootstrap,
-                "delta": settings.delta_path,
-                "metrics_port": settings.metrics_port,
-            }
-        },
-    )
+    history = HistoryDriver(settings, metrics) if history_apart(settings, master) else None
+    here = "hot" if history is not None else settings.queries
     code = 0
+    queries: list[StreamingQuery] = []
     try:
+        queries = start(
+            spark,
+            settings,
+            metrics=metrics,
+            queries=here,
+            on_invalid=relay.dead_letters(QUERY_HISTORY) if relay is not None else None,
+        )
+        if history is not None:
+            history.start()
+        log.info(
+            "feature job running",
+            extra={
+                "fields": {
+                    "queries": [q.name for q in queries],
+                    "history_driver": history.process.pid if history and history.process else None,
+                    "bootstrap": settings.bootstrap,
+                    "delta": settings.delta_path,
+                    "metrics_port": settings.metrics_port,
+                }
+            },
+        )
         # Short waits, not one blocking call, so the signal handler gets to run between them.
         while not stopping.is_set():
             if spark.streams.awaitAnyTermination(timeout=1):
+                break
+            if history is not None and (exited := history.exit_code()) is not None:
+                log.error(
+                    "the history driver exited; stopping the job", extra={"fields": {"exit_code": exited}}
+                )
+                code = 1
                 break
     except StreamingQueryException as exc:
         log.error("a stream query failed; stopping the job", extra={"fields": {"error": str(exc)}})
         code = 1
     finally:
         stop(queries)
+        if history is not None:
+            history.stop()
         spark.streams.removeListener(listener)
         if server:
             server[0].shutdown()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pyspark.sql.streaming import StreamingQueryListener
@@ -117,11 +118,70 @@ def progress_line(progress: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class ProgressExporter(StreamingQueryListener):
-    """Feeds every query progress to `record_progress` and logs it as one JSON line."""
+class Relay:
+    """A child driver's metric updates, as JSON lines on a pipe to the driver that serves /metrics.
 
-    def __init__(self, metrics: StreamMetrics) -> None:
+    The history driver (streaming.settings.history_apart) serves no port of its own: it sends each
+    query progress and each batch's dead-letter count here, and the parent applies them to its
+    metrics with `apply_relayed`, so one scrape sees every query of the job.
+    """
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self._lock = threading.Lock()  # progress comes from Spark's listener thread, counts from batches
+
+    def send(self, message: Mapping[str, Any]) -> None:
+        line = json.dumps(message, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._out.write(line)
+            self._out.flush()
+
+    def progress(self, progress: Mapping[str, Any]) -> None:
+        self.send({"progress": progress})
+
+    def dead_letters(self, query: str) -> Callable[[int], None]:
+        """The `on_invalid` of a query: relays how many of a batch's records went to dead_letters."""
+        return lambda count: self.send({"dead_letters": {"query": query, "count": int(count)}})
+
+
+def apply_relayed(metrics: StreamMetrics, line: str) -> dict[str, Any] | None:
+    """Apply one line of a `Relay` to `metrics`; returns the progress it carried, if any.
+
+    A line that is not a relay message is logged and skipped: the child's metrics must never stop
+    the parent.
+    """
+    try:
+        message = json.loads(line)
+        if "progress" in message:
+            progress: dict[str, Any] = message["progress"]
+            record_progress(metrics, progress)
+            return progress
+        counted = message["dead_letters"]
+        metrics.dead_letters.labels(str(counted["query"])).inc(int(counted["count"]))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        log.warning("skipped a line of the history driver's metrics", extra={"fields": {"line": line[:200]}})
+    return None
+
+
+def follow_relay(
+    lines: Iterable[str], metrics: StreamMetrics, on_progress: Callable[[dict[str, Any]], None] | None = None
+) -> None:
+    """Apply every line of a child's relay until it closes (run it in a thread)."""
+    for line in lines:
+        if not line.strip():
+            continue
+        progress = apply_relayed(metrics, line)
+        if progress is not None and on_progress is not None:
+            on_progress(progress)
+
+
+class ProgressExporter(StreamingQueryListener):
+    """Feeds every query progress to `record_progress` (and to `relay`, in a child driver) and logs
+    it as one JSON line."""
+
+    def __init__(self, metrics: StreamMetrics, relay: Relay | None = None) -> None:
         self.metrics = metrics
+        self.relay = relay
 
     def onQueryStarted(self, event: Any) -> None:
         log.info("stream query started", extra={"fields": {"query": event.name, "id": str(event.id)}})
@@ -134,6 +194,8 @@ class ProgressExporter(StreamingQueryListener):
             log.exception(
                 "could not export a query progress", extra={"fields": {"query": progress.get("name")}}
             )
+        if self.relay is not None:
+            self.relay.progress(progress)
         log.info("stream progress", extra={"fields": progress_line(progress)})
 
     def onQueryIdle(self, event: Any) -> None:

@@ -84,6 +84,24 @@ class StreamSettings(FeatureSettings):
     metrics_port: int = Field(
         default=9108, ge=0, le=65535, description="Prometheus port of the job; 0 = off."
     )
+    queries: Literal["all", "hot", "history"] = Field(
+        default="all",
+        description="Which of the job's queries this driver runs: all; hot, card_tiles alone (the "
+        "query the scorer waits on); history, the other three (Delta tables, sessions, merchants). On a "
+        "cluster, run a driver of each, so the history batches never hold the hot query's executors.",
+    )
+    history_apart: bool = Field(
+        default=True,
+        description="With queries=all on a local master: run the history queries in a second driver, "
+        "a child process at CPU priority history_nice, so the hot query gets the cores first. The "
+        "child reads the same settings; its progress and dead letters reach this driver's metrics.",
+    )
+    history_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How much lower the history driver's CPU priority is (nice increment, 0-19).",
+    )
 
     @field_validator("starting_offsets")
     @classmethod

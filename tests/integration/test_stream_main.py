@@ -63,5 +63,7 @@ def test_job_process_serves_metrics_and_stops_cleanly_on_sigterm(
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
     messages = [line["msg"] for line in lines]
     assert "feature job running" in messages and "stop requested" in messages
+    # the local master runs the history queries in a child driver, whose figures reached /metrics above
+    assert "history driver started" in messages
     progress = [line for line in lines if line["msg"] == "stream progress"]
     assert {line["query"] for line in progress} >= {"history", "card_tiles", "sessions", "merchant_features"}

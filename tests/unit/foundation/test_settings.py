@@ -97,3 +97,33 @@ def test_derived_settings_keep_what_the_command_resolved_and_read_only_the_rest(
     assert (stream.watermark_s, stream.horizons_s) == (300, [600, 3600])  # not in StackSettings: the env's
     scorer = derive(ScorerSettings, stream)
     assert scorer.horizons_s == [600, 3600] and scorer.state_dir == tmp_path / "demo"
+
+
+def test_settings_env_rebuilds_the_same_settings_in_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import SecretStr
+
+    from foundation.settings import settings_env
+
+    resolved = StreamSettings(  # type: ignore[call-arg]
+        _env_file=None,
+        kafka_bootstrap="b1:9092,b2:9092",
+        token_key=SecretStr("a-real-key"),
+        horizons_s=[300, 3600],
+        history_apart=False,
+        max_offsets_per_trigger=None,
+        trigger_s=0.25,
+        state_dir=Path("/srv/fraudstream"),
+    )
+    env = settings_env(resolved)
+    assert env["FRAUDSTREAM_TOKEN_KEY"] == "a-real-key"  # the secret itself, not its mask
+    assert env["FRAUDSTREAM_HORIZONS_S"] == "[300, 3600]"
+    assert env["FRAUDSTREAM_HISTORY_APART"] == "false"
+    assert "FRAUDSTREAM_MAX_OFFSETS_PER_TRIGGER" not in env  # unset stays unset
+    for name in list(__import__("os").environ):
+        if name.startswith("FRAUDSTREAM_"):
+            monkeypatch.delenv(name)
+    for name, text in env.items():
+        monkeypatch.setenv(name, text)
+    rebuilt = StreamSettings(_env_file=None)  # type: ignore[call-arg]
+    assert rebuilt == resolved
+    assert rebuilt.token_key.get_secret_value() == "a-real-key"

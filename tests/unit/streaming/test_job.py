@@ -40,3 +40,34 @@ def test_each_tile_engine_keeps_its_own_checkpoint_and_sql_keeps_the_one_it_alwa
         assert job.tiles_checkpoint(settings) == f"/ckpt/{folder}", engine
     with pytest.raises(ValueError, match="tile_engine"):
         StreamSettings(_env_file=None, tile_engine="python")  # type: ignore[call-arg, arg-type]
+
+
+def test_the_history_queries_run_in_a_second_driver_only_for_the_whole_job_on_a_local_master() -> None:
+    cases = [
+        # (queries, history_apart, master) -> a HistoryDriver
+        (("all", True, "local[2]"), True),
+        (("all", True, "local[*]"), True),
+        (("all", False, "local[2]"), False),  # FRAUDSTREAM_HISTORY_APART=false: one driver
+        (("all", True, "spark://m:7077"), False),  # a cluster: run a driver per part
+        (("all", True, None), False),  # under spark-submit, which owns the master
+        (("hot", True, "local[2]"), False),
+        (("history", True, "local[2]"), False),  # the child itself starts no grandchild
+    ]
+    for (queries, apart, master), expected in cases:
+        settings = StreamSettings(_env_file=None, queries=queries, history_apart=apart)  # type: ignore[call-arg, arg-type]
+        assert job.history_apart(settings, master) is expected, (queries, apart, master)
+
+
+def test_the_parts_split_the_queries_without_overlap_or_loss() -> None:
+    hot, history = set(job.QUERY_PARTS["hot"]), set(job.QUERY_PARTS["history"])
+    assert hot == {job.QUERY_TILES}
+    assert not hot & history
+    assert hot | history == set(job.QUERY_PARTS["all"])
+    assert set(job.QUERY_PARTS) == set(StreamSettings.model_fields["queries"].annotation.__args__)  # type: ignore[union-attr]
+
+
+def test_an_unknown_part_is_refused_before_any_query_starts() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="expected one of all, hot, history"):
+        job.start(None, StreamSettings(_env_file=None), queries="tiles")  # type: ignore[arg-type, call-arg]

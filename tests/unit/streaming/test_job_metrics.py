@@ -110,3 +110,23 @@ def test_log_lines_are_json_with_the_record_fields() -> None:
         "card_tiles",
         3,
     )
+
+
+def test_a_child_drivers_relay_reaches_the_parents_metrics(registry: CollectorRegistry) -> None:
+    import io
+
+    from streaming.job_metrics import Relay, follow_relay
+
+    pipe = io.StringIO()
+    relay = Relay(pipe)
+    relay.progress(progress(0, name="history"))
+    relay.dead_letters("history")(3)
+    relay.progress(progress(1, name="history"))
+    relay.dead_letters("history")(2)
+    seen: list[Any] = []
+    lines = [*pipe.getvalue().splitlines(keepends=True), "\n", "not json\n", '{"other": 1}\n']
+    follow_relay(lines, StreamMetrics(registry), seen.append)
+    assert [p["batchId"] for p in seen] == [0, 1]
+    assert value(registry, "fraudstream_stream_dead_letters_total", "history") == 5
+    assert value(registry, "fraudstream_stream_batches_total", "history") == 2
+    assert value(registry, "fraudstream_stream_state_rows", "history") == 7
