@@ -43,11 +43,17 @@ def stream(
     json_path: JsonOption = None,
     fresh_rate: Annotated[float, typer.Option(help="Swipes/s of the freshness phase.")] = 100.0,
     backlog: Annotated[int, typer.Option(help="Swipes dumped at once to measure the drain rate.")] = 30_000,
+    one_driver: Annotated[
+        bool,
+        typer.Option(
+            help="Run the history queries in the hot query's driver (FRAUDSTREAM_HISTORY_APART=false)."
+        ),
+    ] = False,
 ) -> None:
     """The Spark feature job on local[2] with a real broker: max rate, freshness, raw read rate."""
     from bench.stream import run
 
-    run(fresh_rate=fresh_rate, backlog=backlog, json_path=json_path, console=console)
+    run(fresh_rate=fresh_rate, backlog=backlog, one_driver=one_driver, json_path=json_path, console=console)
 
 
 @bench_app.command("tiles")

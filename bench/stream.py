@@ -21,7 +21,7 @@ from bench import machine, output
 from bench.kafka import embedded_broker, fresh_name, raw_consume_rate
 from bench.measure import percentile, ratio
 from bench.stream_feed import ChildFeed, FeatureWatcher, SendLog, SwipeFeed, swipe_pool
-from bench.stream_lag import Lag, Step
+from bench.stream_lag import Lag, RelayedQuery, Step, relayed_queries
 from streaming.settings import StreamSettings
 
 WARMUP_RATE, WARMUP_S = 200.0, 20.0
@@ -33,9 +33,11 @@ def run(
     *,
     fresh_rate: float = 100.0,
     backlog: int = 30_000,
+    one_driver: bool = False,
     json_path: Path | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
+    """`one_driver`: every query in one driver (FRAUDSTREAM_HISTORY_APART=false), the shape before."""
     console = console or Console()
     info = machine.describe()
     console.print(f"[bold]stream bench[/] on {machine.summary(info)}")
@@ -57,6 +59,7 @@ def run(
                     "checkpoint_root": str(tmp / "checkpoints"),
                     "metrics_port": 0,
                     "starting_offsets": "earliest",
+                    **({"history_apart": False} if one_driver else {}),
                 }
             )
             result = _measure(settings, pool, fresh_rate, backlog, console)
@@ -83,12 +86,19 @@ def _measure(
     backlog: int,
     console: Console,
 ) -> dict[str, Any]:
+    from prometheus_client import CollectorRegistry
+
     from foundation.topics import ensure_stack_topics
-    from streaming.job import job_spark_conf, start, stop
+    from streaming.job import QUERY_PARTS, HistoryDriver, history_apart, job_spark_conf, start, stop
+    from streaming.job_metrics import StreamMetrics
     from streaming.spark import build_session
 
     ensure_stack_topics(settings)
-    with console.status("starting Spark (local[2]) and the feature job"):
+    # The job as `python -m streaming.job` runs it: on a local master, the history queries in a
+    # second driver at lower CPU priority (FRAUDSTREAM_HISTORY_APART), seen here through its relay.
+    apart = history_apart(settings, settings.spark_master)
+    history: HistoryDriver | None = None
+    with console.status(f"starting Spark ({settings.spark_master}) and the feature job"):
         spark = build_session(
             "fraudstream-bench",
             settings.jars_dir,
@@ -97,7 +107,15 @@ def _measure(
             extra=job_spark_conf(settings),
         )
         spark.sparkContext.setLogLevel("ERROR")
-        queries = start(spark, settings)
+        queries: list[Any] = start(spark, settings, queries="hot" if apart else "all")
+        if apart:
+            relayed, on_progress = relayed_queries(QUERY_PARTS["history"])
+            logs = Path(settings.checkpoint_path).parent / "history-driver.log"
+            history = HistoryDriver(settings, StreamMetrics(CollectorRegistry()), on_progress, output=logs)
+            history.start()
+            queries.extend(relayed)
+    shape = f"in a second driver at nice {settings.history_nice}" if apart else "in the same driver"
+    console.print(f"  the history queries run {shape}")
     feed = SwipeFeed(settings.bootstrap, settings.topic_swipes, pool)
     log = SendLog()
     watcher = FeatureWatcher(settings.bootstrap, settings.topic_tiles, log, settings.feature_config)
@@ -123,7 +141,9 @@ def _measure(
     finally:
         watcher.stop()
         feed.flush()
-        stop(queries)
+        stop([q for q in queries if not isinstance(q, RelayedQuery)])
+        if history is not None:
+            history.stop()
         spark.stop()
     with console.status(f"topping the swipes topic up to {RAW_READ_RECORDS:,} records for the raw read"):
         while feed.sent < RAW_READ_RECORDS:
@@ -137,6 +157,7 @@ def _measure(
         "steps": [asdict(s) for s in steps],
         "max_sustained_rate": max(sustained, default=0.0),
         "swipes_sent_to_job": feed.sent,
+        "history_apart": apart,
     }
 
 

@@ -27,6 +27,25 @@ class Step:
     processed_per_s: float  # that query's rows / seconds spent in its batches during the step
 
 
+class RelayedQuery:
+    """A query of the job's history driver (another process), seen through its relayed progress."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lastProgress: dict[str, Any] | None = None
+
+
+def relayed_queries(names: tuple[str, ...]) -> tuple[list[RelayedQuery], Any]:
+    """Stand-ins for the child driver's queries, and the `on_progress` that keeps them current."""
+    queries = {name: RelayedQuery(name) for name in names}
+
+    def on_progress(progress: dict[str, Any]) -> None:
+        if progress.get("name") in queries:
+            queries[progress["name"]].lastProgress = progress
+
+    return list(queries.values()), on_progress
+
+
 class Lag:
     """Each query's backlog (swipes sent minus the end offset of its last finished batch) at commits."""
 

@@ -236,8 +236,10 @@ class HistoryDriver:
         settings: StreamSettings,
         metrics: StreamMetrics,
         on_progress: Any = None,
+        output: Path | None = None,
     ) -> None:
-        self.settings, self.metrics, self.on_progress = settings, metrics, on_progress
+        """`output`: a file for the child's logs (appended); None, where this process writes them."""
+        self.settings, self.metrics, self.on_progress, self.output = settings, metrics, on_progress, output
         self.process: subprocess.Popen[bytes] | None = None
         self._relay: threading.Thread | None = None
 
@@ -251,12 +253,19 @@ class HistoryDriver:
             RELAY_FD_VARIABLE: str(write_fd),
             PARENT_PID_VARIABLE: str(os.getpid()),
         }
+        out = self.output.open("ab") if self.output is not None else None
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "streaming.job"], env=env, pass_fds=(write_fd,)
+                [sys.executable, "-m", "streaming.job"],
+                env=env,
+                pass_fds=(write_fd,),
+                stdout=out,
+                stderr=subprocess.STDOUT if out is not None else None,
             )
         finally:
             os.close(write_fd)
+            if out is not None:
+                out.close()
         lines = os.fdopen(read_fd, "r", encoding="utf-8")
         self._relay = threading.Thread(
             target=follow_relay,
@@ -391,8 +400,9 @@ def main(settings: StreamSettings | None = None) -> int:
         log.info("stop requested", extra={"fields": {"signal": signal.Signals(signum).name}})
         stopping.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    # A history driver stops when its parent says so: Ctrl-C reaches the whole process group.
+    signal.signal(signal.SIGINT, request_stop if relay is None else signal.SIG_IGN)
     history = HistoryDriver(settings, metrics) if history_apart(settings, master) else None
     here = "hot" if history is not None else settings.queries
     code = 0
