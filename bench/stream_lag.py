@@ -11,6 +11,7 @@ from bench.measure import kept_up, offsets_total
 from bench.stream_feed import SwipeFeed
 
 SAMPLE_EVERY_S = 0.5
+HOT_QUERY = "card_tiles"  # streaming.job.QUERY_TILES, without importing pyspark here
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Step:
     batches: int  # that query's micro-batches that finished in the step
     mean_batch_s: float | None
     processed_per_s: float  # that query's rows / seconds spent in its batches during the step
+    hot_kept_up: bool = False  # card_tiles alone kept up (the history queries may lag behind it)
 
 
 class RelayedQuery:
@@ -128,6 +130,7 @@ class Lag:
             batches=len(inside),
             mean_batch_s=round(busy_s / len(inside), 2) if inside else None,
             processed_per_s=round(rows / busy_s, 1) if busy_s > 0 else 0.0,
+            hot_kept_up=verdicts.get(HOT_QUERY, (False,))[0],
         )
 
 
