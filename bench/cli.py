@@ -139,6 +139,9 @@ def merge(
     batches: Annotated[int, typer.Option(help="Live batches after the history.", min=1)] = 6,
     history_days: Annotated[float, typer.Option(help="Days of history each card starts with.")] = 14.0,
     check: Annotated[bool, typer.Option(help="Digest every merged record (outside the timing).")] = True,
+    merge_per_consume: Annotated[
+        bool, typer.Option(help="Merge after every 500 records read, as the follower did before.")
+    ] = False,
     profile: Annotated[
         Path | None, typer.Option(help="cProfile the live batches 2+ into this file; prints the top.")
     ] = None,
@@ -152,6 +155,7 @@ def merge(
         batches=batches,
         history_days=history_days,
         check=check,
+        merge_per_consume=merge_per_consume,
         profile=profile,
         json_path=json_path,
         console=console,
