@@ -21,6 +21,12 @@ hour of day, countries, merchants, MCCs, places, home) merges every day of the c
 still held and `CardHistory`, into which a day tile rolls once no window reads it (the hour of day
 comes from the hour tiles the same way: an hour tile's swipes are all of one hour). So a card holds
 a few tiles and one history, however long it has been swiping.
+
+The scorer merges a card every time one of its tiles arrives, so `features` is written for speed:
+its records are built without validating values it computed itself from validated tiles
+(`streaming.schema.unvalidated`; tests/unit/streaming/test_card_state.py holds them to what
+validation builds, to the byte), and what a config implies is worked out once per config
+(`fraudstream-bench merge` measures it, docs/benchmarks.md).
 """
 
 from __future__ import annotations
