@@ -137,6 +137,37 @@ def catchup(
     run(cards=cards, json_path=json_path, console=console)
 
 
+@bench_app.command("merge")
+def merge(
+    json_path: JsonOption = None,
+    cards: Annotated[int, typer.Option(help="Cards in the table, each with a history.", min=1)] = 10_000,
+    rate: Annotated[float, typer.Option(help="Swipes/s of the live stream (2 s batches).")] = 2_500.0,
+    batches: Annotated[int, typer.Option(help="Live batches after the history.", min=1)] = 6,
+    history_days: Annotated[float, typer.Option(help="Days of history each card starts with.")] = 14.0,
+    check: Annotated[bool, typer.Option(help="Digest every merged record (outside the timing).")] = True,
+    merge_per_consume: Annotated[
+        bool, typer.Option(help="Merge after every 500 records read, as the follower did before.")
+    ] = False,
+    profile: Annotated[
+        Path | None, typer.Option(help="cProfile the live batches 2+ into this file; prints the top.")
+    ] = None,
+) -> None:
+    """The scorer's card-tiles follower (parse, take, merge) on a live tile stream vs json.loads of it."""
+    from bench.merge import run
+
+    run(
+        cards=cards,
+        rate=rate,
+        batches=batches,
+        history_days=history_days,
+        check=check,
+        merge_per_consume=merge_per_consume,
+        profile=profile,
+        json_path=json_path,
+        console=console,
+    )
+
+
 @bench_app.command("soak")
 def soak(
     json_path: JsonOption = None,

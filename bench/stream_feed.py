@@ -2,7 +2,7 @@
 
 The feed sends generated swipes stamped with the wall clock at send time (a live stream), each
 with a fresh id. The watcher reads `card-tiles` into the scorer's own `OnlineFeatureTable`,
-merging after each batch it reads as the scorer's follower does, and times each swipe from its
+merging what it read as the scorer's follower does, and times each swipe from its
 send to the first merge of its card whose `as_of` covers the swipe's event time: publish to the
 scorer's table. `ChildFeed` sends from another process, so the sender and the watcher do not share
 one interpreter.
@@ -115,7 +115,7 @@ class FeatureWatcher(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        from scoring.serving.online import OnlineFeatureTable
+        from scoring.serving.online import CONSUME_BATCH, MERGE_EVERY_S, OnlineFeatureTable
         from streaming.schema import CardTile, from_kafka
 
         table = OnlineFeatureTable(self.config)
@@ -130,13 +130,19 @@ class FeatureWatcher(threading.Thread):
         try:
             partitions = consumer.list_topics(self.topic, timeout=10).topics[self.topic].partitions
             consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+            merged_at = time.monotonic()
             while not self._stop_event.is_set():
-                for msg in consumer.consume(500, 0.1):
+                messages = consumer.consume(CONSUME_BATCH, 0.1)
+                for msg in messages:
                     value = msg.value()
                     if msg.error() is not None or value is None:
                         continue
                     table.take(from_kafka(CardTile, value), value, time.time())
                     self.records += 1
+                # as the follower: merge once the read caught up, or every MERGE_EVERY_S of a long read
+                if len(messages) == CONSUME_BATCH and time.monotonic() - merged_at < MERGE_EVERY_S:
+                    continue
+                merged_at = time.monotonic()
                 started = time.perf_counter()
                 merged = table.flush()
                 self.merge_s += time.perf_counter() - started

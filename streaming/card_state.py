@@ -21,19 +21,28 @@ hour of day, countries, merchants, MCCs, places, home) merges every day of the c
 still held and `CardHistory`, into which a day tile rolls once no window reads it (the hour of day
 comes from the hour tiles the same way: an hour tile's swipes are all of one hour). So a card holds
 a few tiles and one history, however long it has been swiping.
+
+The scorer merges a card every time one of its tiles arrives, so `features` is written for speed:
+its records are built without validating values it computed itself from validated tiles
+(`streaming.schema.unvalidated`; tests/unit/streaming/test_card_state.py holds them to what
+validation builds, to the byte), and what a config implies is worked out once per config
+(`fraudstream-bench merge` measures it, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
+from foundation.card_tokens import CARD_TOKEN_PATTERN
 from foundation.geometry import home_of, home_vector
 from foundation.settings import DEFAULT_HORIZONS_S, DEFAULT_SESSION_GAP_S
-from streaming.schema import CardFeatures, CardProfile, SessionFeatures, Swipe, WindowFeatures
+from streaming.schema import CardFeatures, CardProfile, SessionFeatures, Swipe, WindowFeatures, unvalidated
 from streaming.tiles import GRAINS_S, Tile, TileKey, add_inputs, add_swipe
 
 MAX_PROFILE_COUNTRIES = 16
@@ -42,6 +51,7 @@ MAX_PROFILE_MCCS = 16
 MAX_PROFILE_PLACES = 16
 MIN_TILES_PER_WINDOW = 6
 _US = 1_000_000
+_CARD_TOKEN = re.compile(CARD_TOKEN_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,18 @@ class FeatureConfig:
         if grain_s == GRAINS_S[0]:
             needed.append(self.session_span_s)
         return max(needed, default=0) + self.final_after_s
+
+    # Worked out once per config (a frozen dataclass: cached_property writes past its __setattr__),
+    # not on every merge of every card.
+    @cached_property
+    def window_grains(self) -> tuple[tuple[int, int], ...]:
+        """(horizon, the grain its window reads), per horizon in order."""
+        return tuple((h, window_grain(h)) for h in self.horizons_s)
+
+    @cached_property
+    def tile_retentions_s(self) -> dict[int, int]:
+        """`tile_retention_s` of every grain."""
+        return {g: self.tile_retention_s(g) for g in GRAINS_S}
 
 
 def window_grain(horizon_s: int) -> int:
@@ -159,11 +181,14 @@ class CardState:
 
     def newest(self) -> Tile | None:
         """The tile holding the card's newest swipe, by (time, swipe id)."""
-        return max(
-            (t for t in self.tiles.values() if t.last is not None),
-            key=lambda t: (t.last[0], t.last[1]),  # type: ignore[index]
-            default=None,
-        )
+        best: Tile | None = None
+        best_at: tuple[int, str] = (0, "")
+        for t in self.tiles.values():
+            last = t.last
+            # strictly newer: of equal ones the first is kept, as max() keeps it
+            if last is not None and (best is None or (last[0], last[1]) > best_at):
+                best, best_at = t, (last[0], last[1])
+        return best
 
     def trim(self, config: FeatureConfig) -> None:
         """Drop the tiles no window reads any more, behind the card's newest swipe, rolling them into
@@ -172,9 +197,11 @@ class CardState:
         if newest is None:
             return
         now_s = newest.last_us // _US
-        keep = {g: config.tile_retention_s(g) for g in GRAINS_S}
-        done = sorted((t.start_s, k) for k, t in self.tiles.items() if t.end_s <= now_s - keep[t.grain_s])
-        for _, key in done:
+        keep = config.tile_retentions_s
+        done = [
+            (t.start_s, k) for k, t in self.tiles.items() if t.start_s + t.grain_s <= now_s - keep[t.grain_s]
+        ]
+        for _, key in sorted(done):
             self.history.absorb(self.tiles.pop(key))
 
 
@@ -191,12 +218,21 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
     newest = state.newest()
     if newest is None or newest.last is None:
         raise ValueError("no swipe folded yet: a card without swipes has no features")
+    # The records below are built unvalidated (`streaming.schema.unvalidated`): every value is
+    # computed here from validated tiles, of its field's type; the token and the clock come from
+    # the caller, so they are checked here.
+    if not isinstance(card_token, str) or _CARD_TOKEN.fullmatch(card_token) is None:
+        raise ValueError(f"not a card token: {card_token!r} (expected {CARD_TOKEN_PATTERN})")
+    if not isinstance(computed_at, datetime):
+        raise ValueError(f"computed_at must be a datetime, got {computed_at!r}")
     as_of_us, last_id, last_country, last_lat, last_lon = newest.last
     as_of_s = as_of_us / _US
     grains: dict[int, list[Tile]] = {g: [] for g in GRAINS_S}
-    for (g, _), t in sorted(state.tiles.items()):
-        grains[g].append(t)
-    return CardFeatures(
+    tiles = state.tiles
+    for key in sorted(tiles):
+        grains[key[0]].append(tiles[key])
+    return unvalidated(
+        CardFeatures,
         card_token=card_token,
         as_of=datetime.fromtimestamp(as_of_us // _US, UTC).replace(microsecond=as_of_us % _US),
         computed_at=computed_at,
@@ -204,7 +240,7 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
         last_country=last_country,
         last_lat=last_lat,
         last_lon=last_lon,
-        windows=[_window(grains[window_grain(h)], h, as_of_s) for h in config.horizons_s],
+        windows=[_window(grains[g], h, as_of_s) for h, g in config.window_grains],
         session=_session(grains[GRAINS_S[0]], config.session_gap_s, as_of_us),
         profile=_profile(state.history, grains[GRAINS_S[-1]], grains[GRAINS_S[1]]),
     )
@@ -246,18 +282,20 @@ def history_of(profile: CardProfile) -> CardHistory:
 
 def _window(tiles: list[Tile], horizon_s: int, as_of_s: float) -> WindowFeatures:
     """Tiles of the window's grain, by start."""
-    inside = [t for t in tiles if t.end_s > as_of_s - horizon_s]
-    count = sum(t.count for t in inside)
-    amount = sum(t.amount_sum for t in inside)
-    return WindowFeatures(
+    edge = as_of_s - horizon_s
+    inside = [t for t in tiles if t.start_s + t.grain_s > edge]
+    count = sum([t.count for t in inside])
+    amount = sum([t.amount_sum for t in inside])
+    return unvalidated(
+        WindowFeatures,
         horizon_s=horizon_s,
         count=count,
-        amount_sum=round(amount, 6),
-        amount_max=max((t.amount_max for t in inside), default=0.0),
+        amount_sum=float(round(amount, 6)),  # no tiles: sum() gives the int 0
+        amount_max=max([t.amount_max for t in inside], default=0.0),
         amount_mean=round(amount / count, 6) if count else 0.0,
         merchants=len({s[0] for t in inside for s in t.seen}),
         countries=len({s[1] for t in inside for s in t.seen}),
-        denied=sum(t.denied for t in inside),
+        denied=sum([t.denied for t in inside]),
     )
 
 
@@ -267,57 +305,74 @@ def _session(minute_tiles: list[Tile], gap_s: int, as_of_us: int) -> SessionFeat
         # The newest swipe's minute tile is not here (yet): a reader of card-tiles may get a card's
         # day tile before its minute tile. Nothing is known of the live session but its start.
         start_at = datetime.fromtimestamp(as_of_us // _US, UTC).replace(microsecond=as_of_us % _US)
-        return SessionFeatures(start=start_at, swipes=0, amount=0.0, duration_s=0.0, merchants=0, countries=0)
+        return unvalidated(
+            SessionFeatures, start=start_at, swipes=0, amount=0.0, duration_s=0.0, merchants=0, countries=0
+        )
     start = len(minutes) - 1
     while start > 0 and minutes[start].first_us - minutes[start - 1].last_us <= gap_s * _US:
         start -= 1
     session = minutes[start:]
     first_us, last_us = session[0].first_us, session[-1].last_us
-    return SessionFeatures(
+    return unvalidated(
+        SessionFeatures,
         start=datetime.fromtimestamp(first_us // _US, UTC).replace(microsecond=first_us % _US),
-        swipes=sum(t.count for t in session),
-        amount=round(sum(t.amount_sum for t in session), 6),
+        swipes=sum([t.count for t in session]),
+        amount=float(round(sum([t.amount_sum for t in session]), 6)),
         duration_s=(last_us - first_us) / _US,
         merchants=len({s[0] for t in session for s in t.seen}),
         countries=len({s[1] for t in session for s in t.seen}),
     )
 
 
-def _recent(past: CardHistory, days: list[Tile], part: int, limit: int) -> list[str]:
-    """Distinct values of one part of `seen` over the card's days, most recent last: by the latest
-    day holding each, then by value (a day's values have no order between them)."""
-    when: dict[str, int] = dict(past.recent[part])
+def _recent(past: CardHistory, days: list[Tile]) -> list[list[str]]:
+    """Per part of `seen` (`PROFILE_PARTS`), its distinct values over the card's days, most recent
+    last: by the latest day holding each, then by value (a day's values have no order between them).
+
+    `days` come by start, so a later day's start simply replaces an earlier one's.
+    """
+    latest: list[dict[Any, int]] = [{}, {}, {}, {}]  # one per part of `seen`, in its order
+    merchants, countries, mccs, places = latest
     for t in days:
-        for s in t.seen:
-            value = s[part]
-            if value is not None:
-                when[value] = max(when.get(value, 0), t.start_s)
-    return sorted(when, key=lambda v: (when[v], v))[-limit:]
+        start = t.start_s
+        for merchant, country, mcc, place in t.seen:
+            merchants[merchant] = countries[country] = mccs[mcc] = places[place] = start
+    out = []
+    for (part, limit), from_days in zip(PROFILE_PARTS, latest, strict=True):
+        from_days.pop(None, None)  # an online swipe has no place
+        held = past.recent[part]
+        when: dict[str, int] = from_days
+        if held or (days and days[0].start_s < 0):  # max(): as late as the history, never before 0
+            when = dict(held)
+            for value, start in from_days.items():
+                when[value] = max(held.get(value, 0), start)
+        out.append(sorted(when, key=lambda v: (when[v], v))[-limit:])
+    return out
 
 
 def _profile(past: CardHistory, days: list[Tile], hour_tiles: list[Tile]) -> CardProfile:
-    n = past.count + sum(t.count for t in days)
-    log_sum = past.log_amount_sum + sum(t.log_amount_sum for t in days)
-    log_sq = past.log_amount_sq + sum(t.log_amount_sq for t in days)
+    n = past.count + sum([t.count for t in days])
+    log_sum = past.log_amount_sum + sum([t.log_amount_sum for t in days])
+    log_sq = past.log_amount_sq + sum([t.log_amount_sq for t in days])
     mean = log_sum / n if n else 0.0
     std = math.sqrt(max(0.0, (log_sq - n * mean * mean) / (n - 1))) if n > 1 else 0.0
-    located = past.located + sum(t.located for t in days)
+    located = past.located + sum([t.located for t in days])
     home = None
     if located:
-        x, y, z = (
-            (getattr(past, c) + sum(getattr(t, c) for t in days)) / located
-            for c in ("home_x", "home_y", "home_z")
+        home = home_of(
+            (past.home_x + sum([t.home_x for t in days])) / located,
+            (past.home_y + sum([t.home_y for t in days])) / located,
+            (past.home_z + sum([t.home_z for t in days])) / located,
         )
-        home = home_of(x, y, z)
     hours = list(past.hours)
     for t in hour_tiles:
-        hours[t.hour_of_day] += t.count
-    lists = [_recent(past, days, part, limit) for part, limit in PROFILE_PARTS]
-    return CardProfile(
+        hours[(t.start_s // 3600) % 24] += t.count  # Tile.hour_of_day
+    lists = _recent(past, days)
+    return unvalidated(
+        CardProfile,
         swipes=n,
-        log_amount_mean=round(mean, 9),
-        log_amount_std=round(std, 9),
-        ecom_share=round((past.ecom + sum(t.ecom for t in days)) / n, 9) if n else 0.0,
+        log_amount_mean=float(round(mean, 9)),
+        log_amount_std=float(round(std, 9)),
+        ecom_share=round((past.ecom + sum([t.ecom for t in days])) / n, 9) if n else 0.0,
         hour_histogram=hours,
         countries=lists[1],
         merchants=lists[0],

@@ -295,6 +295,22 @@ class MerchantFeatures(_Record):
 
 RecordT = TypeVar("RecordT", bound=BaseModel)
 
+_new = object.__new__
+_set = object.__setattr__  # the records are frozen: their own __setattr__ refuses
+
+
+def unvalidated(model: type[RecordT], **fields: Any) -> RecordT:
+    """A record of `model` from every one of its fields, built as pydantic's `model_construct`
+    builds one but without its per-field work, and not validated: only for values our own code
+    computed from validated ones, each already of its field's type (a float field gets a float,
+    not an int: validation would have converted it, and the JSON would differ)."""
+    record = _new(model)
+    _set(record, "__dict__", fields)
+    _set(record, "__pydantic_fields_set__", set(fields))
+    _set(record, "__pydantic_extra__", None)
+    _set(record, "__pydantic_private__", None)
+    return record
+
 
 def to_kafka(record: BaseModel) -> bytes:
     """The Kafka value for a record: compact UTF-8 JSON."""

@@ -3,9 +3,15 @@
 Two tables, one follower: cards from `card-tiles` (keyed by card, grain and tile start) and
 merchants from `merchant-features` (keyed by merchant id).
 
-The card table merges: it keeps each card's tiles and, after each batch of records the follower
-reads, merges every card whose tiles changed into its `CardFeatures` (`streaming.card_state.features`,
-the code training and the backtest use), so a request reads a merged vector and never merges.
+The card table merges: it keeps each card's tiles and, once the follower has read what the broker
+had (or every `MERGE_EVERY_S` of a longer read), merges every card whose tiles changed into its
+`CardFeatures` (`streaming.card_state.features`, the code training and the backtest use), so a
+request reads a merged vector and never merges. A card whose tiles of one job batch came in several
+consume() batches is merged once, not once per batch (three times as often on a live stream:
+docs/benchmarks.md, "The follower's merge").
+A tile is validated once, where its bytes enter (`from_kafka`); the merge builds its record from
+those values without validating them again. `fraudstream-bench merge` times the follower's
+per-record and per-card work against `json.loads` of the same records.
 
 Memory: a card's merged record is held in its plain form (`scoring.serving.plain`: its values,
 marshalled and compressed; under a kilobyte for a full profile, see
@@ -34,6 +40,9 @@ from streaming.tiles import Tile
 log = logging.getLogger("fraudstream.scoring.online")
 
 R = TypeVar("R", CardFeatures, MerchantFeatures, ReviewCase)
+
+CONSUME_BATCH = 500  # records one consume() call hands the follower at most
+MERGE_EVERY_S = 0.5  # the longest a follower reads full batches before it merges what they changed
 
 
 class OnlineTable(Generic[R]):
@@ -176,9 +185,16 @@ class FeatureFollower:
     """Reads the features topic from the beginning into the table, then follows it.
 
     No network call happens before `start()`: the consumer is created in the thread. `ready` turns
-    true once every partition reached the high watermark it had when the follower started, and
-    stays true. Partitions are assigned directly (no group management, no commits): every scorer
-    replica holds the whole table.
+    true once every partition reached the high watermark it had when the follower started (and what
+    it read is merged), and stays true.
+
+    The table finishes what it took (`flush`: the card table merges each changed card) once a
+    consume() call comes back short, i.e. the follower read all the broker had, or after
+    `merge_every_s` of reading full batches: a job batch's tiles of one card sit in several
+    partitions, and merging after every consume() merged such a card once per batch it came in.
+
+    Partitions are assigned directly (no group management, no commits): every scorer replica holds
+    the whole table.
     """
 
     def __init__(
@@ -190,6 +206,7 @@ class FeatureFollower:
         consumer_factory: Callable[[dict[str, Any]], Any] = Consumer,
         clock: Callable[[], float] = time.time,
         poll_timeout_s: float = 0.2,
+        merge_every_s: float = MERGE_EVERY_S,
         config: dict[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
@@ -198,6 +215,7 @@ class FeatureFollower:
         self._consumer_factory = consumer_factory
         self._clock = clock
         self._poll_timeout_s = poll_timeout_s
+        self._merge_every_s = merge_every_s
         self._config = {
             "bootstrap.servers": bootstrap,
             "group.id": f"fraudstream-scorer-{uuid.uuid4().hex[:12]}",
@@ -247,8 +265,8 @@ class FeatureFollower:
     def apply(self, value: bytes | None, key: bytes | None = None, written_at: float | None = None) -> None:
         """Apply one record value: newest wins; a tombstone removes the key; garbage is counted.
 
-        The table finishes what the records changed on `flush`, which the follower calls after each
-        batch it reads.
+        The table finishes what the records changed on `flush`, which the follower calls once it
+        read what the broker had, or every `merge_every_s` of a long read.
         """
         if value is None:
             if key:
@@ -277,8 +295,10 @@ class FeatureFollower:
             consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
             caught = {p for p in partitions if self._targets[p] <= self._positions[p]}
             self._mark_ready(caught, partitions)
+            merged_at = time.monotonic()
             while not self._stop.is_set():
-                for msg in consumer.consume(500, self._poll_timeout_s):
+                messages = consumer.consume(CONSUME_BATCH, self._poll_timeout_s)
+                for msg in messages:
                     p, err = msg.partition(), msg.error()
                     if err is not None:
                         if err.code() == KafkaError._PARTITION_EOF:
@@ -291,8 +311,10 @@ class FeatureFollower:
                     self._positions[p] = msg.offset() + 1
                     if self._positions[p] >= self._targets[p]:
                         caught.add(p)
-                self.table.flush()
-                self._mark_ready(caught, partitions)
+                if len(messages) < CONSUME_BATCH or time.monotonic() - merged_at >= self._merge_every_s:
+                    self.table.flush()
+                    merged_at = time.monotonic()
+                    self._mark_ready(caught, partitions)  # ready: what was read is merged too
                 self._refresh_highs(consumer, partitions)
         except Exception:
             log.exception("feature follower stopped on an unexpected error; features will go stale")

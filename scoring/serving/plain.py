@@ -18,6 +18,7 @@ read back equals the one stored and serializes to the same JSON
 from __future__ import annotations
 
 import marshal
+import operator
 import types
 import zlib
 from collections.abc import Callable
@@ -60,12 +61,20 @@ def _record(model: type[BaseModel]) -> tuple[Convert, Convert]:
         (name, _field(info.annotation, f"{model.__name__}.{name}"))
         for name, info in model.model_fields.items()
     ]
-    dumps = tuple((name, None if pair is None else pair[0]) for name, pair in fields)
+    # every field's value in one C call; then the few that convert (records, lists of them, datetimes)
+    values_of = operator.attrgetter(*names) if len(names) > 1 else lambda r: (getattr(r, names[0]),)
+    converts = tuple((i, pair[0]) for i, (_, pair) in enumerate(fields) if pair is not None)
     loads = tuple((name, pair[1]) for name, pair in fields if pair is not None)
     every_field = frozenset(names)
 
     def dump(record: BaseModel) -> tuple[Any, ...]:
-        return tuple(getattr(record, name) if to is None else to(getattr(record, name)) for name, to in dumps)
+        values = values_of(record)
+        if not converts:
+            return values
+        out = list(values)
+        for i, to in converts:
+            out[i] = to(out[i])
+        return tuple(out)
 
     def load(values: tuple[Any, ...]) -> BaseModel:
         held = dict(zip(names, values, strict=True))

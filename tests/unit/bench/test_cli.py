@@ -16,6 +16,7 @@ BENCHMARKS = (
     "generate",
     "backtest",
     "catchup",
+    "merge",
     "soak",
     "all",
 )

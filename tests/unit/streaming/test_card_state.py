@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import BaseModel
 
 from foundation.geometry import haversine_km, home_of, home_vector
-from streaming.card_state import CardState, FeatureConfig, features, fold, window_grain
-from streaming.schema import Swipe
-from streaming.tiles import Tile, tiles_of
+from streaming.card_state import CardHistory, CardState, FeatureConfig, _profile, features, fold, window_grain
+from streaming.schema import CardFeatures, Swipe, to_kafka
+from streaming.tiles import GRAINS_S, Tile, tiles_of
 
 
 def tiles_of_swipe(s: Swipe) -> list[Tile]:
@@ -271,3 +272,115 @@ def test_a_card_whose_minute_tile_has_not_arrived_yet_has_an_empty_live_session(
     f = features(TOKEN, state, CFG, T0)
     assert (f.session.swipes, f.session.start) == (0, T0 + timedelta(minutes=3))
     assert f.profile.swipes == 2 and f.last_swipe_id == "s2"
+
+
+def _types(value: object) -> object:
+    """A record's values as their types, nested records and lists walked: what JSON writes differs by type."""
+    if isinstance(value, BaseModel):
+        return (type(value), {k: _types(v) for k, v in value.__dict__.items()})
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    return type(value)
+
+
+# Each merge builds its records unvalidated: they must be exactly what validation would build,
+# down to each value's type (an int 0 where a float goes would be written "0", not "0.0").
+@pytest.mark.parametrize(
+    "swipes",
+    [
+        [sw(1, 0)],
+        [sw(1, 0), sw(2, 5, 20), sw(3, 21)],
+        [sw(1, 0), sw(2, 200)],  # the 10-minute window holds no tile: its sums are 0.0, its max 0.0
+        [at(1, PARIS), at(2, None), at(3, SYDNEY)],  # an online swipe: no place, no home from it
+        [sw(i, i * 600, merchant=f"m{i % 7}", country="DE" if i % 3 else "FR") for i in range(40)],
+    ],
+)
+def test_merged_records_are_what_validation_builds(swipes: list[Swipe]) -> None:
+    f = features(TOKEN, fold(CardState(), swipes, CFG), CFG, T0)
+    validated = CardFeatures.model_validate(f.model_dump())
+    assert f == validated
+    assert to_kafka(f) == to_kafka(validated)
+    assert _types(f) == _types(validated)
+    assert f.model_fields_set == validated.model_fields_set
+
+
+@pytest.mark.parametrize("token", ["ct_short", "ct_" + "AB" * 16, "ct_" + "ab" * 16 + "\n", 42])
+def test_a_merge_checks_the_token_it_is_given(token: object) -> None:
+    with pytest.raises(ValueError, match="not a card token"):
+        features(token, fold(CardState(), [sw(1, 0)], CFG), CFG, T0)  # type: ignore[arg-type]
+
+
+def day(start_days: int, *seen: tuple[str, str, str, str | None]) -> Tile:
+    return Tile(grain_s=86400, start_s=start_days * 86400, count=len(seen), seen=set(seen))
+
+
+#   day 1: a, b        day 2: b, c        -> a (day 1), then b and c (day 2; equal days: by value)
+#   history: z (rolled, older than any day held), a (rolled)   -> z, then a moves up to day 1
+@pytest.mark.parametrize(
+    ("recent", "days", "merchants", "places"),
+    [
+        ([{}, {}, {}, {}], [], [], []),
+        (
+            [{}, {}, {}, {}],
+            [
+                day(1, ("a", "FR", "1", "p1"), ("b", "FR", "1", None)),
+                day(2, ("c", "FR", "1", None), ("b", "FR", "1", None)),
+            ],
+            ["a", "b", "c"],
+            ["p1"],
+        ),
+        (
+            [{"z": 5, "a": 7}, {}, {}, {"q": 3}],
+            [day(1, ("a", "FR", "1", "p1"))],
+            ["z", "a"],
+            ["q", "p1"],
+        ),
+        # more than the profile lists: the most recent MAX_PROFILE_MERCHANTS, oldest dropped first
+        (
+            [{}, {}, {}, {}],
+            [day(d, (f"m{d:02d}", "FR", "1", None)) for d in range(40)],
+            [f"m{d:02d}" for d in range(8, 40)],
+            [],
+        ),
+    ],
+)
+def test_profile_lists_are_the_most_recent_values_of_every_day(
+    recent: list[dict[str, int]], days: list[Tile], merchants: list[str], places: list[str]
+) -> None:
+    past = CardHistory(recent=recent)
+    p = _profile(past, days, [])
+    assert (p.merchants, p.places) == (merchants, places)
+
+
+@pytest.mark.parametrize(
+    ("tiles", "newest_id"),
+    [
+        ([], None),
+        ([(60, 0, (5, "b")), (60, 60, (9, "a")), (3600, 0, (9, "a"))], "a"),  # equal: the first held
+        ([(60, 0, (5, "b")), (86400, 0, (5, "c"))], "c"),  # same time: the greater swipe id
+    ],
+)
+def test_the_newest_tile_is_the_one_of_the_newest_swipe(
+    tiles: list[tuple[int, int, tuple[int, str]]], newest_id: str | None
+) -> None:
+    state = CardState(
+        tiles={
+            (g, s): Tile(grain_s=g, start_s=s, count=1, last=(t, i, "FR", None, None))
+            for g, s, (t, i) in tiles
+        }
+    )
+    got = state.newest()
+    assert (got.last[1] if got is not None and got.last is not None else None) == newest_id
+    if tiles and newest_id == "a":
+        assert got is state.tiles[(60, 60)]
+
+
+@pytest.mark.parametrize(
+    "config", [CFG, FeatureConfig(), FeatureConfig(horizons_s=(60, 7 * 86400), final_after_s=60)]
+)
+def test_what_a_config_works_out_once_is_what_it_defines(config: FeatureConfig) -> None:
+    assert config.window_grains == tuple((h, window_grain(h)) for h in config.horizons_s)
+    assert config.tile_retentions_s == {g: config.tile_retention_s(g) for g in GRAINS_S}
+    assert config == FeatureConfig(
+        **{f: getattr(config, f) for f in ("horizons_s", "session_gap_s", "session_span_s", "final_after_s")}
+    )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from confluent_kafka import KafkaError
 
 from scoring.serving.online import FeatureFollower, OnlineFeatureTable
@@ -221,3 +222,81 @@ def test_follower_is_ready_only_after_the_start_offsets_and_then_follows() -> No
 
 def _check(condition: bool) -> None:
     assert condition
+
+
+class FullBatches:
+    """A consumer whose consume() hands out full CONSUME_BATCH batches of one card's tile, then short ones."""
+
+    def __init__(self, value: bytes, full: int) -> None:
+        self.value, self.full, self.calls = value, full, 0
+
+    def list_topics(self, topic: str, timeout: float) -> Any:
+        return SimpleNamespace(topics={topic: SimpleNamespace(error=None, partitions={0: None})})
+
+    def get_watermark_offsets(
+        self, tp: Any, timeout: float | None = None, cached: bool = False
+    ) -> tuple[int, int]:
+        return 0, 10**9
+
+    def assign(self, tps: list[Any]) -> None:
+        pass
+
+    def consume(self, num_messages: int, timeout: float) -> list[Any]:
+        self.calls += 1
+        if self.calls > self.full + 1:
+            threading.Event().wait(0.01)
+            return []
+        count = num_messages if self.calls <= self.full else 1
+        return [_msg(0, 0, self.value) for _ in range(count)]
+
+    def close(self) -> None:
+        pass
+
+
+class CountingTable(OnlineFeatureTable):
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushes: list[int] = []  # records applied at each flush that merged something
+        self.applied_by_now = 0
+
+    def flush(self) -> list[str]:
+        merged = super().flush()
+        if merged:
+            self.flushes.append(self.applied_by_now)
+        return merged
+
+
+# consume():  500  500  500  1  (nothing)...
+#   merge_every_s large: one merge, after the short batch          -> merged once, all 1,501 read
+#   merge_every_s 0:     a merge after every batch, as before       -> merged after 500, 1000, 1500, 1501
+@pytest.mark.parametrize(("merge_every_s", "merged_at"), [(60.0, [1501]), (0.0, [500, 1000, 1500, 1501])])
+def test_the_follower_merges_once_it_read_what_the_broker_had(
+    merge_every_s: float, merged_at: list[int]
+) -> None:
+    ((_, value),) = tile_messages(TOKEN, [0], grains=(60,))
+    table = CountingTable()
+    follower = FeatureFollower(
+        "127.0.0.1:1",
+        "card-tiles",
+        table,
+        consumer_factory=lambda config: FullBatches(value, full=3),
+        poll_timeout_s=0.01,
+        merge_every_s=merge_every_s,
+    )
+    original = follower.apply
+
+    def apply(value: bytes | None, key: bytes | None = None, written_at: float | None = None) -> None:
+        original(value, key, written_at)
+        table.applied_by_now = follower.applied
+
+    follower.apply = apply  # type: ignore[method-assign]
+    follower.start()
+    try:
+        assert_eventually(
+            lambda: _check(follower.applied == 1501 and bool(table.flushes)), timeout=5, interval=0.01
+        )
+        threading.Event().wait(0.05)
+    finally:
+        follower.stop()
+    assert table.flushes == merged_at
+    assert table.get(TOKEN) is not None
