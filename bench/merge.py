@@ -30,7 +30,8 @@ from rich.console import Console
 
 from bench import machine, output
 from bench.measure import ratio
-from bench.merge_records import MergeStream, Record, check_records, history_templates, live_stream
+from bench.merge_records import MergeStream, Record, check_records, live_stream
+from bench.scorer_data import folded_cards
 from scoring.serving.online import CONSUME_BATCH, MERGE_EVERY_S, FeatureFollower, OnlineFeatureTable
 from services.generator.population import PopulationConfig, build_population
 from streaming.card_state import FeatureConfig
@@ -107,8 +108,14 @@ def figures(run: dict[str, float], baseline_s: float) -> dict[str, float]:
 def build(cards: int, template_cards: int, history_days: float, rate: float, batches: int) -> MergeStream:
     rng = np.random.default_rng(SEED)
     pop = build_population(rng, TOKEN_KEY, PopulationConfig(cards=cards))
-    models = history_templates(
-        pop, rng, FeatureConfig(), end=END, template_cards=template_cards, history_days=history_days
+    models = folded_cards(
+        pop,
+        rng,
+        FeatureConfig(),
+        end=END,
+        template_cards=template_cards,
+        history_days=history_days,
+        id_prefix="h-",
     )
     return live_stream(pop, rng, models, end=END, rate=rate, batch_s=2.0, batches=batches)
 

@@ -21,8 +21,8 @@ import numpy as np
 from bench.scorer_data import rekey
 from services.generator.population import Population
 from services.generator.traffic import background
-from streaming.card_state import CardState, FeatureConfig, fold
-from streaming.schema import CardTile, Swipe, from_kafka, to_kafka
+from streaming.card_state import CardState
+from streaming.schema import CardTile, from_kafka, to_kafka
 from streaming.tiles import GRAINS_S, Tile, TileKey, add_swipe, epoch_us, tile_start
 
 Record = tuple[bytes, bytes]  # (Kafka key, value)
@@ -33,26 +33,6 @@ class MergeStream:
     history: list[Record]  # every card's held tiles, as a catch-up reads them
     batches: list[list[Record]]  # the live stream, one list per job batch
     cards: int
-
-
-def history_templates(
-    pop: Population,
-    rng: np.random.Generator,
-    config: FeatureConfig,
-    *,
-    end: datetime,
-    template_cards: int,
-    history_days: float,
-) -> list[tuple[str, CardState]]:
-    """(token, folded state) of the template cards that swiped in the `history_days` before `end`."""
-    picked = np.arange(min(template_cards, pop.cards))
-    by_card: dict[str, list[Swipe]] = {}
-    for s in background(pop, end - timedelta(days=history_days), rng, end=end, cards=picked, id_prefix="h-"):
-        by_card.setdefault(s.card_token, []).append(s)
-    out = [(pop.token(k), by_card[pop.token(k)]) for k in picked.tolist() if pop.token(k) in by_card]
-    if not out:
-        raise ValueError(f"none of {len(picked)} template cards swiped in {history_days} days")
-    return [(token, fold(CardState(), swipes, config)) for token, swipes in out]
 
 
 def _record(token: str, tile: Tile) -> Record:

@@ -54,6 +54,29 @@ def rekey(value: bytes, old_token: str, new_token: str) -> bytes:
     return value.replace(old, new_token.encode())
 
 
+def folded_cards(
+    pop: Population,
+    rng: np.random.Generator,
+    config: FeatureConfig,
+    *,
+    end: datetime,
+    template_cards: int,
+    history_days: float,
+    id_prefix: str = "hist-",
+) -> list[tuple[str, CardState]]:
+    """(token, folded state) of cards 0..template_cards-1 that swiped in the `history_days` before
+    `end`, in card order."""
+    picked = np.arange(min(template_cards, pop.cards))
+    by_card: dict[str, list[Swipe]] = {}
+    start = end - timedelta(days=history_days)
+    for s in background(pop, start, rng, end=end, cards=picked, id_prefix=id_prefix):
+        by_card.setdefault(s.card_token, []).append(s)
+    out = [(pop.token(k), by_card[pop.token(k)]) for k in picked.tolist() if pop.token(k) in by_card]
+    if not out:
+        raise ValueError(f"none of {len(picked)} template cards swiped in {history_days} days")
+    return [(token, fold(CardState(), swipes, config)) for token, swipes in out]
+
+
 def templates(
     pop: Population,
     rng: np.random.Generator,
@@ -64,22 +87,13 @@ def templates(
     history_days: float,
 ) -> list[Template]:
     """Fold `history_days` of traffic for cards 0..template_cards-1; the cards that swiped, in card order."""
-    picked = np.arange(min(template_cards, pop.cards))
-    by_card: dict[str, list[Swipe]] = {}
-    start = end - timedelta(days=history_days)
-    for s in background(pop, start, rng, end=end, cards=picked, id_prefix="hist-"):
-        by_card.setdefault(s.card_token, []).append(s)
     out = []
-    for k in picked.tolist():
-        token = pop.token(k)
-        history = by_card.get(token)
-        if history:
-            state = fold(CardState(), history, config)
-            records = [t.record(token) for t in state.tiles.values()]
-            tiles = tuple((r.key[len(token) :], to_kafka(r)) for r in records)
-            out.append(Template(token, to_kafka(features(token, state, config, computed_at=end)), tiles))
-    if not out:
-        raise ValueError(f"none of {len(picked)} template cards swiped in {history_days} days")
+    for token, state in folded_cards(
+        pop, rng, config, end=end, template_cards=template_cards, history_days=history_days
+    ):
+        records = [t.record(token) for t in state.tiles.values()]
+        tiles = tuple((r.key[len(token) :], to_kafka(r)) for r in records)
+        out.append(Template(token, to_kafka(features(token, state, config, computed_at=end)), tiles))
     return out
 
 
