@@ -115,6 +115,15 @@ class _Load:
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
 
+def _tiles_state(workdir: Path) -> Path:
+    """The hot query's state store folder under the stack's checkpoints, for the tile engine it runs."""
+    from streaming.job import tiles_checkpoint
+    from streaming.settings import StreamSettings
+
+    settings = StreamSettings(checkpoint_root=str(workdir / "checkpoints"))
+    return Path(tiles_checkpoint(settings)) / "state"
+
+
 def _sample(started: float, info: stack.StackInfo, state: Path, counts: dict[str, int]) -> dict[str, float]:
     """Each process tree's resident memory, the feature state on disk and the counts so far."""
     return {
@@ -226,7 +235,7 @@ def run(
     try:
         for t in threads:
             t.start()
-        state = workdir / "checkpoints" / "card_tiles" / "state"
+        state = _tiles_state(workdir)
         while time.monotonic() - started < minutes * 60:
             time.sleep(sample_s)
             samples.append(_sample(started, info, state, load.counts))

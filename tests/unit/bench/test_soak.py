@@ -48,3 +48,13 @@ def test_the_second_half_starts_at_the_first_sample_past_half_the_run(
     times: list[float], start: float
 ) -> None:
     assert second_half_start([{"t_s": t} for t in times])["t_s"] == start
+
+
+def test_the_soak_measures_the_state_of_the_tile_engine_the_job_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from bench.soak import _tiles_state
+
+    for engine, folder in (("jvm", "card_tiles_jvm"), ("sql", "card_tiles")):
+        monkeypatch.setenv("FRAUDSTREAM_TILE_ENGINE", engine)
+        assert _tiles_state(tmp_path) == tmp_path / "checkpoints" / folder / "state", engine
