@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -184,7 +185,7 @@ def start(
         on_invalid = metrics.dead_letters.labels(QUERY_HISTORY).inc
     if queries not in QUERY_PARTS:
         raise ValueError(f"queries {queries!r}: expected one of {', '.join(QUERY_PARTS)}")
-    hot, history = queries in ("all", "hot"), queries in ("all", "history")
+    hot, history = QUERY_TILES in QUERY_PARTS[queries], QUERY_HISTORY in QUERY_PARTS[queries]
     started: list[StreamingQuery] = []
     try:
         if history:
@@ -235,7 +236,7 @@ class HistoryDriver:
         self,
         settings: StreamSettings,
         metrics: StreamMetrics,
-        on_progress: Any = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
         output: Path | None = None,
     ) -> None:
         """`output`: a file for the child's logs (appended); None, where this process writes them."""
