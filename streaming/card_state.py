@@ -42,6 +42,7 @@ from typing import Any
 from foundation.card_tokens import CARD_TOKEN_PATTERN
 from foundation.geometry import home_of, home_vector
 from foundation.settings import DEFAULT_HORIZONS_S, DEFAULT_SESSION_GAP_S
+from streaming.card_days import ProfileSums, SettledDays, WindowSums, recent_with, window_with
 from streaming.schema import CardFeatures, CardProfile, SessionFeatures, Swipe, WindowFeatures, unvalidated
 from streaming.tiles import GRAINS_S, Tile, TileKey, add_inputs, add_swipe
 
@@ -131,6 +132,7 @@ class CardHistory:
     home_z: float = 0.0
     hours: list[int] = field(default_factory=lambda: [0] * 24)
     recent: list[dict[str, int]] = field(default_factory=lambda: [{} for _ in PROFILE_PARTS])
+    version: int = field(default=0, compare=False)  # one more per day rolled in (SettledDays.holds)
 
     def absorb(self, tile: Tile) -> None:
         """Roll a tile no window reads any more in: an hour tile's swipes go to the hour of day, a
@@ -140,6 +142,7 @@ class CardHistory:
             self.hours[tile.hour_of_day] += tile.count
         if tile.grain_s != GRAINS_S[-1]:
             return
+        self.version += 1
         day = tile
         self.count += day.count
         self.log_amount_sum += day.log_amount_sum
@@ -165,6 +168,8 @@ class CardState:
 
     tiles: dict[TileKey, Tile] = field(default_factory=dict)
     history: CardHistory = field(default_factory=CardHistory)
+    # the sums of its settled days from the last merge (`streaming.card_days`): a cache, not state
+    settled: SettledDays | None = field(default=None, repr=False, compare=False)
 
     def put(self, tile: Tile) -> bool:
         """Keep a value of a tile read from `card-tiles` if it is newer than the one held (more
@@ -190,12 +195,13 @@ class CardState:
                 best, best_at = t, (last[0], last[1])
         return best
 
-    def trim(self, config: FeatureConfig) -> None:
+    def trim(self, config: FeatureConfig) -> Tile | None:
         """Drop the tiles no window reads any more, behind the card's newest swipe, rolling them into
-        the history first (the profile reads every day, and its hour of day every hour tile)."""
+        the history first (the profile reads every day, and its hour of day every hour tile).
+        Returns the newest tile (trimming never drops it), for `features`."""
         newest = self.newest()
         if newest is None:
-            return
+            return None
         now_s = newest.last_us // _US
         keep = config.tile_retentions_s
         done = [
@@ -203,6 +209,7 @@ class CardState:
         ]
         for _, key in sorted(done):
             self.history.absorb(self.tiles.pop(key))
+        return newest
 
 
 def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> CardState:
@@ -213,9 +220,20 @@ def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> Ca
     return state
 
 
-def features(card_token: str, state: CardState, config: FeatureConfig, computed_at: datetime) -> CardFeatures:
-    """The card's features as of its newest swipe, merged from its tiles."""
-    newest = state.newest()
+def features(
+    card_token: str,
+    state: CardState,
+    config: FeatureConfig,
+    computed_at: datetime,
+    newest: Tile | None = None,
+    *,
+    reuse: bool = True,
+) -> CardFeatures:
+    """The card's features as of its newest swipe, merged from its tiles. `newest`: the state's
+    newest tile when the caller has it already (what `CardState.trim` returns). `reuse`: take the
+    settled days' sums from the last merge (`streaming.card_days`); False sums every tile afresh,
+    the reference the tests hold the sums to."""
+    newest = newest or state.newest()
     if newest is None or newest.last is None:
         raise ValueError("no swipe folded yet: a card without swipes has no features")
     # The records below are built unvalidated (`streaming.schema.unvalidated`): every value is
@@ -231,6 +249,17 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
     tiles = state.tiles
     for key in sorted(tiles):
         grains[key[0]].append(tiles[key])
+    days = grains[GRAINS_S[-1]]
+    settled = _settled(state, days) if reuse else None
+    live = days[len(settled.tiles) :] if settled is not None else []
+    windows = []
+    for h, g in config.window_grains:
+        if settled is not None and g == GRAINS_S[-1]:
+            edge = as_of_s - h
+            sums = window_with(settled.window(h, edge), [t for t in live if t.start_s + t.grain_s > edge])
+        else:
+            sums = _window_sums(grains[g], h, as_of_s)
+        windows.append(_window(h, sums))
     return unvalidated(
         CardFeatures,
         card_token=card_token,
@@ -240,10 +269,35 @@ def features(card_token: str, state: CardState, config: FeatureConfig, computed_
         last_country=last_country,
         last_lat=last_lat,
         last_lon=last_lon,
-        windows=[_window(grains[g], h, as_of_s) for h, g in config.window_grains],
+        windows=windows,
         session=_session(grains[GRAINS_S[0]], config.session_gap_s, as_of_us),
-        profile=_profile(state.history, grains[GRAINS_S[-1]], grains[GRAINS_S[1]]),
+        profile=_profile(state.history, days, grains[GRAINS_S[1]], settled, live),
     )
+
+
+def _settled(state: CardState, days: list[Tile]) -> SettledDays | None:
+    """The sums of the card's day tiles but its newest: kept from the last merge while they hold."""
+    if not days or days[0].start_s < 0:
+        return None
+    held = state.settled
+    if held is not None and held.holds(days, state.history):
+        return held
+    done = days[:-1]
+    sums = ProfileSums()
+    for t in done:
+        sums.add(t)
+    orders, top_s = _recent_order(state.history, done)
+    state.settled = SettledDays(
+        tiles=done,
+        counts=[t.count for t in done],
+        history=state.history,
+        history_version=state.history.version,
+        profile=sums,
+        recent=orders,
+        top_s=top_s,
+        ends=[t.start_s + t.grain_s for t in done],
+    )
+    return state.settled
 
 
 def profile_with(profile: CardProfile | None, swipes: Iterable[dict[str, Any]]) -> CardProfile:
@@ -280,22 +334,32 @@ def history_of(profile: CardProfile) -> CardHistory:
     return history
 
 
-def _window(tiles: list[Tile], horizon_s: int, as_of_s: float) -> WindowFeatures:
+def _window_sums(tiles: list[Tile], horizon_s: int, as_of_s: float) -> WindowSums:
     """Tiles of the window's grain, by start."""
     edge = as_of_s - horizon_s
     inside = [t for t in tiles if t.start_s + t.grain_s > edge]
-    count = sum([t.count for t in inside])
-    amount = sum([t.amount_sum for t in inside])
+    return (
+        sum([t.count for t in inside]),
+        sum([t.amount_sum for t in inside]),
+        max([t.amount_max for t in inside], default=0.0),
+        len({s[0] for t in inside for s in t.seen}),
+        len({s[1] for t in inside for s in t.seen}),
+        sum([t.denied for t in inside]),
+    )
+
+
+def _window(horizon_s: int, sums: WindowSums) -> WindowFeatures:
+    count, amount, amount_max, merchants, countries, denied = sums
     return unvalidated(
         WindowFeatures,
         horizon_s=horizon_s,
         count=count,
         amount_sum=float(round(amount, 6)),  # no tiles: sum() gives the int 0
-        amount_max=max([t.amount_max for t in inside], default=0.0),
+        amount_max=amount_max,
         amount_mean=round(amount / count, 6) if count else 0.0,
-        merchants=len({s[0] for t in inside for s in t.seen}),
-        countries=len({s[1] for t in inside for s in t.seen}),
-        denied=sum([t.denied for t in inside]),
+        merchants=merchants,
+        countries=countries,
+        denied=denied,
     )
 
 
@@ -326,7 +390,14 @@ def _session(minute_tiles: list[Tile], gap_s: int, as_of_us: int) -> SessionFeat
 
 def _recent(past: CardHistory, days: list[Tile]) -> list[list[str]]:
     """Per part of `seen` (`PROFILE_PARTS`), its distinct values over the card's days, most recent
-    last: by the latest day holding each, then by value (a day's values have no order between them).
+    last: by the latest day holding each, then by value (a day's values have no order between them),
+    as many as the profile lists."""
+    orders, _ = _recent_order(past, days)
+    return [order[-limit:] for order, (_, limit) in zip(orders, PROFILE_PARTS, strict=True)]
+
+
+def _recent_order(past: CardHistory, days: list[Tile]) -> tuple[list[list[str]], int]:
+    """`_recent`'s lists unbounded, and the latest day start among their values (0: none).
 
     `days` come by start, so a later day's start simply replaces an earlier one's.
     """
@@ -337,7 +408,8 @@ def _recent(past: CardHistory, days: list[Tile]) -> list[list[str]]:
         for merchant, country, mcc, place in t.seen:
             merchants[merchant] = countries[country] = mccs[mcc] = places[place] = start
     out = []
-    for (part, limit), from_days in zip(PROFILE_PARTS, latest, strict=True):
+    top_s = 0
+    for (part, _), from_days in zip(PROFILE_PARTS, latest, strict=True):
         from_days.pop(None, None)  # an online swipe has no place
         held = past.recent[part]
         when: dict[str, int] = from_days
@@ -345,34 +417,55 @@ def _recent(past: CardHistory, days: list[Tile]) -> list[list[str]]:
             when = dict(held)
             for value, start in from_days.items():
                 when[value] = max(held.get(value, 0), start)
-        out.append(sorted(when, key=lambda v: (when[v], v))[-limit:])
-    return out
+        out.append(sorted(when, key=lambda v: (when[v], v)))
+        top_s = max(top_s, max(when.values(), default=0))
+    return out, top_s
 
 
-def _profile(past: CardHistory, days: list[Tile], hour_tiles: list[Tile]) -> CardProfile:
-    n = past.count + sum([t.count for t in days])
-    log_sum = past.log_amount_sum + sum([t.log_amount_sum for t in days])
-    log_sq = past.log_amount_sq + sum([t.log_amount_sq for t in days])
+_PROFILE_LIMITS = [limit for _, limit in PROFILE_PARTS]
+
+
+def _profile(
+    past: CardHistory,
+    days: list[Tile],
+    hour_tiles: list[Tile],
+    settled: SettledDays | None = None,
+    live: list[Tile] | None = None,
+) -> CardProfile:
+    """The profile over the history and `days`; with `settled`, of its sums and the `live` days."""
+    if settled is not None:
+        sums = settled.profile.plus(live or [])
+    else:
+        sums = ProfileSums()
+        for t in days:
+            sums.add(t)
+    n = past.count + sums.count
+    log_sum = past.log_amount_sum + sums.log_amount_sum
+    log_sq = past.log_amount_sq + sums.log_amount_sq
     mean = log_sum / n if n else 0.0
     std = math.sqrt(max(0.0, (log_sq - n * mean * mean) / (n - 1))) if n > 1 else 0.0
-    located = past.located + sum([t.located for t in days])
+    located = past.located + sums.located
     home = None
     if located:
         home = home_of(
-            (past.home_x + sum([t.home_x for t in days])) / located,
-            (past.home_y + sum([t.home_y for t in days])) / located,
-            (past.home_z + sum([t.home_z for t in days])) / located,
+            (past.home_x + sums.home_x) / located,
+            (past.home_y + sums.home_y) / located,
+            (past.home_z + sums.home_z) / located,
         )
     hours = list(past.hours)
     for t in hour_tiles:
         hours[(t.start_s // 3600) % 24] += t.count  # Tile.hour_of_day
-    lists = _recent(past, days)
+    lists = None
+    if settled is not None:
+        lists = recent_with(settled, live or [], _PROFILE_LIMITS)
+    if lists is None:
+        lists = _recent(past, days)
     return unvalidated(
         CardProfile,
         swipes=n,
         log_amount_mean=float(round(mean, 9)),
         log_amount_std=float(round(std, 9)),
-        ecom_share=round((past.ecom + sum([t.ecom for t in days])) / n, 9) if n else 0.0,
+        ecom_share=round((past.ecom + sums.ecom) / n, 9) if n else 0.0,
         hour_histogram=hours,
         countries=lists[1],
         merchants=lists[0],

@@ -139,10 +139,10 @@ class OnlineFeatureTable(OnlineTable[CardFeatures]):
         changed, self._changed = self._changed, {}
         for token, written_at in changed.items():
             state = self._tiles[token]
-            state.trim(self.config)
+            newest = state.trim(self.config)
             computed_at = datetime.fromtimestamp(written_at, UTC)
             try:
-                merged = features(token, state, self.config, computed_at)
+                merged = features(token, state, self.config, computed_at, newest)
             except Exception:  # one card's tiles must never stop the follower
                 self.merge_failures += 1
                 log.exception("could not merge a card's tiles; its features stay as they were")

@@ -1,0 +1,201 @@
+"""A card's settled day tiles, summed once and kept between merges.
+
+Every swipe changes the card's newest day tile, and nothing else of its days: the older day tiles
+change only when a late swipe reaches one, and the history when a day rolls into it. Yet the
+profile and the day-grain windows (7 and 30 days) read every day tile, so a merge summed ~30 day
+tiles again each time one of the card's tiles arrived. `SettledDays` keeps those sums for every day
+tile but the newest (the settled days) and the merge adds the newest on top:
+
+    day tiles   | d1 | d2 | ... | d29 | d30 |      d30: today's tile, changed by every swipe
+    settled       d1 ................ d29          summed once, kept while none of them changes
+    live                                  d30       added on top at every merge
+
+Each sum continues the same left-to-right fold the merge over all day tiles does (floats are added
+in the same order), so a merge with the settled sums is the merge without them, to the byte
+(tests/unit/streaming/test_card_days.py). A window of horizon H reads the settled tiles from the
+first whose end is past the window's edge: that index changes once a day, so each day window keeps
+its sums for one index. `holds` checks, by identity and swipe count, that the settled tiles and the
+history are still the ones summed: a tile replaced (a newer value read from `card-tiles`), a swipe
+folded into one, a tile dropped or a day rolled into the history all make the sums stale, and the
+merge sums afresh. No I/O here.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from streaming.tiles import Tile
+
+MAX_LIVE_DAYS = 2  # more days after the settled ones (a day begins, a backfill): sum afresh
+
+
+@dataclass(slots=True)
+class DaySums:
+    """Sums over day tiles, in their order: the parts of a window or the profile they feed."""
+
+    count: int = 0
+    amount: float | int = 0  # sum([]) is the int 0, and a window of no tiles says so
+    amount_max: float | None = None
+    denied: int = 0
+    merchants: frozenset[str] = frozenset()
+    countries: frozenset[str] = frozenset()
+
+
+@dataclass(slots=True)
+class WindowPart:
+    """A day window's sums over the settled tiles from `first` on."""
+
+    first: int
+    sums: DaySums
+
+
+def window_sums(tiles: list[Tile]) -> DaySums:
+    """Count, amount (a left fold, as `sum` adds), max, denied and distinct values of these tiles."""
+    amount: float | int = 0
+    for t in tiles:
+        amount += t.amount_sum
+    return DaySums(
+        count=sum([t.count for t in tiles]),
+        amount=amount,
+        amount_max=max([t.amount_max for t in tiles], default=None),
+        denied=sum([t.denied for t in tiles]),
+        merchants=frozenset(s[0] for t in tiles for s in t.seen),
+        countries=frozenset(s[1] for t in tiles for s in t.seen),
+    )
+
+
+@dataclass(slots=True)
+class ProfileSums:
+    """The profile's sums over day tiles (each from 0, in the tiles' order), less the history."""
+
+    count: int = 0
+    log_amount_sum: float | int = 0
+    log_amount_sq: float | int = 0
+    ecom: int = 0
+    located: int = 0
+    home_x: float | int = 0
+    home_y: float | int = 0
+    home_z: float | int = 0
+
+    def add(self, t: Tile) -> None:
+        self.count += t.count
+        self.log_amount_sum += t.log_amount_sum
+        self.log_amount_sq += t.log_amount_sq
+        self.ecom += t.ecom
+        self.located += t.located
+        self.home_x += t.home_x
+        self.home_y += t.home_y
+        self.home_z += t.home_z
+
+    def plus(self, tiles: list[Tile]) -> ProfileSums:
+        out = ProfileSums(
+            self.count,
+            self.log_amount_sum,
+            self.log_amount_sq,
+            self.ecom,
+            self.located,
+            self.home_x,
+            self.home_y,
+            self.home_z,
+        )
+        for t in tiles:
+            out.add(t)
+        return out
+
+
+@dataclass(slots=True)
+class SettledDays:
+    """Sums of a card's day tiles but its newest, and of its history's recent values with them.
+
+    `recent[part]` lists the part's distinct values over the history and the settled days, least
+    recent first (by the latest day holding each, then by value), unbounded; `top_s` is the latest
+    day start among them. The merge adds the live days' values after them, so it needs every live
+    day to start after `top_s` (`recent_with` says when it does not).
+    """
+
+    tiles: list[Tile]
+    counts: list[int]
+    history: Any  # streaming.card_state.CardHistory (that module builds this one)
+    history_version: int
+    profile: ProfileSums
+    recent: list[list[str]]
+    top_s: int
+    ends: list[int] = field(default_factory=list)
+    windows: dict[int, WindowPart] = field(default_factory=dict)
+
+    def holds(self, days: list[Tile], history: Any) -> bool:
+        """True while `days` (by start) begins with the very settled tiles, each with the swipes
+        summed, followed by at most MAX_LIVE_DAYS more, and the history is the one summed."""
+        n = len(self.tiles)
+        if history is not self.history or history.version != self.history_version:
+            return False
+        if not n < len(days) <= n + MAX_LIVE_DAYS:
+            return False
+        for held, now, count in zip(self.tiles, days, self.counts, strict=False):
+            if held is not now or now.count != count:
+                return False
+        return True
+
+    def window(self, horizon_s: int, edge_s: float) -> DaySums:
+        """The settled tiles' sums for a window whose far edge is `edge_s`: tiles ending after it."""
+        first = bisect_right(self.ends, edge_s)
+        part = self.windows.get(horizon_s)
+        if part is None or part.first != first:
+            part = self.windows[horizon_s] = WindowPart(first, window_sums(self.tiles[first:]))
+        return part.sums
+
+
+WindowSums = tuple[int, float | int, float, int, int, int]  # count, amount, max, merchants, countries, denied
+
+
+def window_with(settled: DaySums, live: list[Tile]) -> WindowSums:
+    """A day window's figures: the settled sums with its live tiles added after them, in the same
+    fold; merchants and countries counted distinct over both."""
+    amount = settled.amount
+    for t in live:
+        amount += t.amount_sum
+    maxes = [t.amount_max for t in live]
+    if settled.amount_max is not None:
+        maxes.insert(0, settled.amount_max)
+    merchants, countries = settled.merchants, settled.countries
+    return (
+        settled.count + sum([t.count for t in live]),
+        amount,
+        max(maxes, default=0.0),
+        len(merchants) + len({s[0] for t in live for s in t.seen if s[0] not in merchants}),
+        len(countries) + len({s[1] for t in live for s in t.seen if s[1] not in countries}),
+        settled.denied + sum([t.denied for t in live]),
+    )
+
+
+def recent_with(settled: SettledDays, live: list[Tile], limits: list[int]) -> list[list[str]] | None:
+    """Per part, the settled values with the live days' after them, the last `limit` of each; None
+    when a live day does not start after every settled one (sum afresh then)."""
+    latest: list[dict[Any, int]] = [{}, {}, {}, {}]  # one per part of `seen`, in its order
+    merchants, countries, mccs, places = latest
+    for t in live:
+        start = t.start_s
+        if start <= settled.top_s:
+            return None
+        for merchant, country, mcc, place in t.seen:
+            merchants[merchant] = countries[country] = mccs[mcc] = places[place] = start
+    for values in latest:
+        values.pop(None, None)  # an online swipe has no place
+    out = []
+    for order, limit, newest in zip(settled.recent, limits, latest, strict=True):
+        newer = sorted(newest, key=lambda v: (newest[v], v)) if len(live) > 1 else sorted(newest)
+        if len(newer) >= limit:
+            out.append(newer[-limit:])
+            continue
+        kept: list[str] = []
+        want = limit - len(newer)
+        for value in reversed(order):
+            if value not in newest:
+                kept.append(value)
+                if len(kept) == want:
+                    break
+        kept.reverse()
+        out.append(kept + newer)
+    return out
