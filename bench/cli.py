@@ -41,8 +41,21 @@ def scorer(
 @bench_app.command("stream")
 def stream(
     json_path: JsonOption = None,
-    fresh_rate: Annotated[float, typer.Option(help="Swipes/s of the freshness phase.")] = 100.0,
+    fresh_rate: Annotated[
+        list[float] | None,
+        typer.Option(
+            help="Swipes/s of the freshness phase, 60 s each; repeat for several, run in order.",
+            show_default="100",
+            min=1,
+        ),
+    ] = None,
     backlog: Annotated[int, typer.Option(help="Swipes dumped at once to measure the drain rate.")] = 30_000,
+    drain: Annotated[
+        bool,
+        typer.Option(
+            help="Measure the drain rate and the held rates; --no-drain: freshness only (and the raw read)."
+        ),
+    ] = True,
     one_driver: Annotated[
         bool,
         typer.Option(
@@ -50,10 +63,17 @@ def stream(
         ),
     ] = False,
 ) -> None:
-    """The Spark feature job on local[2] with a real broker: max rate, freshness, raw read rate."""
+    """The Spark feature job on local[2] with a real broker: freshness at each rate, max rate, raw read."""
     from bench.stream import run
 
-    run(fresh_rate=fresh_rate, backlog=backlog, one_driver=one_driver, json_path=json_path, console=console)
+    run(
+        fresh_rates=fresh_rate or [100.0],
+        backlog=backlog,
+        drain=drain,
+        one_driver=one_driver,
+        json_path=json_path,
+        console=console,
+    )
 
 
 @bench_app.command("tiles")

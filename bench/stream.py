@@ -1,17 +1,18 @@
 """`fraudstream-bench stream`: the real feature job on local[2] against a real embedded broker.
 
-Phases, in one run: warm-up; freshness at a fixed moderate rate; the drain rate (a backlog dumped
-at once, timed until every query has worked it off: the ceiling); 50 % and 80 % of that rate held
-for four micro-batches each, judged on whether the backlog grows (the sustained rate); then, with
-Spark stopped, one confluent-kafka consumer reads the swipes topic as fast as it can: the physical
-limit the ratios refer to.
+Phases, in one run: warm-up; freshness at each rate asked, one after the other, drained between
+(`bench.stream_fresh`); the drain rate (a backlog dumped at once, timed until every query has
+worked it off: the ceiling); 50 % and 80 % of that rate held for four micro-batches each, judged on
+whether the backlog grows (the sustained rate); then, with Spark stopped, one confluent-kafka
+consumer reads the swipes topic as fast as it can: the physical limit the ratios refer to.
+`--no-drain` skips the drain and the held rates: freshness only, and the raw read.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +20,31 @@ from rich.console import Console
 
 from bench import machine, output
 from bench.kafka import embedded_broker, fresh_name, raw_consume_rate
-from bench.measure import percentile, ratio
-from bench.stream_feed import ChildFeed, FeatureWatcher, SendLog, SwipeFeed, swipe_pool
+from bench.stream_feed import FeatureWatcher, SendLog, SwipeFeed, swipe_pool
+from bench.stream_fresh import DRAIN_WAIT_S, measure_rates
 from bench.stream_lag import Lag, RelayedQuery, Step, relayed_queries
+from bench.stream_report import figures, raw_ratios, render, step_line
 from streaming.settings import StreamSettings
 
 WARMUP_RATE, WARMUP_S = 200.0, 20.0
-FRESH_S = 60.0
 RAW_READ_RECORDS = 200_000
 
 
 def run(
     *,
-    fresh_rate: float = 100.0,
+    fresh_rates: Sequence[float] = (100.0,),
     backlog: int = 30_000,
+    drain: bool = True,
     one_driver: bool = False,
     json_path: Path | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """`one_driver`: every query in one driver (FRAUDSTREAM_HISTORY_APART=false), the shape before."""
+    """`fresh_rates`: the freshness phase's rates, in order; `drain=False`: no drain, no held rates.
+
+    `one_driver`: every query in one driver (FRAUDSTREAM_HISTORY_APART=false), the shape before.
+    """
+    if not fresh_rates or min(fresh_rates) <= 0:
+        raise ValueError(f"the freshness phase needs rates above 0 swipes/s, got {list(fresh_rates)}")
     console = console or Console()
     info = machine.describe()
     console.print(f"[bold]stream bench[/] on {machine.summary(info)}")
@@ -62,15 +69,14 @@ def run(
                     **({"history_apart": False} if one_driver else {}),
                 }
             )
-            result = _measure(settings, pool, fresh_rate, backlog, console)
+            result = _measure(settings, pool, fresh_rates, backlog if drain else None, console)
             with console.status("reading the whole swipes topic with one raw consumer"):
                 records, seconds = raw_consume_rate(bootstrap, settings.topic_swipes)
     raw_rate = records / seconds if seconds > 0 else 0.0
     result.update(
         machine=info,
         raw_consume={"records": records, "seconds": round(seconds, 3), "records_per_s": round(raw_rate, 1)},
-        ratio_sustained_vs_raw=round(ratio(result["max_sustained_rate"], raw_rate), 5),
-        ratio_drain_vs_raw=round(ratio(result["drain"]["rate"], raw_rate), 5),
+        **raw_ratios(result, raw_rate),
         trigger_s=settings.trigger_s,
         spark_master=settings.spark_master,
     )
@@ -82,10 +88,11 @@ def run(
 def _measure(
     settings: StreamSettings,
     pool: list[dict[str, Any]],
-    fresh_rate: float,
-    backlog: int,
+    fresh_rates: Sequence[float],
+    backlog: int | None,
     console: Console,
 ) -> dict[str, Any]:
+    """The job's phases; `backlog` None: the freshness rates only, no drain and no held rates."""
     from prometheus_client import CollectorRegistry
 
     from foundation.topics import ensure_stack_topics
@@ -117,8 +124,8 @@ def _measure(
     shape = f"in a second driver at nice {settings.history_nice}" if apart else "in the same driver"
     console.print(f"  the history queries run {shape}")
     feed = SwipeFeed(settings.bootstrap, settings.topic_swipes, pool)
-    log = SendLog()
-    watcher = FeatureWatcher(settings.bootstrap, settings.topic_tiles, log, settings.feature_config)
+    # Each freshness rate hands the watcher a SendLog of its own.
+    watcher = FeatureWatcher(settings.bootstrap, settings.topic_tiles, SendLog(), settings.feature_config)
     watcher.start()
     # Every query reads the swipes topic (history and merchant_features other topics too: Lag counts swipes).
     lag = Lag(queries, settings.topic_swipes, feed)
@@ -128,16 +135,15 @@ def _measure(
             lag.pace(WARMUP_RATE, WARMUP_S)
             drained = lag.drain(180, below=int(WARMUP_RATE * 2))
         console.print(f"  warm-up done; backlog {'drained' if drained else 'NOT drained in 180 s'}")
-        fresh, fresh_step = _freshness(
-            lag, ChildFeed(feed, settings.bootstrap, log), log, fresh_rate, console
-        )
-        fresh["merges"], fresh["merge_us"] = (
-            watcher.merges,
-            round(1e6 * watcher.merge_s / max(watcher.merges, 1), 1),
-        )
-        lag.drain(120, below=int(fresh_rate * 2))
-        drain = _drain_rate(lag, feed, backlog, console)
-        steps = [fresh_step, *_confirm(lag, feed, drain, console)]
+        fresh = measure_rates(lag, feed, settings.bootstrap, watcher, fresh_rates, console)
+        drain: dict[str, Any] | None = None
+        held: list[Step] = []
+        if backlog is not None:
+            lag.drain(DRAIN_WAIT_S, below=int(fresh_rates[-1] * 2))
+            drain = _drain_rate(lag, feed, backlog, console)
+            held = _confirm(lag, feed, drain, console)
+        else:
+            console.print("  --no-drain: no drain and no held rates")
     finally:
         watcher.stop()
         feed.flush()
@@ -149,15 +155,9 @@ def _measure(
         while feed.sent < RAW_READ_RECORDS:
             feed.send_one()
         feed.flush()
-    sustained = [s.rate for s in steps if s.kept_up]
-    hot_sustained = [s.rate for s in steps if s.hot_kept_up]
     return {
         "bench": "stream",
-        "freshness": fresh,
-        "drain": drain,
-        "steps": [asdict(s) for s in steps],
-        "max_sustained_rate": max(sustained, default=0.0),
-        "max_sustained_rate_hot": max(hot_sustained, default=0.0),
+        **figures(fresh, drain, held),
         "swipes_sent_to_job": feed.sent,
         "history_apart": apart,
     }
@@ -213,137 +213,5 @@ def _confirm(lag: Lag, feed: SwipeFeed, drain: dict[str, Any], console: Console)
             t0, t1 = lag.pace(rate, step_s)
             step = lag.judge(rate, t0, t1, feed.sent - before)
         steps.append(step)
-        _print_step(console, step)
+        console.print(step_line(step))
     return steps
-
-
-def _print_step(console: Console, step: Step) -> None:
-    console.print(
-        f"  {step.rate:,.0f}/s for {step.seconds:.0f} s: {'kept up' if step.kept_up else 'fell behind'} "
-        f"(card_tiles {'kept up' if step.hot_kept_up else 'fell behind'}) "
-        f"(slowest {step.limiting_query}: backlog {step.lag_mid} -> {step.lag_end}, "
-        f"{step.batches} batches of {step.mean_batch_s} s)"
-    )
-
-
-def _freshness(
-    lag: Lag, child: ChildFeed, log: SendLog, rate: float, console: Console
-) -> tuple[dict[str, Any], Step]:
-    """Send at `rate` for FRESH_S seconds from another process, timing each swipe until the scorer's
-    table (merged from the tiles) covers it.
-
-    The phase is also a held rate, judged like the others.
-    """
-    next_sample = [0.0]
-
-    def sample() -> None:
-        if time.perf_counter() >= next_sample[0]:
-            lag.sample()
-            next_sample[0] = time.perf_counter() + 0.5
-
-    with console.status(f"freshness: {rate:g} swipes/s for {FRESH_S:g} s from another process"):
-        before = child.feed.sent
-        t0 = time.perf_counter()
-        child.run(rate, FRESH_S, sample)
-        t1 = time.perf_counter()
-        step = lag.judge(rate, t0, t1, child.feed.sent - before)
-        deadline = time.monotonic() + 60
-        while log.unseen and time.monotonic() < deadline:
-            lag.sample()
-            time.sleep(0.5)
-    lat_ms = [s * 1000 for s in log.latencies_s]
-    batches = {name: [b for b in runs if t0 <= b["t"] <= t1 + 60] for name, runs in lag.batches.items()}
-    phases = {name: mean_phases(runs) for name, runs in batches.items()}
-    fresh: dict[str, Any] = {
-        "rate": rate,
-        "tracked": log.tracked,
-        "seen": len(lat_ms),
-        "p50_ms": round(percentile(lat_ms, 50), 1),
-        "p99_ms": round(percentile(lat_ms, 99), 1),
-        "max_ms": round(max(lat_ms, default=float("nan")), 1),
-        "mean_batch_s": {
-            name: round(sum(b["duration_ms"] for b in runs) / len(runs) / 1000, 2) if runs else None
-            for name, runs in batches.items()
-        },
-        "mean_phases_ms": phases,
-    }
-    console.print(
-        f"  freshness (publish -> scorer's table) at {rate:g}/s: p50 {fresh['p50_ms']} ms, "
-        f"p99 {fresh['p99_ms']} ms "
-        f"({fresh['seen']:,} of {fresh['tracked']:,} swipes seen); mean batch s {fresh['mean_batch_s']}"
-    )
-    _print_step(console, step)
-    for name, mean in phases.items():
-        console.print(f"    {name} mean ms per batch with rows: {mean}")
-    return fresh, step
-
-
-def mean_phases(batches: list[dict[str, Any]]) -> dict[str, int]:
-    """The mean of each progress phase (durationMs keys, stateCommit) over the batches that had rows."""
-    with_rows = [b for b in batches if b["rows"] > 0]
-    keys = sorted({k for b in with_rows for k in b.get("phases_ms", {})})
-    return {k: round(sum(b["phases_ms"].get(k, 0) for b in with_rows) / len(with_rows)) for k in keys}
-
-
-def render(result: dict[str, Any]) -> Any:
-    rows = [
-        [
-            f"{s['rate']:,.0f}",
-            "yes" if s["kept_up"] else "no",
-            "yes" if s.get("hot_kept_up") else "no",
-            s["limiting_query"],
-            "-" if s["lag_mid"] is None else f"{s['lag_mid']:,}",
-            "-" if s["lag_end"] is None else f"{s['lag_end']:,}",
-            f"{s['batches']} x {s['mean_batch_s']} s",
-            output.fmt(s["processed_per_s"]),
-        ]
-        for s in result["steps"]
-    ]
-    ladder = output.table(
-        f"feature job on {result['spark_master']}, trigger {result['trigger_s']:g} s: held rates",
-        [
-            "swipes/s",
-            "kept up",
-            "card_tiles kept up",
-            "slowest query",
-            "backlog mid",
-            "backlog end",
-            "its batches",
-            "its rows/s busy",
-        ],
-        rows,
-    )
-    raw = result["raw_consume"]["records_per_s"]
-    fresh = result["freshness"]
-    summary = output.table(
-        "stream bench: ratios against one raw confluent-kafka consumer of the same topic",
-        ["figure", "value", "ratio vs raw read"],
-        [
-            ["raw consume (records/s)", output.fmt(raw), "1"],
-            [
-                f"drain rate of {result['drain']['backlog']:,} backlog (swipes/s)",
-                output.fmt(result["drain"]["rate"]),
-                f"{result['ratio_drain_vs_raw']:.4f}",
-            ],
-            [
-                "max sustained swipes/s (held, backlog not growing)",
-                output.fmt(result["max_sustained_rate"]),
-                f"{result['ratio_sustained_vs_raw']:.4f}",
-            ],
-            [
-                "max sustained by card_tiles, the others running (swipes/s)",
-                output.fmt(result.get("max_sustained_rate_hot", 0.0)),
-                f"{ratio(result.get('max_sustained_rate_hot', 0.0), raw):.4f}",
-            ],
-            [
-                "drain of the backlog by card_tiles (swipes/s)",
-                output.fmt(result["drain"]["rate_per_query"].get("card_tiles", 0.0)),
-                f"{ratio(result['drain']['rate_per_query'].get('card_tiles', 0.0), raw):.4f}",
-            ],
-            [f"freshness p50 ms @{fresh['rate']:g}/s", output.fmt(fresh["p50_ms"], 1), ""],
-            [f"freshness p99 ms @{fresh['rate']:g}/s", output.fmt(fresh["p99_ms"], 1), ""],
-        ],
-    )
-    from rich.console import Group
-
-    return Group(ladder, summary)

@@ -11,6 +11,7 @@ one interpreter.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -84,11 +85,26 @@ class SendLog:
         self._pending: dict[str, deque[tuple[float, float]]] = defaultdict(deque)
         self.latencies_s: list[float] = []
         self.tracked = 0
+        self.first_wall: float | None = None  # the send times of the first and last tracked swipe
+        self.last_wall: float | None = None
 
     def sent(self, token: str, event_t: float, wall: float) -> None:
         with self._lock:
             self._pending[token].append((event_t, wall))
             self.tracked += 1
+            if self.first_wall is None:
+                self.first_wall = wall
+            self.last_wall = wall
+
+    @property
+    def published_per_s(self) -> float:
+        """The rate the sender achieved: tracked swipes over its send window, as the sender clocked it.
+
+        Not the phase's length, which counts the child's start too. NaN under two swipes.
+        """
+        if self.first_wall is None or self.last_wall is None or self.last_wall <= self.first_wall:
+            return math.nan
+        return (self.tracked - 1) / (self.last_wall - self.first_wall)
 
     def covered(self, token: str, as_of: float, wall: float) -> None:
         """A feature record of `token` as of `as_of` became visible at `wall`."""
@@ -104,7 +120,11 @@ class SendLog:
 
 
 class FeatureWatcher(threading.Thread):
-    """Reads the tiles topic from the beginning into an OnlineFeatureTable, as the scorer's follower."""
+    """Reads the tiles topic from the beginning into an OnlineFeatureTable, as the scorer's follower.
+
+    `log` may be swapped between phases (a new SendLog for each freshness rate): every merge reports
+    to the log of the moment. `merges` and `merge_s` only grow; a phase takes their deltas.
+    """
 
     def __init__(self, bootstrap: str, topic: str, log: SendLog, config: FeatureConfig) -> None:
         super().__init__(name="bench-feature-watcher", daemon=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bench.cli import bench_app
@@ -36,3 +38,37 @@ def test_the_product_cli_has_no_bench_command() -> None:
     from services.cli import app
 
     assert "bench" not in printed_help_lines(app)
+
+
+@pytest.mark.parametrize(
+    ("args", "rates", "drain"),
+    [
+        ([], [100.0], True),
+        (["--fresh-rate", "1000"], [1000.0], True),
+        (
+            ["--fresh-rate", "100", "--fresh-rate", "1000", "--fresh-rate", "5000"],
+            [100.0, 1000.0, 5000.0],
+            True,
+        ),
+        (["--fresh-rate", "1000", "--fresh-rate", "100", "--no-drain"], [1000.0, 100.0], False),
+    ],
+)
+def test_stream_takes_its_freshness_rates_in_order_and_can_skip_the_drain(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], rates: list[float], drain: bool
+) -> None:
+    from typer.testing import CliRunner
+
+    import bench.stream
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(bench.stream, "run", lambda **kwargs: calls.append(kwargs))
+    result = CliRunner().invoke(bench_app, ["stream", *args])
+    assert result.exit_code == 0, result.output
+    assert [(list(c["fresh_rates"]), c["drain"]) for c in calls] == [(rates, drain)]
+
+
+def test_stream_refuses_a_freshness_rate_under_one_swipe_a_second() -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(bench_app, ["stream", "--fresh-rate", "0"])
+    assert result.exit_code != 0

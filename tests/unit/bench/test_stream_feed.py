@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bench.stream_feed import SendLog
@@ -31,3 +33,20 @@ def test_a_record_older_than_the_swipe_or_of_another_card_covers_nothing() -> No
 
     assert log.latencies_s == []
     assert (log.tracked, log.unseen) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("walls", "rate"),
+    [
+        ([], math.nan),  # nothing sent
+        ([1000.0], math.nan),  # one swipe: no window
+        ([1000.0, 1000.0], math.nan),  # no time between them
+        ([1000.0, 1000.5, 1001.0], 2.0),  # two gaps over one second
+        ([1000.0 + i / 100 for i in range(6001)], 100.0),  # 6,000 gaps over 60 s
+    ],
+)
+def test_the_published_rate_is_the_sender_s_own_window(walls: list[float], rate: float) -> None:
+    log = SendLog()
+    for i, wall in enumerate(walls):
+        log.sent(CARD, event_t=float(i), wall=wall)
+    assert log.published_per_s == pytest.approx(rate, nan_ok=True)
