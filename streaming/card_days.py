@@ -33,36 +33,34 @@ MAX_LIVE_DAYS = 2  # more days after the settled ones (a day begins, a backfill)
 
 @dataclass(slots=True)
 class DaySums:
-    """Sums over day tiles, in their order: the parts of a window or the profile they feed."""
+    """A day window's sums over the settled tiles from `first` on (those starting at `since_s` or
+    later), in their order; `merchants` and `countries` count its distinct values."""
 
+    first: int = 0
+    since_s: float = 0.0
     count: int = 0
     amount: float | int = 0  # sum([]) is the int 0, and a window of no tiles says so
     amount_max: float | None = None
     denied: int = 0
-    merchants: frozenset[str] = frozenset()
-    countries: frozenset[str] = frozenset()
+    merchants: int = 0
+    countries: int = 0
 
 
-@dataclass(slots=True)
-class WindowPart:
-    """A day window's sums over the settled tiles from `first` on."""
-
-    first: int
-    sums: DaySums
-
-
-def window_sums(tiles: list[Tile]) -> DaySums:
-    """Count, amount (a left fold, as `sum` adds), max, denied and distinct values of these tiles."""
+def window_sums(tiles: list[Tile], first: int = 0) -> DaySums:
+    """Count, amount (a left fold, as `sum` adds), max, denied and distinct values of `tiles[first:]`."""
+    inside = tiles[first:]
     amount: float | int = 0
-    for t in tiles:
+    for t in inside:
         amount += t.amount_sum
     return DaySums(
-        count=sum([t.count for t in tiles]),
+        first=first,
+        since_s=inside[0].start_s if inside else float("inf"),
+        count=sum([t.count for t in inside]),
         amount=amount,
-        amount_max=max([t.amount_max for t in tiles], default=None),
-        denied=sum([t.denied for t in tiles]),
-        merchants=frozenset(s[0] for t in tiles for s in t.seen),
-        countries=frozenset(s[1] for t in tiles for s in t.seen),
+        amount_max=max([t.amount_max for t in inside], default=None),
+        denied=sum([t.denied for t in inside]),
+        merchants=len({s[0] for t in inside for s in t.seen}),
+        countries=len({s[1] for t in inside for s in t.seen}),
     )
 
 
@@ -110,9 +108,11 @@ class SettledDays:
     """Sums of a card's day tiles but its newest, and of its history's recent values with them.
 
     `recent[part]` lists the part's distinct values over the history and the settled days, least
-    recent first (by the latest day holding each, then by value), unbounded; `top_s` is the latest
-    day start among them. The merge adds the live days' values after them, so it needs every live
-    day to start after `top_s` (`recent_with` says when it does not).
+    recent first (by the latest day holding each, then by value), unbounded, and `whens[part]` that
+    latest day's start beside each (for merchants and countries, what the windows need); `top_s` is
+    the latest of them. The merge adds the live days' values after them, so it needs every live day
+    to start after `top_s` (`recent_with` says when it does not). A value is in a day window's
+    settled tiles when its latest day is: `whens` answers which are, without a set per window.
     """
 
     tiles: list[Tile]
@@ -121,9 +121,9 @@ class SettledDays:
     history_version: int
     profile: ProfileSums
     recent: list[list[str]]
+    whens: list[list[int]]
     top_s: int
-    ends: list[int] = field(default_factory=list)
-    windows: dict[int, WindowPart] = field(default_factory=dict)
+    windows: dict[int, DaySums] = field(default_factory=dict)
 
     def holds(self, days: list[Tile], history: Any) -> bool:
         """True while `days` (by start) begins with the very settled tiles, each with the swipes
@@ -140,17 +140,34 @@ class SettledDays:
 
     def window(self, horizon_s: int, edge_s: float) -> DaySums:
         """The settled tiles' sums for a window whose far edge is `edge_s`: tiles ending after it."""
-        first = bisect_right(self.ends, edge_s)
-        part = self.windows.get(horizon_s)
-        if part is None or part.first != first:
-            part = self.windows[horizon_s] = WindowPart(first, window_sums(self.tiles[first:]))
-        return part.sums
+        first = bisect_right(self.tiles, edge_s, key=_end_s)
+        sums = self.windows.get(horizon_s)
+        if sums is None or sums.first != first:
+            sums = self.windows[horizon_s] = window_sums(self.tiles, first)
+        return sums
+
+    def new_values(self, part: int, since_s: float, values: set[str]) -> int:
+        """How many of `values` the settled tiles from `since_s` on do not hold."""
+        order, whens = self.recent[part], self.whens[part]
+        new = 0
+        for value in values:
+            try:
+                at = order.index(value)
+            except ValueError:
+                new += 1
+                continue
+            new += whens[at] < since_s
+        return new
 
 
 WindowSums = tuple[int, float | int, float, int, int, int]  # count, amount, max, merchants, countries, denied
 
 
-def window_with(settled: DaySums, live: list[Tile]) -> WindowSums:
+def _end_s(tile: Tile) -> int:
+    return tile.start_s + tile.grain_s
+
+
+def window_with(days: SettledDays, settled: DaySums, live: list[Tile]) -> WindowSums:
     """A day window's figures: the settled sums with its live tiles added after them, in the same
     fold; merchants and countries counted distinct over both."""
     amount = settled.amount
@@ -159,13 +176,13 @@ def window_with(settled: DaySums, live: list[Tile]) -> WindowSums:
     maxes = [t.amount_max for t in live]
     if settled.amount_max is not None:
         maxes.insert(0, settled.amount_max)
-    merchants, countries = settled.merchants, settled.countries
+    since = settled.since_s
     return (
         settled.count + sum([t.count for t in live]),
         amount,
         max(maxes, default=0.0),
-        len(merchants) + len({s[0] for t in live for s in t.seen if s[0] not in merchants}),
-        len(countries) + len({s[1] for t in live for s in t.seen if s[1] not in countries}),
+        settled.merchants + days.new_values(0, since, {s[0] for t in live for s in t.seen}),
+        settled.countries + days.new_values(1, since, {s[1] for t in live for s in t.seen}),
         settled.denied + sum([t.denied for t in live]),
     )
 

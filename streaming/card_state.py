@@ -168,8 +168,10 @@ class CardState:
 
     tiles: dict[TileKey, Tile] = field(default_factory=dict)
     history: CardHistory = field(default_factory=CardHistory)
-    # the sums of its settled days from the last merge (`streaming.card_days`): a cache, not state
+    # the sums of its settled days from the last merge (`streaming.card_days`): a cache, not state;
+    # kept from a card's second merge on (a replica catching up merges most cards once)
     settled: SettledDays | None = field(default=None, repr=False, compare=False)
+    merged: bool = field(default=False, repr=False, compare=False)
 
     def put(self, tile: Tile) -> bool:
         """Keep a value of a tile read from `card-tiles` if it is newer than the one held (more
@@ -256,7 +258,8 @@ def features(
     for h, g in config.window_grains:
         if settled is not None and g == GRAINS_S[-1]:
             edge = as_of_s - h
-            sums = window_with(settled.window(h, edge), [t for t in live if t.start_s + t.grain_s > edge])
+            inside = [t for t in live if t.start_s + t.grain_s > edge]
+            sums = window_with(settled, settled.window(h, edge), inside)
         else:
             sums = _window_sums(grains[g], h, as_of_s)
         windows.append(_window(h, sums))
@@ -282,11 +285,14 @@ def _settled(state: CardState, days: list[Tile]) -> SettledDays | None:
     held = state.settled
     if held is not None and held.holds(days, state.history):
         return held
+    if not state.merged:
+        state.merged = True
+        return None
     done = days[:-1]
     sums = ProfileSums()
     for t in done:
         sums.add(t)
-    orders, top_s = _recent_order(state.history, done)
+    orders, whens = _recent_order(state.history, done)
     state.settled = SettledDays(
         tiles=done,
         counts=[t.count for t in done],
@@ -294,8 +300,8 @@ def _settled(state: CardState, days: list[Tile]) -> SettledDays | None:
         history_version=state.history.version,
         profile=sums,
         recent=orders,
-        top_s=top_s,
-        ends=[t.start_s + t.grain_s for t in done],
+        whens=whens[:2],  # merchants and countries: the parts the windows count
+        top_s=max((w[-1] for w in whens if w), default=0),
     )
     return state.settled
 
@@ -396,8 +402,8 @@ def _recent(past: CardHistory, days: list[Tile]) -> list[list[str]]:
     return [order[-limit:] for order, (_, limit) in zip(orders, PROFILE_PARTS, strict=True)]
 
 
-def _recent_order(past: CardHistory, days: list[Tile]) -> tuple[list[list[str]], int]:
-    """`_recent`'s lists unbounded, and the latest day start among their values (0: none).
+def _recent_order(past: CardHistory, days: list[Tile]) -> tuple[list[list[str]], list[list[int]]]:
+    """`_recent`'s lists unbounded, and beside each value the start of the latest day holding it.
 
     `days` come by start, so a later day's start simply replaces an earlier one's.
     """
@@ -408,7 +414,7 @@ def _recent_order(past: CardHistory, days: list[Tile]) -> tuple[list[list[str]],
         for merchant, country, mcc, place in t.seen:
             merchants[merchant] = countries[country] = mccs[mcc] = places[place] = start
     out = []
-    top_s = 0
+    whens = []
     for (part, _), from_days in zip(PROFILE_PARTS, latest, strict=True):
         from_days.pop(None, None)  # an online swipe has no place
         held = past.recent[part]
@@ -417,9 +423,10 @@ def _recent_order(past: CardHistory, days: list[Tile]) -> tuple[list[list[str]],
             when = dict(held)
             for value, start in from_days.items():
                 when[value] = max(held.get(value, 0), start)
-        out.append(sorted(when, key=lambda v: (when[v], v)))
-        top_s = max(top_s, max(when.values(), default=0))
-    return out, top_s
+        order = sorted(when, key=lambda v: (when[v], v))
+        out.append(order)
+        whens.append([when[v] for v in order])
+    return out, whens
 
 
 _PROFILE_LIMITS = [limit for _, limit in PROFILE_PARTS]

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from streaming.card_days import SettledDays, recent_with, window_sums
-from streaming.card_state import CardState, FeatureConfig, features, fold
+from streaming.card_days import ProfileSums, SettledDays, recent_with, window_sums, window_with
+from streaming.card_state import CardHistory, CardState, FeatureConfig, _recent_order, features, fold
 from streaming.schema import Swipe, to_kafka
 from streaming.tiles import GRAINS_S, Tile, TileKey, add_swipe, epoch_us, tile_start
 
@@ -94,7 +94,8 @@ def test_the_training_fold_mutating_tiles_in_place_is_merged_afresh_where_it_mus
 
 def test_a_dropped_day_tile_is_not_summed_from_the_kept_sums() -> None:
     state = fold(CardState(), swipes(6, 20, 0.0), CFG)
-    both(state)  # keeps the settled sums
+    both(state)  # a card's first merge sums afresh
+    both(state)  # its second keeps the settled sums
     settled = state.settled
     assert settled is not None and len(settled.tiles) > 3
     state.tiles.pop((DAY, settled.tiles[2].start_s))  # a tombstone read from card-tiles
@@ -116,17 +117,16 @@ def day(start_day: int, count: int = 1, *merchants: str) -> Tile:
 
 
 def settled_of(days: list[Tile], history: object, top_s: int = 0) -> SettledDays:
-    from streaming.card_days import ProfileSums
-
+    orders, whens = _recent_order(CardHistory(), days)
     return SettledDays(
         tiles=days,
         counts=[t.count for t in days],
         history=history,
         history_version=0,
         profile=ProfileSums(),
-        recent=[[], [], [], []],
+        recent=orders,
+        whens=whens[:2],
         top_s=top_s,
-        ends=[t.end_s for t in days],
     )
 
 
@@ -177,8 +177,35 @@ def test_a_window_sums_the_settled_tiles_past_its_edge(edge_day: float, inside: 
     tiles = [day(100 + i, i + 1, f"m{i}") for i in range(4)]
     settled = settled_of(tiles, H)
     sums = settled.window(7 * DAY, edge_day * DAY)
-    assert sums == window_sums(tiles[len(tiles) - inside :])
+    assert sums == window_sums(tiles, len(tiles) - inside)
+    assert sums.merchants == inside
     assert settled.window(7 * DAY, edge_day * DAY) is sums  # kept for the same index
+
+
+# Merchants of the settled days (their latest day) and of the live one, counted distinct over a window:
+#
+#   day        100   101   102   | 103 (live)
+#   merchants  a,b   b     c     | live values
+@pytest.mark.parametrize(
+    ("edge_day", "live", "merchants"),
+    [
+        (99.0, {"a", "d"}, 4),  # a settled, d new: a b c d
+        (100.5, {"a"}, 3),  # a's only day 100 is inside (counted whole at the far edge): a b c
+        (101.0, {"a"}, 3),  # a is outside now: b c + a
+        (101.0, {"b", "c"}, 2),  # both held inside
+        (102.0, {"b"}, 2),  # b's latest day 101 is outside: c + b
+        (103.0, set(), 0),  # no settled tile inside, nothing live
+    ],
+)
+def test_a_day_window_counts_its_merchants_over_the_settled_and_live_days(
+    edge_day: float, live: set[str], merchants: int
+) -> None:
+    tiles = [day(100, 1, "a", "b"), day(101, 1, "b"), day(102, 1, "c")]
+    settled = settled_of(tiles, H)
+    today = day(103, 1, *live)
+    inside = [today] if live else []
+    _, _, _, counted, _, _ = window_with(settled, settled.window(7 * DAY, edge_day * DAY), inside)
+    assert counted == merchants
 
 
 @pytest.mark.parametrize(
@@ -193,7 +220,15 @@ def test_recent_values_put_the_live_days_last(
     top_day: int, live_days: list[int], expected: list[list[str]] | None
 ) -> None:
     settled = settled_of([], H, top_s=top_day * DAY)
-    settled.recent = [["a", "b", "c", "x"], [], [], []]
+    settled.recent = [["a", "b", "c", "x"], ["FR"], ["5411"], []]
     live = [day(live_days[0], 1, "x"), *(day(d, 1, "y") for d in live_days[1:])]
     out = recent_with(settled, live, [4, 4, 4, 4])
     assert (out if out is None else out[:1]) == expected
+
+
+def test_a_card_keeps_the_sums_from_its_second_merge_on() -> None:
+    state = fold(CardState(), swipes(7, 20, 0.0), CFG)
+    features(TOKEN, state, CFG, computed_at=T0)
+    assert state.settled is None  # a replica catching up merges most cards once: nothing to keep
+    features(TOKEN, state, CFG, computed_at=T0)
+    assert state.settled is not None
