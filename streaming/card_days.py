@@ -202,17 +202,15 @@ def recent_with(settled: SettledDays, live: list[Tile], limits: list[int]) -> li
         values.pop(None, None)  # an online swipe has no place
     out = []
     for order, limit, newest in zip(settled.recent, limits, latest, strict=True):
+        if not newest:
+            out.append(order[-limit:])
+            continue
+        # one live day: its values share its start, so they go by value
         newer = sorted(newest, key=lambda v: (newest[v], v)) if len(live) > 1 else sorted(newest)
         if len(newer) >= limit:
             out.append(newer[-limit:])
             continue
-        kept: list[str] = []
-        want = limit - len(newer)
-        for value in reversed(order):
-            if value not in newest:
-                kept.append(value)
-                if len(kept) == want:
-                    break
-        kept.reverse()
-        out.append(kept + newer)
+        # the last `limit` settled values hold the last `limit - len(newer)` of those not live
+        kept = [v for v in order[-limit:] if v not in newest]
+        out.append(kept[len(newer) - limit :] + newer)
     return out
