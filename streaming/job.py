@@ -138,6 +138,19 @@ def tiles_checkpoint(settings: StreamSettings) -> str:
     return settings.checkpoint(_TILE_CHECKPOINTS[settings.tile_engine])
 
 
+def query_checkpoints(settings: StreamSettings) -> dict[str, str]:
+    """Where each query of this driver's part (settings.queries) keeps its checkpoint.
+
+    One folder per query under FRAUDSTREAM_CHECKPOINT_ROOT (the writers of streaming.sinks name it
+    after the query; the hot query's after its engine), so a hot and a history driver can share the
+    root: they never share a checkpoint.
+    """
+    return {
+        query: tiles_checkpoint(settings) if query == QUERY_TILES else settings.checkpoint(query)
+        for query in QUERY_PARTS[settings.queries]
+    }
+
+
 def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
     """The hot query: each micro-batch's changed card tiles straight to the compacted `card-tiles` topic.
 
