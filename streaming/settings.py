@@ -102,6 +102,13 @@ class StreamSettings(FeatureSettings):
         le=19,
         description="How much lower the history driver's CPU priority is (nice increment, 0-19).",
     )
+    history_starved_s: float = Field(
+        default=300.0,
+        description="The history driver's floor: when its queries have finished no batch for this "
+        "long, the driver that started it gives it its own CPU priority back until a batch leaves no "
+        "backlog (streaming.history_floor); 0 = never. Lifting a priority needs CAP_SYS_NICE or "
+        "RLIMIT_NICE.",
+    )
 
     @field_validator("starting_offsets")
     @classmethod
@@ -113,6 +120,18 @@ class StreamSettings(FeatureSettings):
                 '({"swipes":{"0":-2}}); set e.g. FRAUDSTREAM_STARTING_OFFSETS=latest'
             )
         return value
+
+    @model_validator(mode="after")
+    def _starvation_longer_than_a_history_batch(self) -> StreamSettings:
+        # Within one history trigger a query cannot have finished a batch yet: a shorter wait would
+        # lift the driver's priority on every trigger, and a negative one means nothing.
+        starved, trigger = self.history_starved_s, self.history_trigger_s
+        if starved < 0 or (starved and starved <= trigger):
+            raise ValueError(
+                f"history_starved_s {starved:g}: expected 0 (no floor) or longer than the history trigger "
+                f"({trigger:g} s); set e.g. FRAUDSTREAM_HISTORY_STARVED_S={max(300, 10 * trigger):g}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tiles_final_before_readers_roll_them(self) -> StreamSettings:
