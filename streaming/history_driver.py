@@ -195,7 +195,11 @@ class HistoryDriver:
                 "as a driver of their own with cores of their own (FRAUDSTREAM_QUERIES=history, as "
                 "deploy/ does); the job keeps going without the floor",
                 extra={
-                    "fields": {"pid": self.process.pid, "nice": self.nice, "starved_s": round(now - last)}
+                    "fields": {
+                        "pid": self.process.pid,
+                        "nice": self.nice,
+                        "since_last_batch_s": round(now - last, 1),
+                    }
                 },
             )
             return

@@ -26,21 +26,21 @@ from streaming.settings import StreamSettings
 NICEST = 19  # the lowest CPU priority Linux has
 
 
-def caught_up(progress: Mapping[str, Any], trigger_s: float, max_offsets_per_trigger: int | None) -> bool:
+def caught_up(progress: Mapping[str, Any], max_offsets_per_trigger: int | None) -> bool:
     """Whether a finished batch left no backlog: every source read up to the latest offsets it saw
-    (Kafka's `maxOffsetsBehindLatest` is 0; no source hit `maxOffsetsPerTrigger`) and the batch took
-    no longer than its trigger, so the next one starts on time with one trigger's worth of input.
+    (Kafka's `maxOffsetsBehindLatest` is 0, and no source stopped at `maxOffsetsPerTrigger`).
 
-    The first batch after a starved stretch reads the whole backlog and takes long: not caught up.
+    Without a cap a batch reads all there is, so the first batch after a starved stretch drains the
+    backlog in one go; with FRAUDSTREAM_MAX_OFFSETS_PER_TRIGGER it takes as many capped batches as
+    the backlog needs, each behind until the last.
     """
-    if float(progress.get("batchDuration") or 0) > trigger_s * 1000:
-        return False
     for source in progress.get("sources") or []:
         behind = (source.get("metrics") or {}).get("maxOffsetsBehindLatest")
-        if behind is not None and float(behind) > 0:
-            return False
-        if max_offsets_per_trigger and int(source.get("numInputRows") or 0) >= max_offsets_per_trigger:
-            return False
+        if behind is not None:
+            if float(behind) > 0:
+                return False
+        elif max_offsets_per_trigger and int(source.get("numInputRows") or 0) >= max_offsets_per_trigger:
+            return False  # a source without the metric: a batch at the cap may have left more
     return True
 
 
@@ -82,7 +82,6 @@ class HistoryProgress:
         self._batch_at = dict.fromkeys(queries, started_at)
         self._caught_up = dict.fromkeys(self._batch_at, False)
         self._batch_id: dict[str, int] = {}
-        self._trigger_s = settings.history_trigger_s
         self._max_offsets = settings.max_offsets_per_trigger
         self._lock = threading.Lock()
 
@@ -94,7 +93,7 @@ class HistoryProgress:
                 return
             self._batch_id[query] = batch_id
             self._batch_at[query] = now
-            self._caught_up[query] = caught_up(progress, self._trigger_s, self._max_offsets)
+            self._caught_up[query] = caught_up(progress, self._max_offsets)
 
     def idle(self, query: str, now: float) -> None:
         with self._lock:

@@ -11,6 +11,9 @@ from foundation.tables import table_path
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
 
+# How often Spark reports a query that has nothing to read (spark.sql.streaming.noDataProgressEventInterval).
+SPARK_IDLE_EVENT_S = 10.0
+
 
 class FeatureSettings(FeatureWindows):
     """The feature windows of `FeatureWindows`, as the card and merchant configs the features read.
@@ -122,14 +125,16 @@ class StreamSettings(FeatureSettings):
         return value
 
     @model_validator(mode="after")
-    def _starvation_longer_than_a_history_batch(self) -> StreamSettings:
-        # Within one history trigger a query cannot have finished a batch yet: a shorter wait would
-        # lift the driver's priority on every trigger, and a negative one means nothing.
+    def _starvation_longer_than_a_history_trigger(self) -> StreamSettings:
+        # A history query reports a batch at most every trigger, and an idle one every
+        # SPARK_IDLE_EVENT_S: a shorter wait would lift the driver's priority between two reports.
         starved, trigger = self.history_starved_s, self.history_trigger_s
-        if starved < 0 or (starved and starved <= trigger):
+        shortest = trigger + SPARK_IDLE_EVENT_S
+        if starved < 0 or (starved and starved <= shortest):
             raise ValueError(
                 f"history_starved_s {starved:g}: expected 0 (no floor) or longer than the history trigger "
-                f"({trigger:g} s); set e.g. FRAUDSTREAM_HISTORY_STARVED_S={max(300, 10 * trigger):g}"
+                f"plus Spark's {SPARK_IDLE_EVENT_S:g} s between idle reports ({shortest:g} s); set e.g. "
+                f"FRAUDSTREAM_HISTORY_STARVED_S={max(300, 10 * trigger):g}"
             )
         return self
 

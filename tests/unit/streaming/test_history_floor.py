@@ -70,19 +70,20 @@ def source(behind: str | None = "0", rows: int = 100) -> dict[str, Any]:
     ("progress", "max_offsets", "expected"),
     [
         ({"batchDuration": 8000, "sources": [source()]}, None, True),
-        ({"batchDuration": 30000, "sources": [source()]}, None, True),  # within the 30 s trigger
-        ({"batchDuration": 30001, "sources": [source()]}, None, False),  # next batch starts late
+        ({"batchDuration": 90000, "sources": [source()]}, None, True),  # long, but it read it all
         ({"batchDuration": 8000, "sources": [source(), source("1200")]}, None, False),  # a source behind
-        ({"batchDuration": 8000, "sources": [source(None, rows=5000)]}, 5000, False),  # capped
+        ({"batchDuration": 8000, "sources": [source("300", rows=5000)]}, 5000, False),  # stopped at the cap
+        ({"batchDuration": 8000, "sources": [source("0", rows=5000)]}, 5000, True),  # exactly all there was
+        ({"batchDuration": 8000, "sources": [source(None, rows=5000)]}, 5000, False),  # no metric: maybe more
         ({"batchDuration": 8000, "sources": [source(None, rows=4999)]}, 5000, True),
         ({"batchDuration": 8000, "sources": [source(None, rows=10**6)]}, None, True),  # no cap, no metric
         ({"batchDuration": 8000}, None, True),
     ],
 )
-def test_a_batch_caught_up_when_it_read_to_the_latest_offsets_within_its_trigger(
+def test_a_batch_caught_up_when_every_source_read_to_the_latest_offsets(
     progress: dict[str, Any], max_offsets: int | None, expected: bool
 ) -> None:
-    assert caught_up(progress, 30.0, max_offsets) is expected
+    assert caught_up(progress, max_offsets) is expected
 
 
 def batch(query: str, batch_id: int, behind: str = "0", duration_ms: int = 5000) -> dict[str, Any]:
@@ -109,12 +110,13 @@ def test_the_history_side_is_as_fresh_as_its_stalest_query_and_caught_up_when_al
     assert (progress.last_batch_at(), progress.caught_up()) == (60.0, True)
 
 
-def test_history_starved_s_is_zero_or_longer_than_a_history_trigger() -> None:
+def test_history_starved_s_is_zero_or_longer_than_a_trigger_and_an_idle_report() -> None:
     assert settings().history_starved_s == 300
     assert settings(history_starved_s=0).history_starved_s == 0
-    assert settings(history_starved_s=31).history_starved_s == 31
-    for bad in (-1, 30, 5):
+    assert settings(history_starved_s=41).history_starved_s == 41  # 30 s trigger + 10 s idle report
+    for bad in (-1, 40, 30, 5):
         with pytest.raises(ValidationError, match="FRAUDSTREAM_HISTORY_STARVED_S=300"):
             settings(history_starved_s=bad)
-    with pytest.raises(ValidationError, match="longer than the history trigger \\(60 s\\)"):
-        settings(history_trigger_s=60, history_starved_s=60)
+    with pytest.raises(ValidationError, match="plus Spark's 10 s between idle reports \\(70 s\\)"):
+        settings(history_trigger_s=60, history_starved_s=70)
+    assert settings(history_trigger_s=2, history_starved_s=12.5).history_starved_s == 12.5
