@@ -96,7 +96,8 @@ def _measure(
     from prometheus_client import CollectorRegistry
 
     from foundation.topics import ensure_stack_topics
-    from streaming.job import QUERY_PARTS, HistoryDriver, history_apart, job_spark_conf, start, stop
+    from streaming.history_driver import HistoryDriver, history_apart
+    from streaming.job import QUERY_PARTS, job_spark_conf, start, stop
     from streaming.job_metrics import StreamMetrics
     from streaming.spark import build_session
 

@@ -18,9 +18,10 @@ the same tile values, and a consumer keeps a tile's newest value).
 
 The hot query and the other three run in two drivers when the master is local (the default,
 FRAUDSTREAM_HISTORY_APART): this process runs card_tiles and serves the job's /metrics, and a child
-`python -m streaming.job` at a lower CPU priority runs the history side (`HistoryDriver`), so the
-kernel, not Spark's scheduler, gives the hot query the cores first. On a cluster, run one driver
-with FRAUDSTREAM_QUERIES=hot and one with FRAUDSTREAM_QUERIES=history.
+`python -m streaming.job` at a lower CPU priority runs the history side (streaming.history_driver),
+so the kernel, not Spark's scheduler, gives the hot query the cores first, with a floor under the
+history side (FRAUDSTREAM_HISTORY_STARVED_S). On a cluster, run one driver with
+FRAUDSTREAM_QUERIES=hot and one with FRAUDSTREAM_QUERIES=history (deploy/ does).
 
 Run it with `python -m streaming.job` (local[2] by default) or `spark-submit streaming/job.py`.
 """
@@ -30,14 +31,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import pyspark
 from delta.tables import DeltaTable
@@ -48,7 +46,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from foundation.logs import configure_logging
-from foundation.settings import setting_problems, settings_env
+from foundation.settings import setting_problems
 from foundation.tables import (
     TABLE_DEAD_LETTERS,
     TABLE_LABELS,
@@ -58,7 +56,8 @@ from foundation.tables import (
 )
 from streaming.features import Clock, closed_sessions, dead_letters, good_swipes, parse_swipes, utc_now
 from streaming.history import QUERY_HISTORY, OnInvalid, start_history
-from streaming.job_metrics import ProgressExporter, Relay, StreamMetrics, follow_relay
+from streaming.history_driver import HistoryDriver, as_history_child, history_apart
+from streaming.job_metrics import ProgressExporter, StreamMetrics
 from streaming.merchant_features import good_labels, merchant_features_batch, parse_labels
 from streaming.merchant_job import QUERY_MERCHANTS, start_merchant_features
 from streaming.settings import StreamSettings
@@ -68,10 +67,6 @@ from streaming.tile_spark import card_tiles_jvm, card_tiles_stream, tile_records
 FAIR_POOLS = Path(__file__).resolve().parent / "resources" / "fairscheduler.xml"
 QUERY_TILES = "card_tiles"
 QUERY_SESSIONS = "sessions"
-# How a history driver started by this module finds its parent: the pipe it relays metrics on, and
-# the parent's pid (it dies with the parent). Set by HistoryDriver, not by users.
-RELAY_FD_VARIABLE = "FRAUDSTREAM_RELAY_FD"
-PARENT_PID_VARIABLE = "FRAUDSTREAM_PARENT_PID"
 _KAFKA_SCHEMA = (
     "key binary, value binary, topic string, partition int, offset long, "
     "timestamp timestamp, timestampType int"
@@ -136,6 +131,19 @@ def tiles_checkpoint(settings: StreamSettings) -> str:
     cannot read; the tiles it emits again replace their older values on the compacted topic.
     """
     return settings.checkpoint(_TILE_CHECKPOINTS[settings.tile_engine])
+
+
+def query_checkpoints(settings: StreamSettings) -> dict[str, str]:
+    """Where each query of this driver's part (settings.queries) keeps its checkpoint.
+
+    One folder per query under FRAUDSTREAM_CHECKPOINT_ROOT (the writers of streaming.sinks name it
+    after the query; the hot query's after its engine), so a hot and a history driver can share the
+    root: they never share a checkpoint.
+    """
+    return {
+        query: tiles_checkpoint(settings) if query == QUERY_TILES else settings.checkpoint(query)
+        for query in QUERY_PARTS[settings.queries]
+    }
 
 
 def start_tiles(spark: SparkSession, settings: StreamSettings) -> StreamingQuery:
@@ -220,112 +228,6 @@ def stop(queries: list[StreamingQuery], drain_timeout_s: float = 5.0) -> None:
             query.stop()
 
 
-class HistoryDriver:
-    """The history queries in a second driver: `python -m streaming.job` with queries=history, a
-    child process at CPU priority `history_nice` (StreamSettings.history_apart).
-
-    Spark's FAIR pools only order tasks that wait: a history task that holds a core holds it for
-    its whole length (tens of seconds at high rates), and the hot query's tasks queue behind it. Two
-    drivers leave that to the kernel, which gives the hot driver's threads the cores whenever they
-    want them and the history driver the rest. The child reads the settings passed here (as
-    FRAUDSTREAM_* variables), writes its logs where this process does, relays its progress and
-    dead-letter counts to `metrics` (streaming.job_metrics.Relay) and dies with this process.
-    """
-
-    def __init__(
-        self,
-        settings: StreamSettings,
-        metrics: StreamMetrics,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        output: Path | None = None,
-    ) -> None:
-        """`output`: a file for the child's logs (appended); None, where this process writes them."""
-        self.settings, self.metrics, self.on_progress, self.output = settings, metrics, on_progress, output
-        self.process: subprocess.Popen[bytes] | None = None
-        self._relay: threading.Thread | None = None
-
-    def start(self) -> None:
-        read_fd, write_fd = os.pipe()
-        env = {
-            **os.environ,
-            **settings_env(self.settings),
-            "FRAUDSTREAM_QUERIES": "history",
-            "FRAUDSTREAM_METRICS_PORT": "0",
-            RELAY_FD_VARIABLE: str(write_fd),
-            PARENT_PID_VARIABLE: str(os.getpid()),
-        }
-        out = self.output.open("ab") if self.output is not None else None
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "streaming.job"],
-                env=env,
-                pass_fds=(write_fd,),
-                stdout=out,
-                stderr=subprocess.STDOUT if out is not None else None,
-            )
-        finally:
-            os.close(write_fd)
-            if out is not None:
-                out.close()
-        lines = os.fdopen(read_fd, "r", encoding="utf-8")
-        self._relay = threading.Thread(
-            target=follow_relay,
-            args=(lines, self.metrics, self.on_progress),
-            name="history-relay",
-            daemon=True,
-        )
-        self._relay.start()
-        log.info(
-            "history driver started",
-            extra={"fields": {"pid": self.process.pid, "nice": self.settings.history_nice}},
-        )
-
-    def exit_code(self) -> int | None:
-        """None while the child runs."""
-        return self.process.poll() if self.process is not None else None
-
-    def stop(self, timeout_s: float = 60.0) -> None:
-        """SIGTERM (the child stops its queries between batches, as this driver does), then SIGKILL."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(30)
-        if self._relay is not None:
-            self._relay.join(5)
-
-
-def _as_history_child(settings: StreamSettings) -> Relay | None:
-    """In a driver started by HistoryDriver: die with the parent, lower this process's CPU priority
-    (the JVM and Python workers it starts inherit it), and return the relay to the parent."""
-    fd = os.environ.get(RELAY_FD_VARIABLE)
-    if not fd:
-        return None
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if str(os.getppid()) != os.environ.get(PARENT_PID_VARIABLE):
-        raise SystemExit("the driver that started this history driver is gone")
-    if settings.history_nice:
-        os.nice(settings.history_nice)
-    return Relay(os.fdopen(int(fd), "w", encoding="utf-8"))
-
-
-def history_apart(settings: StreamSettings, master: str | None) -> bool:
-    """Whether `main` runs the history queries in a HistoryDriver: queries=all on a local master."""
-    return (
-        settings.queries == "all"
-        and settings.history_apart
-        and master is not None
-        and master.startswith("local")
-    )
-
-
 def spark_submit_command(settings: StreamSettings, master: str) -> list[str]:
     """The argv that runs this job under spark-submit on `master`, with the connector jars.
 
@@ -379,7 +281,7 @@ def main(settings: StreamSettings | None = None) -> int:
         return 2
     submitted = _under_spark_submit()
     master = None if submitted else settings.spark_master
-    relay = _as_history_child(settings)
+    relay = as_history_child(settings)
     spark = build_session(
         "fraudstream-features" if settings.queries == "all" else f"fraudstream-features-{settings.queries}",
         settings.jars_dir,

@@ -60,6 +60,14 @@ class StreamMetrics:
             registry=registry,
         )
         self.batches = Counter("fraudstream_stream_batches", "Micro-batches completed.", q, registry=registry)
+        # Only a driver that started a history driver (streaming.history_driver) sets it.
+        self.history_driver_nice = Gauge(
+            "fraudstream_history_driver_nice",
+            "Nice level of the history driver this driver started; its own level while the floor "
+            "(FRAUDSTREAM_HISTORY_STARVED_S) lifts a starved history side.",
+            ["driver"],
+            registry=registry,
+        )
         # Spark repeats the last progress while a query is idle; count each batch once.
         self._last_batch: dict[str, int] = {}
 
@@ -139,40 +147,55 @@ class Relay:
     def progress(self, progress: Mapping[str, Any]) -> None:
         self.send({"progress": progress})
 
+    def idle(self, query: str) -> None:
+        """A query found nothing new to read: not starved, nothing to do (streaming.history_floor)."""
+        self.send({"idle": {"query": query}})
+
     def dead_letters(self, query: str) -> Callable[[int], None]:
         """The `on_invalid` of a query: relays how many of a batch's records went to dead_letters."""
         return lambda count: self.send({"dead_letters": {"query": query, "count": int(count)}})
 
 
 def apply_relayed(metrics: StreamMetrics, line: str) -> dict[str, Any] | None:
-    """Apply one line of a `Relay` to `metrics`; returns the progress it carried, if any.
+    """Apply one line of a `Relay` to `metrics`; returns the message it carried, if it was one.
 
     A line that is not a relay message is logged and skipped: the child's metrics must never stop
     the parent.
     """
     try:
-        message = json.loads(line)
+        message: dict[str, Any] = json.loads(line)
         if "progress" in message:
-            progress: dict[str, Any] = message["progress"]
-            record_progress(metrics, progress)
-            return progress
-        counted = message["dead_letters"]
-        metrics.dead_letters.labels(str(counted["query"])).inc(int(counted["count"]))
+            record_progress(metrics, message["progress"])
+        elif "idle" in message:
+            if not isinstance(message["idle"].get("query"), str):
+                raise TypeError("an idle message names no query")
+        else:
+            counted = message["dead_letters"]
+            metrics.dead_letters.labels(str(counted["query"])).inc(int(counted["count"]))
+        return message
     except (KeyError, ValueError, TypeError, AttributeError):
         log.warning("skipped a line of the history driver's metrics", extra={"fields": {"line": line[:200]}})
     return None
 
 
 def follow_relay(
-    lines: Iterable[str], metrics: StreamMetrics, on_progress: Callable[[dict[str, Any]], None] | None = None
+    lines: Iterable[str],
+    metrics: StreamMetrics,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_idle: Callable[[str], None] | None = None,
 ) -> None:
-    """Apply every line of a child's relay until it closes (run it in a thread)."""
+    """Apply every line of a child's relay until it closes (run it in a thread); hand each progress
+    to `on_progress` and the name of each idle query to `on_idle`."""
     for line in lines:
         if not line.strip():
             continue
-        progress = apply_relayed(metrics, line)
-        if progress is not None and on_progress is not None:
-            on_progress(progress)
+        message = apply_relayed(metrics, line)
+        if message is None:
+            continue
+        if "progress" in message and on_progress is not None:
+            on_progress(message["progress"])
+        elif "idle" in message and on_idle is not None:
+            on_idle(message["idle"]["query"])
 
 
 class ProgressExporter(StreamingQueryListener):
@@ -182,8 +205,10 @@ class ProgressExporter(StreamingQueryListener):
     def __init__(self, metrics: StreamMetrics, relay: Relay | None = None) -> None:
         self.metrics = metrics
         self.relay = relay
+        self._names: dict[str, str] = {}  # an idle event carries the query's id, not its name
 
     def onQueryStarted(self, event: Any) -> None:
+        self._names[str(event.id)] = event.name
         log.info("stream query started", extra={"fields": {"query": event.name, "id": str(event.id)}})
 
     def onQueryProgress(self, event: Any) -> None:
@@ -199,7 +224,9 @@ class ProgressExporter(StreamingQueryListener):
         log.info("stream progress", extra={"fields": progress_line(progress)})
 
     def onQueryIdle(self, event: Any) -> None:
-        pass
+        name = self._names.get(str(event.id))
+        if self.relay is not None and name is not None:
+            self.relay.idle(name)
 
     def onQueryTerminated(self, event: Any) -> None:
         fields = {"query": str(event.id), "exception": event.exception}

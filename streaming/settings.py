@@ -11,6 +11,9 @@ from foundation.tables import table_path
 from streaming.card_state import FeatureConfig
 from streaming.merchant_state import MerchantConfig
 
+# How often Spark reports a query that has nothing to read (spark.sql.streaming.noDataProgressEventInterval).
+SPARK_IDLE_EVENT_S = 10.0
+
 
 class FeatureSettings(FeatureWindows):
     """The feature windows of `FeatureWindows`, as the card and merchant configs the features read.
@@ -102,6 +105,13 @@ class StreamSettings(FeatureSettings):
         le=19,
         description="How much lower the history driver's CPU priority is (nice increment, 0-19).",
     )
+    history_starved_s: float = Field(
+        default=300.0,
+        description="The history driver's floor: when its queries have finished no batch for this "
+        "long, the driver that started it gives it its own CPU priority back until a batch leaves no "
+        "backlog (streaming.history_floor); 0 = never. Lifting a priority needs CAP_SYS_NICE or "
+        "RLIMIT_NICE.",
+    )
 
     @field_validator("starting_offsets")
     @classmethod
@@ -113,6 +123,20 @@ class StreamSettings(FeatureSettings):
                 '({"swipes":{"0":-2}}); set e.g. FRAUDSTREAM_STARTING_OFFSETS=latest'
             )
         return value
+
+    @model_validator(mode="after")
+    def _starvation_longer_than_a_history_trigger(self) -> StreamSettings:
+        # A history query reports a batch at most every trigger, and an idle one every
+        # SPARK_IDLE_EVENT_S: a shorter wait would lift the driver's priority between two reports.
+        starved, trigger = self.history_starved_s, self.history_trigger_s
+        shortest = trigger + SPARK_IDLE_EVENT_S
+        if starved < 0 or (starved and starved <= shortest):
+            raise ValueError(
+                f"history_starved_s {starved:g}: expected 0 (no floor) or longer than the history trigger "
+                f"plus Spark's {SPARK_IDLE_EVENT_S:g} s between idle reports ({shortest:g} s); set e.g. "
+                f"FRAUDSTREAM_HISTORY_STARVED_S={max(300, 10 * trigger):g}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tiles_final_before_readers_roll_them(self) -> StreamSettings:

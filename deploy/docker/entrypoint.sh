@@ -35,11 +35,16 @@ case "$role" in
     ;;
   feature-job)
     # The driver runs here (client mode); executors run on the workers of FRAUDSTREAM_SPARK_MASTER.
+    # FRAUDSTREAM_QUERIES (all, hot or history) picks the queries it runs, as streaming.job reads it;
+    # the application is named after it, so the master tells the two drivers of deploy/ apart.
+    queries="${FRAUDSTREAM_QUERIES:-all}"
+    name=fraudstream-features
+    [ "$queries" = all ] || name="$name-$queries"
     # shellcheck disable=SC2046  # s3a_conf prints whole "--conf k=v" words without spaces in values
     exec spark-submit \
       --master "${FRAUDSTREAM_SPARK_MASTER:?set FRAUDSTREAM_SPARK_MASTER, e.g. spark://spark-master:7077}" \
       --deploy-mode client \
-      --name fraudstream-features \
+      --name "$name" \
       --jars "$(spark_jars)" \
       --conf "spark.driver.host=${SPARK_DRIVER_HOST:-$(hostname)}" \
       --conf spark.driver.bindAddress=0.0.0.0 \

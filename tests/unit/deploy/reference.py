@@ -35,6 +35,18 @@ def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
+def scrape_targets(job: str) -> dict[str, dict[str, str]]:
+    """The targets deploy/prometheus/prometheus.yml scrapes for `job`, each with its static labels."""
+    [config] = [
+        c
+        for c in load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]
+        if c["job_name"] == job
+    ]
+    return {
+        target: group.get("labels", {}) for group in config["static_configs"] for target in group["targets"]
+    }
+
+
 def setting_env_names(classes: Iterable[type[BaseSettings]] = SETTINGS_CLASSES) -> set[str]:
     """Every FRAUDSTREAM_* variable some settings class reads."""
     return {PREFIX + name.upper() for cls in classes for name in cls.model_fields}

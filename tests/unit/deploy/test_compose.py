@@ -11,12 +11,14 @@ import typer.main
 from foundation.settings import StackSettings
 from scoring.serving.settings import ScorerSettings
 from services.cli import app
+from streaming.job import QUERY_PARTS, query_checkpoints
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (
     DEPLOY,
     PREFIX,
     compose_value,
     load_yaml,
+    scrape_targets,
     settings_from_env,
     unknown_settings,
 )
@@ -24,9 +26,11 @@ from tests.unit.deploy.reference import (
 COMPOSE = load_yaml(DEPLOY / "compose.yml")
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # Which settings class each fraudstream process builds at its entry point.
+# The feature job's drivers: the services the image's `feature-job` role runs.
+JOB_SERVICES = sorted(name for name, s in SERVICES.items() if s.get("command") == ["feature-job"])
 SETTINGS_OF: dict[str, type[StackSettings]] = {
     "scorer": ScorerSettings,
-    "feature-job": StreamSettings,
+    **dict.fromkeys(JOB_SERVICES, StreamSettings),
     "generator": StackSettings,
     "trainer": ScorerSettings,  # `fraudstream train` reads ScorerSettings for the model path
 }
@@ -111,8 +115,53 @@ def test_topics_created_replicated_are_the_topics_the_processes_use() -> None:
 
 
 def test_scorer_and_job_share_windows() -> None:
-    scorer, job = settings("scorer"), settings("feature-job")
-    assert scorer.feature_config == job.feature_config
+    scorer = settings("scorer")
+    for service in JOB_SERVICES:
+        assert scorer.feature_config == settings(service).feature_config, service
+
+
+def spark_size(value: str) -> float:
+    """A Spark memory size (2g, 512m) in GiB."""
+    return float(value[:-1]) / (1024 if value[-1] == "m" else 1)
+
+
+def test_the_job_runs_as_a_hot_and_a_history_driver_that_split_the_queries() -> None:
+    parts = {service: settings(service).queries for service in JOB_SERVICES}
+    # Each part of the job is run by exactly one service, and together they run every query once.
+    assert sorted(parts.values()) == sorted(set(QUERY_PARTS) - {"all"}), parts
+    run = [query for part in parts.values() for query in QUERY_PARTS[part]]
+    assert sorted(run) == sorted(QUERY_PARTS["all"])
+    hot, history = (next(s for s, part in parts.items() if part == p) for p in ("hot", "history"))
+    # The freshness path: the short trigger and the most cores; the history side: the long trigger.
+    assert settings(hot).trigger_s < settings(history).history_trigger_s
+    cores = {s: int(env(s)["SPARK_CORES_MAX"]) for s in JOB_SERVICES}
+    assert cores[hot] > cores[history] >= 1
+    # The worker must hold both applications' executors at once, or the second one waits for cores.
+    worker = env("spark-worker")
+    assert int(worker["SPARK_WORKER_CORES"]) >= sum(cores.values())
+    assert spark_size(worker["SPARK_WORKER_MEMORY"]) >= sum(
+        spark_size(env(s)["SPARK_EXECUTOR_MEMORY"]) for s in JOB_SERVICES
+    )
+
+
+def test_no_two_job_drivers_share_a_checkpoint_and_one_writes_delta() -> None:
+    owners: dict[str, str] = {}
+    for service in JOB_SERVICES:
+        for query, location in query_checkpoints(settings(service)).items():
+            assert location not in owners, f"{service} {query} and {owners[location]} share {location}"
+            owners[location] = f"{service} {query}"
+    assert len(owners) == len(QUERY_PARTS["all"])
+    # Both read and write the same stack: one Delta root (written by the history driver alone).
+    assert len({settings(s).delta_path for s in JOB_SERVICES}) == 1
+
+
+@pytest.mark.parametrize("service", JOB_SERVICES)
+def test_each_job_driver_is_reachable_by_its_executors_and_prometheus(service: str) -> None:
+    job = settings(service)
+    assert env(service)["SPARK_DRIVER_HOST"] == service, "executors connect back to the driver by this name"
+    assert job.metrics_port in container_ports(service)
+    targets = scrape_targets("fraudstream-feature-job")
+    assert targets[f"{service}:{job.metrics_port}"] == {"queries": job.queries}
 
 
 def test_scorer_port_matches_published_port_healthcheck_and_scrape_target() -> None:
@@ -123,13 +172,15 @@ def test_scorer_port_matches_published_port_healthcheck_and_scrape_target() -> N
     scrape = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")["scrape_configs"]
     targets = {c["job_name"]: c["static_configs"][0]["targets"] for c in scrape}
     assert targets["fraudstream-scorer"] == [f"scorer:{scorer.port}"]
-    job = settings("feature-job")
-    assert job.metrics_port in container_ports("feature-job")
-    assert targets["fraudstream-feature-job"] == [f"feature-job:{job.metrics_port}"]
+    # Every job driver is a target, and nothing else is.
+    assert set(scrape_targets("fraudstream-feature-job")) == {
+        f"{s}:{settings(s).metrics_port}" for s in JOB_SERVICES
+    }
 
 
-def test_job_writes_delta_and_checkpoints_to_the_bucket_minio_creates() -> None:
-    job = settings("feature-job")
+@pytest.mark.parametrize("service", JOB_SERVICES)
+def test_job_writes_delta_and_checkpoints_to_the_bucket_minio_creates(service: str) -> None:
+    job = settings(service)
     bucket_cmd = SERVICES["minio-bucket"]["command"][0]
     bucket = re.search(r"mc mb --ignore-existing local/(\S+)", bucket_cmd)
     assert bucket
@@ -138,12 +189,13 @@ def test_job_writes_delta_and_checkpoints_to_the_bucket_minio_creates() -> None:
     assert job.delta_path != job.checkpoint_path
     assert job.spark_master == "spark://spark-master:7077"
     assert env("spark-worker")["FRAUDSTREAM_SPARK_MASTER"] == job.spark_master
-    assert env("feature-job")["S3A_ENDPOINT"] == "http://minio:9000"
+    assert env(service)["S3A_ENDPOINT"] == "http://minio:9000"
 
 
 def test_fraudstream_services_run_one_image_with_known_commands() -> None:
     ours = {name: s for name, s in SERVICES.items() if s.get("image", "").startswith("fraudstream:")}
-    assert set(ours) >= {"spark-master", "spark-worker", "feature-job", "scorer", "generator", "trainer"}
+    assert set(ours) >= {"spark-master", "spark-worker", *JOB_SERVICES, "scorer", "generator", "trainer"}
+    assert len(JOB_SERVICES) == 2
     assert len({s["image"] for s in ours.values()}) == 1
     assert {s["build"]["dockerfile"] for s in ours.values()} == {"deploy/Dockerfile"}
     assert (DEPLOY.parent / "deploy" / "Dockerfile").exists()
@@ -164,7 +216,7 @@ def test_fraudstream_services_run_one_image_with_known_commands() -> None:
 def test_dockerfile_exposes_the_ports_and_bakes_the_settings_paths() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     exposed = {int(p) for p in re.search(r"^EXPOSE (.+)$", dockerfile, re.MULTILINE)[1].split()}  # type: ignore[index]
-    assert exposed == {settings("scorer").port, settings("feature-job").metrics_port}
+    assert exposed == {settings("scorer").port} | {settings(s).metrics_port for s in JOB_SERVICES}
     baked = dict(re.findall(r"(FRAUDSTREAM_\w+)=(\S+)", dockerfile))
     assert unknown_settings(baked) == []
     assert baked["FRAUDSTREAM_JARS_DIR"] == "/opt/fraudstream/jars"

@@ -78,6 +78,26 @@ def test_feature_job_submits_the_installed_job_with_jars_and_s3a(run: Entrypoint
     assert Path(cmd[-1]) == Path(job.__file__)
 
 
+@pytest.mark.parametrize(
+    ("queries", "name"),
+    [
+        ({}, "fraudstream-features"),
+        ({"FRAUDSTREAM_QUERIES": "all"}, "fraudstream-features"),
+        ({"FRAUDSTREAM_QUERIES": "hot"}, "fraudstream-features-hot"),
+        ({"FRAUDSTREAM_QUERIES": "history"}, "fraudstream-features-history"),
+    ],
+)
+def test_each_driver_of_the_job_is_named_after_its_part_and_reads_the_part_from_its_env(
+    run: Entrypoint, queries: dict[str, str], name: str
+) -> None:
+    cmd = run("feature-job", FRAUDSTREAM_SPARK_MASTER="spark://m:7077", **queries)
+    assert cmd[cmd.index("--name") + 1] == name
+    # The part reaches the job as FRAUDSTREAM_QUERIES, as every setting does: the two drivers'
+    # command lines differ in the application's name only.
+    other = run("feature-job", FRAUDSTREAM_SPARK_MASTER="spark://m:7077", FRAUDSTREAM_QUERIES="other")
+    assert [a for a in cmd if a != name] == [a for a in other if a != "fraudstream-features-other"]
+
+
 def test_feature_job_without_s3_credentials_passes_no_s3a_conf(run: Entrypoint) -> None:
     cmd = run("feature-job", FRAUDSTREAM_SPARK_MASTER="spark://m:7077")
     assert not [arg for arg in cmd if "s3a" in arg]

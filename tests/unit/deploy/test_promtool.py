@@ -7,7 +7,14 @@ import subprocess
 
 import pytest
 
-from tests.unit.deploy.reference import DEPLOY, exported_metric_names, load_yaml, promql_metric_names
+from streaming.job import QUERY_PARTS
+from tests.unit.deploy.reference import (
+    DEPLOY,
+    exported_metric_names,
+    load_yaml,
+    promql_metric_names,
+    scrape_targets,
+)
 
 PROMETHEUS = DEPLOY / "prometheus"
 ALERTS = {
@@ -71,5 +78,21 @@ def test_scrape_jobs_are_the_ones_the_rules_and_k8s_use() -> None:
     config = load_yaml(PROMETHEUS / "prometheus.yml")
     jobs = {c["job_name"]: c["static_configs"][0]["targets"] for c in config["scrape_configs"]}
     assert jobs["fraudstream-scorer"] == ["scorer:8000"]
-    assert jobs["fraudstream-feature-job"] == ["feature-job:9108"]
     assert config["rule_files"] == ["rules.yml"]
+    # A target per driver of the job, labelled with the part it runs: each part of the job once.
+    drivers = scrape_targets("fraudstream-feature-job")
+    assert drivers == {
+        "feature-job-hot:9108": {"queries": "hot"},
+        "feature-job-history:9108": {"queries": "history"},
+    }
+    assert sorted(labels["queries"] for labels in drivers.values()) == sorted(set(QUERY_PARTS) - {"all"})
+
+
+def test_the_rule_tests_feed_each_job_alert_the_series_of_both_drivers() -> None:
+    """An alert tested on one driver's series alone could hide a label it needs from the other."""
+    tests = load_yaml(PROMETHEUS / "rules_test.yml")["tests"]
+    for name in ("batch duration alert fires for the query whose batches outlast its trigger", "target down"):
+        [test] = [t for t in tests if t["name"] == name]
+        series = " ".join(s["series"] for s in test["input_series"])
+        assert 'instance="feature-job-hot:9108",queries="hot"' in series, name
+        assert 'instance="feature-job-history:9108",queries="history"' in series, name

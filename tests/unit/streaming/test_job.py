@@ -42,20 +42,16 @@ def test_each_tile_engine_keeps_its_own_checkpoint_and_sql_keeps_the_one_it_alwa
         StreamSettings(_env_file=None, tile_engine="python")  # type: ignore[call-arg, arg-type]
 
 
-def test_the_history_queries_run_in_a_second_driver_only_for_the_whole_job_on_a_local_master() -> None:
-    cases = [
-        # (queries, history_apart, master) -> a HistoryDriver
-        (("all", True, "local[2]"), True),
-        (("all", True, "local[*]"), True),
-        (("all", False, "local[2]"), False),  # FRAUDSTREAM_HISTORY_APART=false: one driver
-        (("all", True, "spark://m:7077"), False),  # a cluster: run a driver per part
-        (("all", True, None), False),  # under spark-submit, which owns the master
-        (("hot", True, "local[2]"), False),
-        (("history", True, "local[2]"), False),  # the child itself starts no grandchild
-    ]
-    for (queries, apart, master), expected in cases:
-        settings = StreamSettings(_env_file=None, queries=queries, history_apart=apart)  # type: ignore[call-arg, arg-type]
-        assert job.history_apart(settings, master) is expected, (queries, apart, master)
+def test_each_query_of_a_part_has_a_checkpoint_of_its_own_under_the_root() -> None:
+    def part_settings(part: str) -> StreamSettings:
+        return StreamSettings(_env_file=None, checkpoint_root="s3a://b/ckpt", queries=part)  # type: ignore[call-arg, arg-type]
+
+    located = {part: job.query_checkpoints(part_settings(part)) for part in job.QUERY_PARTS}
+    assert located["all"] == located["hot"] | located["history"]
+    assert not set(located["hot"].values()) & set(located["history"].values())
+    assert located["hot"] == {job.QUERY_TILES: "s3a://b/ckpt/card_tiles_jvm"}
+    assert located["history"]["sessions"] == "s3a://b/ckpt/sessions"
+    assert len(set(located["all"].values())) == len(job.QUERY_PARTS["all"])
 
 
 def test_the_parts_split_the_queries_without_overlap_or_loss() -> None:

@@ -130,3 +130,37 @@ def test_a_child_drivers_relay_reaches_the_parents_metrics(registry: CollectorRe
     assert value(registry, "fraudstream_stream_dead_letters_total", "history") == 5
     assert value(registry, "fraudstream_stream_batches_total", "history") == 2
     assert value(registry, "fraudstream_stream_state_rows", "history") == 7
+
+
+def test_an_idle_query_of_the_child_reaches_the_parent_as_such(registry: CollectorRegistry) -> None:
+    import io
+
+    from streaming.job_metrics import Relay, follow_relay
+
+    pipe = io.StringIO()
+    relay = Relay(pipe)
+    relay.idle("sessions")
+    relay.progress(progress(0, name="sessions"))
+    lines = [*pipe.getvalue().splitlines(keepends=True), '{"idle": {}}\n', '{"idle": {"query": 3}}\n']
+    idle: list[str] = []
+    seen: list[Any] = []
+    follow_relay(lines, StreamMetrics(registry), seen.append, idle.append)
+    assert idle == ["sessions"], "a malformed idle line is skipped, not passed on"
+    assert [p["name"] for p in seen] == ["sessions"]
+    assert value(registry, "fraudstream_stream_batches_total", "sessions") == 1
+
+
+def test_the_exporter_relays_an_idle_query_by_name() -> None:
+    import io
+    from types import SimpleNamespace
+
+    from streaming.job_metrics import ProgressExporter, Relay
+
+    pipe = io.StringIO()
+    exporter = ProgressExporter(StreamMetrics(CollectorRegistry()), Relay(pipe))
+    exporter.onQueryStarted(SimpleNamespace(id="q-7", name="merchant_features"))
+    exporter.onQueryIdle(SimpleNamespace(id="q-7"))
+    exporter.onQueryIdle(SimpleNamespace(id="q-unknown"))
+    assert [json.loads(line) for line in pipe.getvalue().splitlines()] == [
+        {"idle": {"query": "merchant_features"}}
+    ]
