@@ -423,7 +423,8 @@ def _recent_order(past: CardHistory, days: list[Tile]) -> tuple[list[list[str]],
             when = dict(held)
             for value, start in from_days.items():
                 when[value] = max(held.get(value, 0), start)
-        order = sorted(when, key=lambda v: (when[v], v))
+        order = sorted(when)
+        order.sort(key=when.__getitem__)  # stable: by day, then by value
         out.append(order)
         whens.append([when[v] for v in order])
     return out, whens
