@@ -108,3 +108,17 @@ def promql_metric_names(expr: str) -> set[str]:
         if not call and name.lower() not in _KEYWORDS:
             names.add(name)
     return names
+
+
+def assert_own_checkpoints(drivers: Mapping[str, StreamSettings]) -> None:
+    """The feature job's drivers, by name: no two share a checkpoint, together they run every query
+    once, and they read and write one stack (one Delta root, written by the history driver alone)."""
+    from streaming.job import QUERY_PARTS, query_checkpoints
+
+    owners: dict[str, str] = {}
+    for name, job in drivers.items():
+        for query, location in query_checkpoints(job).items():
+            assert location not in owners, f"{name} {query} and {owners[location]} share {location}"
+            owners[location] = f"{name} {query}"
+    assert len(owners) == len(QUERY_PARTS["all"])
+    assert len({job.delta_path for job in drivers.values()}) == 1

@@ -11,11 +11,12 @@ import typer.main
 from foundation.settings import StackSettings
 from scoring.serving.settings import ScorerSettings
 from services.cli import app
-from streaming.job import QUERY_PARTS, query_checkpoints
+from streaming.job import QUERY_PARTS
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (
     DEPLOY,
     PREFIX,
+    assert_own_checkpoints,
     compose_value,
     load_yaml,
     scrape_targets,
@@ -145,14 +146,7 @@ def test_the_job_runs_as_a_hot_and_a_history_driver_that_split_the_queries() -> 
 
 
 def test_no_two_job_drivers_share_a_checkpoint_and_one_writes_delta() -> None:
-    owners: dict[str, str] = {}
-    for service in JOB_SERVICES:
-        for query, location in query_checkpoints(settings(service)).items():
-            assert location not in owners, f"{service} {query} and {owners[location]} share {location}"
-            owners[location] = f"{service} {query}"
-    assert len(owners) == len(QUERY_PARTS["all"])
-    # Both read and write the same stack: one Delta root (written by the history driver alone).
-    assert len({settings(s).delta_path for s in JOB_SERVICES}) == 1
+    assert_own_checkpoints({service: settings(service) for service in JOB_SERVICES})
 
 
 @pytest.mark.parametrize("service", JOB_SERVICES)

@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 
 from scoring.serving.settings import ScorerSettings
-from streaming.job import QUERY_PARTS, query_checkpoints
+from streaming.job import QUERY_PARTS
 from streaming.settings import StreamSettings
 from tests.unit.deploy.reference import (
     DEPLOY,
     PREFIX,
+    assert_own_checkpoints,
     load_yaml,
     load_yaml_docs,
     scrape_targets,
@@ -207,13 +208,7 @@ def test_the_job_runs_as_a_hot_and_a_history_application_that_split_the_queries(
 
 
 def test_no_two_applications_share_a_checkpoint() -> None:
-    owners: dict[str, str] = {}
-    for app in JOB_APPS:
-        for query, location in query_checkpoints(job_settings(app)).items():
-            assert location not in owners, f"{app} {query} and {owners[location]} share {location}"
-            owners[location] = f"{app} {query}"
-    assert len(owners) == len(QUERY_PARTS["all"])
-    assert len({job_settings(app).delta_path for app in JOB_APPS}) == 1
+    assert_own_checkpoints({app: job_settings(app) for app in JOB_APPS})
 
 
 @pytest.mark.parametrize("name", JOB_APPS)
