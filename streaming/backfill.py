@@ -79,18 +79,35 @@ def wait_in_delta(
     """Wait until the history query has written `swipe_id` to Delta `swipes` (it runs every
     FRAUDSTREAM_HISTORY_TRIGGER_S); raise TimeoutError saying where to look if it does not."""
     deadline = clock() + timeout_s
+    polls = 0
     while True:
+        polls += 1
         try:
             if not swipes_since(spark, settings, None).where(F.col("swipe_id") == swipe_id).isEmpty():
                 return
         except ValueError:  # no table yet: the job has not started its queries
             pass
         if clock() > deadline:
+            path = settings.table(TABLE_SWIPES)
             raise TimeoutError(
-                f"swipe {swipe_id!r} did not reach Delta swipes at {settings.table(TABLE_SWIPES)} within "
-                f"{timeout_s:.0f}s; check `fraudstream status` and the feature job's log (its history query)"
+                f"swipe {swipe_id!r} did not reach Delta swipes at {path} within {timeout_s:.0f}s "
+                f"({polls} polls; {_table_state(spark, path)}); check `fraudstream status` and the "
+                "feature job's log (its history query, in the history driver)"
             )
         sleep(2.0)
+
+
+def _table_state(spark: SparkSession, path: str) -> str:
+    """What a reader sees of the table at `path`, for an error message."""
+    from delta.tables import DeltaTable
+
+    try:
+        last = DeltaTable.forPath(spark, path).history(1).select("version", "timestamp").first()
+    except Exception:  # any failure here means the same to the reader: no table
+        return "no Delta table there yet"
+    if last is None:
+        return "the table has no commit"
+    return f"the table is at version {last['version']}, committed {last['timestamp']}"
 
 
 def backfill_cards(

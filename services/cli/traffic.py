@@ -208,7 +208,9 @@ def _story_backfill(
                 build_session("fraudstream-replay-backfill", settings.jars_dir, master="local[1]")
             )
             sessions[0].sparkContext.setLogLevel("ERROR")
-        backfill_cards(sessions[0], settings, card_tokens, after, timeout_s=300)
+        # The history driver commits every FRAUDSTREAM_HISTORY_TRIGGER_S, at a lower CPU priority:
+        # on a busy machine its first commit can take minutes (its Spark session starts first).
+        backfill_cards(sessions[0], settings, card_tokens, after, timeout_s=600)
 
     try:
         yield backfill

@@ -47,6 +47,9 @@ class ClusterNodeConfig(BrokerConfig):
                 "unclean.leader.election.enable=false",
                 "group.initial.rebalance.delay.ms=0",
                 "auto.create.topics.enable=false",
+                # The log cleaner takes its dedupe buffer (128 MB by default) off the heap at start-up;
+                # on a 256 MB heap that failed once with OutOfMemoryError. The test topics are tiny.
+                "log.cleaner.dedupe.buffer.size=16777216",
                 # A killed node is fenced (and leaves every ISR) after this, not the default 9 s.
                 "broker.session.timeout.ms=3000",
                 "broker.heartbeat.interval.ms=500",

@@ -10,7 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from scoring.serving.online import OnlineFeatureTable
-from streaming.backfill import publish_tiles, swipes_since
+from streaming.backfill import publish_tiles, swipes_since, wait_in_delta
 from streaming.card_state import CardState, FeatureConfig, features, fold
 from streaming.features import good_swipes, parse_swipes
 from streaming.schema import CardTile, Swipe, from_kafka, to_kafka
@@ -74,3 +74,20 @@ def test_backfill_gives_a_new_replica_the_history_the_stream_will_not_fold_again
     # --days keeps the swipes from a point in event time on: the older ones are not tiled.
     since = T0 + timedelta(minutes=120)
     assert swipes_since(spark, settings, since).count() == 24 - 12
+
+
+def test_waiting_for_a_swipe_in_delta_says_what_it_saw_and_returns_once_the_table_has_it(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    settings = StreamSettings(_env_file=None, delta_root=str(tmp_path / "delta"))  # type: ignore[call-arg]
+    with pytest.raises(TimeoutError, match=r"polls; no Delta table there yet"):
+        wait_in_delta(spark, settings, "w1", timeout_s=0.2, sleep=lambda _: None)
+    raw = spark.createDataFrame(
+        [(b"k", to_kafka(swipe("w0", card(0x73), 0.0)), "swipes", 0, 0, T0.replace(tzinfo=None))],
+        KAFKA_SCHEMA,
+    )
+    good_swipes(parse_swipes(raw)).write.format("delta").save(settings.table("swipes"))
+    with pytest.raises(TimeoutError, match=r"the table is at version 0"):
+        wait_in_delta(spark, settings, "w1", timeout_s=0.2, sleep=lambda _: None)
+    # the same session, which looked before the table existed, sees the swipe once it is there
+    wait_in_delta(spark, settings, "w0", timeout_s=30)
