@@ -172,6 +172,13 @@ class CardState:
     # kept from a card's second merge on (a replica catching up merges most cards once)
     settled: SettledDays | None = field(default=None, repr=False, compare=False)
     merged: bool = field(default=False, repr=False, compare=False)
+    # What `put` keeps track of, so a merge need not walk every tile twice: the newest tile (None:
+    # walk them) and when the first tile ages out (`trim` does nothing before; 0: walk them). Both
+    # hold while the tiles change through `put`, `trim` and `fold`; a tile dropped from `tiles`
+    # directly (a tombstone) only makes the newest a miss (checked) and the trim time early.
+    _newest: Tile | None = field(default=None, init=False, repr=False, compare=False)
+    _trim_at_s: int = field(default=0, init=False, repr=False, compare=False)
+    _keep: dict[int, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def put(self, tile: Tile) -> bool:
         """Keep a value of a tile read from `card-tiles` if it is newer than the one held (more
@@ -184,10 +191,21 @@ class CardState:
         if held is not None and (held.count, held.last_us) > (tile.count, tile.last_us):
             return False
         self.tiles[key] = tile
+        newest, last = self._newest, tile.last
+        if newest is not None and last is not None and newest.last is not None:
+            if (last[0], last[1]) > (newest.last[0], newest.last[1]):
+                self._newest = tile
+            elif newest is held:  # a newer value of the newest tile that holds an older swipe
+                self._newest = None
+        if self._keep is not None:
+            self._trim_at_s = min(self._trim_at_s, tile.end_s + self._keep[tile.grain_s])
         return True
 
     def newest(self) -> Tile | None:
         """The tile holding the card's newest swipe, by (time, swipe id)."""
+        held = self._newest
+        if held is not None and self.tiles.get((held.grain_s, held.start_s)) is held:
+            return held
         best: Tile | None = None
         best_at: tuple[int, str] = (0, "")
         for t in self.tiles.values():
@@ -195,6 +213,7 @@ class CardState:
             # strictly newer: of equal ones the first is kept, as max() keeps it
             if last is not None and (best is None or (last[0], last[1]) > best_at):
                 best, best_at = t, (last[0], last[1])
+        self._newest = best
         return best
 
     def trim(self, config: FeatureConfig) -> Tile | None:
@@ -206,11 +225,17 @@ class CardState:
             return None
         now_s = newest.last_us // _US
         keep = config.tile_retentions_s
+        if keep is self._keep and now_s < self._trim_at_s:
+            return newest
         done = [
             (t.start_s, k) for k, t in self.tiles.items() if t.start_s + t.grain_s <= now_s - keep[t.grain_s]
         ]
         for _, key in sorted(done):
             self.history.absorb(self.tiles.pop(key))
+        self._keep = keep
+        self._trim_at_s = min(
+            (t.start_s + t.grain_s + keep[t.grain_s] for t in self.tiles.values()), default=0
+        )
         return newest
 
 
@@ -218,6 +243,7 @@ def fold(state: CardState, swipes: Iterable[Swipe], config: FeatureConfig) -> Ca
     """Add swipes to the card's tiles (in any order: tiles are order-free), then trim. Mutates `state`."""
     for s in swipes:
         add_swipe(state.tiles, s)
+    state._newest, state._trim_at_s = None, 0  # the tiles changed in place: walk them
     state.trim(config)
     return state
 

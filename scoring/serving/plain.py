@@ -3,14 +3,17 @@
 A table only holds records that were validated already: parsed off a topic by the follower, or
 merged from validated tiles. Reading one back per request as Kafka JSON validated it a second time.
 The stored form is the record's field values in field order (a nested record as its own tuple, a
-datetime as microseconds since 1970 in UTC), `marshal`led and zlib-compressed; reading it builds
+datetime as microseconds since 1970 in UTC), `marshal`led and LZ4-compressed; reading it builds
 the records the way pydantic's `model_construct` does, without its per-field work:
 
     CardFeatures(card_token=..., as_of=2026-11-27T09:00Z, windows=[WindowFeatures(...), ...], ...)
         <-> ("ct_...", 1795770000000000, ..., [(600, 3, 42.5, ...), ...], ...)
 
 On the scorer bench's cards (1.5 KB of JSON each) that is 455 B a record against 607 B of
-compressed JSON, and ~50 µs less server CPU a request (docs/benchmarks.md, 2026-12-03). The record
+compressed JSON, and ~50 µs less server CPU a request (docs/benchmarks.md, 2026-12-03). LZ4 and
+not zlib, since the follower stores a record at every merge: on 30-day cards 1.9 µs to compress
+against zlib's 27 (0.9 against 5 to decompress, per request), for 633 B a record against 527
+(docs/benchmarks.md, 2026-12-04). The record
 read back equals the one stored and serializes to the same JSON
 (tests/unit/scoring/serving/test_plain.py). No I/O here.
 """
@@ -20,11 +23,11 @@ from __future__ import annotations
 import marshal
 import operator
 import types
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
+import lz4.block
 from pydantic import AwareDatetime, BaseModel
 
 M = TypeVar("M", bound=BaseModel)
@@ -45,10 +48,10 @@ class PlainRecords(Generic[M]):
         self._dump, self._load = _record(model)
 
     def dump(self, record: M) -> bytes:
-        return zlib.compress(marshal.dumps(self._dump(record)), 1)
+        return lz4.block.compress(marshal.dumps(self._dump(record)))
 
     def load(self, stored: bytes) -> M:
-        record: M = self._load(marshal.loads(zlib.decompress(stored)))
+        record: M = self._load(marshal.loads(lz4.block.decompress(stored)))
         return record
 
 

@@ -232,3 +232,34 @@ def test_a_card_keeps_the_sums_from_its_second_merge_on() -> None:
     assert state.settled is None  # a replica catching up merges most cards once: nothing to keep
     features(TOKEN, state, CFG, computed_at=T0)
     assert state.settled is not None
+
+
+@pytest.mark.parametrize(
+    ("seed", "late_share", "tombstones"), [(8, 0.0, 0.0), (9, 0.2, 0.05), (10, 0.4, 0.1)]
+)
+def test_what_put_tracks_is_what_walking_the_tiles_finds(
+    seed: int, late_share: float, tombstones: float
+) -> None:
+    """The newest tile and the time the first tile ages out, kept by `put`: a state that walks its
+    tiles every time (nothing tracked) holds the same tiles and merges to the same record."""
+    rng = random.Random(seed)
+    tracked, walked = CardState(), CardState()
+    job: dict[TileKey, Tile] = {}
+    for s in swipes(seed, 40, late_share):
+        add_swipe(job, s)
+        for g in GRAINS_S:
+            key = (g, tile_start(epoch_us(s.event_time), g))
+            tracked.put(copy.deepcopy(job[key]))
+            walked.put(copy.deepcopy(job[key]))
+        if rng.random() < tombstones and len(tracked.tiles) > 1:  # a tombstone read from card-tiles
+            gone = rng.choice(sorted(tracked.tiles))
+            tracked.tiles.pop(gone)
+            walked.tiles.pop(gone)
+        walked._newest, walked._trim_at_s = None, 0
+        newest = tracked.trim(CFG)
+        other = walked.trim(CFG)
+        assert newest is not None and other is not None and newest.last == other.last
+        assert sorted(tracked.tiles) == sorted(walked.tiles)
+        assert to_kafka(features(TOKEN, tracked, CFG, T0, newest)) == to_kafka(
+            features(TOKEN, walked, CFG, T0)
+        )
