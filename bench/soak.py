@@ -27,6 +27,7 @@ from rich.table import Table
 from bench.kafka import free_port
 from bench.machine import describe, status_bytes, summary
 from bench.output import finish, fmt, table
+from foundation.processes import process_tree
 from foundation.settings import StackSettings
 from services.generator.population import Population, PopulationConfig, build_population
 from services.generator.publish import SwipePublisher, replace_time
@@ -38,24 +39,12 @@ from streaming.card_state import FeatureConfig
 
 def tree_rss_bytes(pid: int, proc: Path = Path("/proc")) -> int:
     """Resident memory of `pid` and all its descendants (the job's JVM is a child of its Python)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
+    total = 0
+    for p in process_tree(pid, proc):
         try:
-            stat = (entry / "stat").read_text()
-            status = (entry / "status").read_text()
+            total += status_bytes((proc / str(p) / "status").read_text(), "VmRSS")
         except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-        rss[int(entry.name)] = status_bytes(status, "VmRSS")
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += rss.get(p, 0)
-        todo += children.get(p, [])
+            continue  # gone since the walk, or never there
     return total
 
 

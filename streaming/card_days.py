@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from streaming.tiles import Tile
 
@@ -46,46 +46,79 @@ class DaySums:
     countries: int = 0
 
 
+WindowSums = tuple[int, float | int, float, int, int, int]  # count, amount, max, merchants, countries, denied
+
+
+def window_totals(tiles: list[Tile]) -> WindowSums:
+    """A window's figures over these tiles (those inside it, by start): the amount summed as `sum`
+    adds (the int 0 for none), the max 0.0 for none, merchants and countries counted distinct."""
+    return (
+        sum([t.count for t in tiles]),
+        sum([t.amount_sum for t in tiles]),
+        max([t.amount_max for t in tiles], default=0.0),
+        len({s[0] for t in tiles for s in t.seen}),
+        len({s[1] for t in tiles for s in t.seen}),
+        sum([t.denied for t in tiles]),
+    )
+
+
 def window_sums(tiles: list[Tile], first: int = 0) -> DaySums:
-    """Count, amount (a left fold, as `sum` adds), max, denied and distinct values of `tiles[first:]`."""
+    """`window_totals` of `tiles[first:]`, kept for the live tiles to be added after them."""
     inside = tiles[first:]
-    amount: float | int = 0
-    for t in inside:
-        amount += t.amount_sum
+    count, amount, amount_max, merchants, countries, denied = window_totals(inside)
     return DaySums(
         first=first,
         since_s=inside[0].start_s if inside else float("inf"),
-        count=sum([t.count for t in inside]),
+        count=count,
         amount=amount,
-        amount_max=max([t.amount_max for t in inside], default=None),
-        denied=sum([t.denied for t in inside]),
-        merchants=len({s[0] for t in inside for s in t.seen}),
-        countries=len({s[1] for t in inside for s in t.seen}),
+        amount_max=amount_max if inside else None,
+        denied=denied,
+        merchants=merchants,
+        countries=countries,
     )
+
+
+class Sums(Protocol):
+    """The profile's sums, as `ProfileSums` and a card's history hold them."""
+
+    count: int
+    log_amount_sum: float
+    log_amount_sq: float
+    ecom: int
+    located: int
+    home_x: float
+    home_y: float
+    home_z: float
+
+
+def add_day(into: Sums, t: Tile) -> None:
+    """Add a day tile's profile sums to `into`, field by field."""
+    into.count += t.count
+    into.log_amount_sum += t.log_amount_sum
+    into.log_amount_sq += t.log_amount_sq
+    into.ecom += t.ecom
+    into.located += t.located
+    into.home_x += t.home_x
+    into.home_y += t.home_y
+    into.home_z += t.home_z
 
 
 @dataclass(slots=True)
 class ProfileSums:
     """The profile's sums over day tiles (each from 0, in the tiles' order), less the history."""
 
+    # the int 0 to start from, as `sum` does: a float field of no tiles stays the int 0
     count: int = 0
-    log_amount_sum: float | int = 0
-    log_amount_sq: float | int = 0
+    log_amount_sum: float = 0
+    log_amount_sq: float = 0
     ecom: int = 0
     located: int = 0
-    home_x: float | int = 0
-    home_y: float | int = 0
-    home_z: float | int = 0
+    home_x: float = 0
+    home_y: float = 0
+    home_z: float = 0
 
     def add(self, t: Tile) -> None:
-        self.count += t.count
-        self.log_amount_sum += t.log_amount_sum
-        self.log_amount_sq += t.log_amount_sq
-        self.ecom += t.ecom
-        self.located += t.located
-        self.home_x += t.home_x
-        self.home_y += t.home_y
-        self.home_z += t.home_z
+        add_day(self, t)
 
     def plus(self, tiles: list[Tile]) -> ProfileSums:
         out = ProfileSums(
@@ -158,9 +191,6 @@ class SettledDays:
                 continue
             new += whens[at] < since_s
         return new
-
-
-WindowSums = tuple[int, float | int, float, int, int, int]  # count, amount, max, merchants, countries, denied
 
 
 def _end_s(tile: Tile) -> int:

@@ -42,7 +42,15 @@ from typing import Any
 from foundation.card_tokens import CARD_TOKEN_PATTERN
 from foundation.geometry import home_of, home_vector
 from foundation.settings import DEFAULT_HORIZONS_S, DEFAULT_SESSION_GAP_S
-from streaming.card_days import ProfileSums, SettledDays, WindowSums, recent_with, window_with
+from streaming.card_days import (
+    ProfileSums,
+    SettledDays,
+    WindowSums,
+    add_day,
+    recent_with,
+    window_totals,
+    window_with,
+)
 from streaming.schema import CardFeatures, CardProfile, SessionFeatures, Swipe, WindowFeatures, unvalidated
 from streaming.tiles import GRAINS_S, Tile, TileKey, add_inputs, add_swipe
 
@@ -144,14 +152,7 @@ class CardHistory:
             return
         self.version += 1
         day = tile
-        self.count += day.count
-        self.log_amount_sum += day.log_amount_sum
-        self.log_amount_sq += day.log_amount_sq
-        self.ecom += day.ecom
-        self.located += day.located
-        self.home_x += day.home_x
-        self.home_y += day.home_y
-        self.home_z += day.home_z
+        add_day(self, day)
         for (part, limit), held in zip(PROFILE_PARTS, self.recent, strict=True):
             for seen in day.seen:
                 value = seen[part]
@@ -369,15 +370,7 @@ def history_of(profile: CardProfile) -> CardHistory:
 def _window_sums(tiles: list[Tile], horizon_s: int, as_of_s: float) -> WindowSums:
     """Tiles of the window's grain, by start."""
     edge = as_of_s - horizon_s
-    inside = [t for t in tiles if t.start_s + t.grain_s > edge]
-    return (
-        sum([t.count for t in inside]),
-        sum([t.amount_sum for t in inside]),
-        max([t.amount_max for t in inside], default=0.0),
-        len({s[0] for t in inside for s in t.seen}),
-        len({s[1] for t in inside for s in t.seen}),
-        sum([t.denied for t in inside]),
-    )
+    return window_totals([t for t in tiles if t.start_s + t.grain_s > edge])
 
 
 def _window(horizon_s: int, sums: WindowSums) -> WindowFeatures:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from foundation.processes import PROC, process_tree
 from foundation.settings import settings_env
 from streaming.history_floor import HistoryProgress, floor_nice
 from streaming.job_metrics import Relay, StreamMetrics, follow_relay
@@ -30,27 +31,8 @@ from streaming.settings import StreamSettings
 # the parent's pid (it dies with the parent). Set by HistoryDriver, not by users.
 RELAY_FD_VARIABLE = "FRAUDSTREAM_RELAY_FD"
 PARENT_PID_VARIABLE = "FRAUDSTREAM_PARENT_PID"
-PROC = Path("/proc")
 
 log = logging.getLogger("fraudstream.stream")
-
-
-def process_tree(root: int, proc: Path = PROC) -> list[int]:
-    """`root` and every process under it, from the parent pids in /proc (just `root` without /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # gone since the glob
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
 
 
 def threads(pid: int, proc: Path = PROC) -> list[int]:
