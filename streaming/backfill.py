@@ -82,6 +82,12 @@ def wait_in_delta(
     polls = 0
     while True:
         polls += 1
+        # A session that read the table before keeps its Delta log cached, and a long-lived one was
+        # seen to miss a swipe another driver had committed minutes before (a fresh reader saw it):
+        # each poll reads the log afresh.
+        jvm = spark.sparkContext._jvm
+        if jvm is not None:
+            jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
         try:
             if not swipes_since(spark, settings, None).where(F.col("swipe_id") == swipe_id).isEmpty():
                 return
