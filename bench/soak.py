@@ -24,6 +24,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from bench.jvm_heap import NO_HEAP, tree_heap
 from bench.kafka import free_port
 from bench.machine import describe, status_bytes, summary
 from bench.output import finish, fmt, table
@@ -114,11 +115,20 @@ def _tiles_state(workdir: Path) -> Path:
 
 
 def _sample(started: float, info: stack.StackInfo, state: Path, counts: dict[str, int]) -> dict[str, float]:
-    """Each process tree's resident memory, the feature state on disk and the counts so far."""
+    """Each process tree's resident memory, the job's JVM heaps, the feature state on disk and the
+    counts so far (the heap figures are 0 without `jstat`)."""
+    job_rss = tree_rss_bytes(info.stream.pid or 0) / 2**20
+    heap = tree_heap(info.stream.pid or 0) or NO_HEAP
     return {
         "t_s": round(time.monotonic() - started, 1),
         "scorer_rss_mb": tree_rss_bytes(info.scorer.pid or 0) / 2**20,
-        "job_rss_mb": tree_rss_bytes(info.stream.pid or 0) / 2**20,
+        "job_rss_mb": job_rss,
+        # the job's JVMs (both drivers): the heap they committed, its use, and the RSS besides it
+        "job_heap_committed_mb": heap.committed_mb,
+        "job_heap_used_mb": heap.used_mb,
+        "job_old_used_mb": heap.old_used_mb,
+        "job_rss_beside_heap_mb": job_rss - heap.committed_mb,
+        "job_full_gcs": float(heap.full_gcs),
         "state_mb": dir_bytes(state) / 2**20,
         **{k: float(v) for k, v in counts.items()},
     }
@@ -127,7 +137,8 @@ def _sample(started: float, info: stack.StackInfo, state: Path, counts: dict[str
 def _sample_line(sample: dict[str, float], counts: dict[str, int]) -> str:
     return (
         f"{sample['t_s']:>7.0f} s  scorer {sample['scorer_rss_mb']:.0f} MB"
-        f"  job {sample['job_rss_mb']:.0f} MB  state {sample['state_mb']:.1f} MB"
+        f"  job {sample['job_rss_mb']:.0f} MB (heap {sample['job_heap_committed_mb']:.0f} committed,"
+        f" old {sample['job_old_used_mb']:.0f} used)  state {sample['state_mb']:.1f} MB"
         f"  published {counts['published']}  scored {counts['scored']}"
         f"  errors {counts['score_errors']}"
     )
@@ -158,6 +169,15 @@ def _summary(
         "scorer_rss_ratio": ratio(first["scorer_rss_mb"], last["scorer_rss_mb"]),
         "job_rss_ratio": ratio(first["job_rss_mb"], last["job_rss_mb"]),
         "state_ratio": ratio(first["state_mb"], last["state_mb"]),
+        "job_heap_committed_ratio": ratio(first["job_heap_committed_mb"], last["job_heap_committed_mb"]),
+        "job_old_used_ratio": ratio(first["job_old_used_mb"], last["job_old_used_mb"]),
+        "job_rss_beside_heap_ratio": ratio(first["job_rss_beside_heap_mb"], last["job_rss_beside_heap_mb"]),
+        "job_heap_committed_second_half_ratio": ratio(
+            middle["job_heap_committed_mb"], last["job_heap_committed_mb"]
+        ),
+        "job_rss_beside_heap_second_half_ratio": ratio(
+            middle["job_rss_beside_heap_mb"], last["job_rss_beside_heap_mb"]
+        ),
         # the issue's figure: flat in the second half, once the JVM's heap and caches have grown
         "job_rss_second_half_ratio": ratio(middle["job_rss_mb"], last["job_rss_mb"]),
         "scorer_rss_second_half_ratio": ratio(middle["scorer_rss_mb"], last["scorer_rss_mb"]),
@@ -184,6 +204,9 @@ def _ratio_table(result: dict[str, Any]) -> Table:
             for name, key, ratio_key in (
                 ("scorer RSS (MB)", "scorer_rss_mb", "scorer_rss"),
                 ("job RSS incl. JVM (MB)", "job_rss_mb", "job_rss"),
+                ("job JVM heap committed (MB)", "job_heap_committed_mb", "job_heap_committed"),
+                ("job JVM old gen used (MB)", "job_old_used_mb", "job_old_used"),
+                ("job RSS beside the heap (MB)", "job_rss_beside_heap_mb", "job_rss_beside_heap"),
                 ("feature state on disk (MB)", "state_mb", "state"),
             )
         ],
