@@ -5,8 +5,10 @@ grows toward its ceiling (the JVM sizing itself) from memory that keeps growing 
 
     S0C S1C S0U S1U EC EU OC OU MC MU CCSC CCSU YGC YGCT FGC FGCT CGC CGCT GCT
 
-Committed heap is the survivor, eden and old capacities; used is the same spaces' use. The old
-generation's use is the steadiest figure of the live set (eden's use swings with every allocation).
+Committed heap is the survivor, eden and old capacities; used is the same spaces' use, garbage
+included. The live set is what `jcmd <pid> GC.class_histogram` counts after the full collection it
+forces (its last line: `Total <instances> <bytes>`); it stops the JVM for that collection, so the
+soak takes it twice, half way and at the end, not every sample.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ def parse_jstat_gc(text: str) -> Heap:
     )
 
 
+def parse_histogram_total(text: str) -> float:
+    """The live heap in MB from `jcmd <pid> GC.class_histogram`; ValueError when it has no total."""
+    for line in reversed(text.strip().splitlines()):
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "Total" and parts[2].isdigit():
+            return int(parts[2]) / 2**20
+    raise ValueError(f"no Total line in the output of jcmd GC.class_histogram: {text[-200:]!r}")
+
+
 def jvm_pids(root: int, proc: Path = PROC) -> list[int]:
     """The processes under `root` (itself included) that are JVMs, by their command name."""
     pids = []
@@ -87,4 +98,21 @@ def tree_heap(root: int, jstat: str | None = None) -> Heap | None:
             total = total + parse_jstat_gc(out.stdout)
         except (subprocess.SubprocessError, OSError, ValueError):
             continue  # the JVM exited (or is not attachable) between the walk and jstat
+    return total
+
+
+def tree_live_heap_mb(root: int, jcmd: str | None = None) -> float | None:
+    """The live heap of every JVM under `root`, summed, each after a full collection; None without
+    a `jcmd` on the PATH."""
+    jcmd = jcmd or shutil.which("jcmd")
+    if jcmd is None:
+        return None
+    total = 0.0
+    for pid in jvm_pids(root):
+        try:
+            command = [jcmd, str(pid), "GC.class_histogram"]
+            out = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+            total += parse_histogram_total(out.stdout)
+        except (subprocess.SubprocessError, OSError, ValueError):
+            continue  # the JVM exited between the walk and jcmd
     return total

@@ -24,7 +24,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from bench.jvm_heap import NO_HEAP, tree_heap
+from bench.jvm_heap import NO_HEAP, tree_heap, tree_live_heap_mb
 from bench.kafka import free_port
 from bench.machine import describe, status_bytes, summary
 from bench.output import finish, fmt, table
@@ -131,6 +131,22 @@ def _sample(started: float, info: stack.StackInfo, state: Path, counts: dict[str
         "job_full_gcs": float(heap.full_gcs),
         "state_mb": dir_bytes(state) / 2**20,
         **{k: float(v) for k, v in counts.items()},
+    }
+
+
+def _live_heap(console: Console, info: stack.StackInfo, when: str) -> float | None:
+    """The job's JVMs' live heap (each after a forced full collection), printed."""
+    mb = tree_live_heap_mb(info.stream.pid or 0)
+    console.print(f"job JVMs' live heap {when}: " + (f"{mb:.0f} MB" if mb is not None else "no jcmd on PATH"))
+    return mb
+
+
+def _live_figures(live: dict[str, float | None]) -> dict[str, float | None]:
+    half, end = live.get("half_way"), live.get("end")
+    return {
+        "job_live_heap_half_way_mb": half,
+        "job_live_heap_end_mb": end,
+        "job_live_heap_second_half_ratio": ratio(half, end) if half is not None and end is not None else None,
     }
 
 
@@ -248,16 +264,20 @@ def run(
         for t in threads:
             t.start()
         state = _tiles_state(workdir)
+        live: dict[str, float | None] = {}
         while time.monotonic() - started < minutes * 60:
             time.sleep(sample_s)
             samples.append(_sample(started, info, state, load.counts))
             console.print(_sample_line(samples[-1], load.counts))
+            if "half_way" not in live and time.monotonic() - started >= minutes * 30:
+                live["half_way"] = _live_heap(console, info, "half way")
+        live["end"] = _live_heap(console, info, "at the end")
     finally:
         load.stop.set()
         for t in threads:
             t.join(timeout=30)
         stack.down(settings)
-    result = _summary(machine, minutes, load, samples)
+    result = {**_summary(machine, minutes, load, samples), **_live_figures(live)}
     console.print(_ratio_table(result))
     counts = load.counts
     console.print(

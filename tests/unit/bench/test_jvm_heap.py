@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.jvm_heap import NO_HEAP, Heap, jvm_pids, parse_jstat_gc
+from bench.jvm_heap import NO_HEAP, Heap, jvm_pids, parse_histogram_total, parse_jstat_gc
 
 # JDK 17's `jstat -gc` of a Spark driver (KB; capacities and uses of survivor, eden, old, metaspace);
 # jstat pads its columns with runs of spaces, as the first two here
@@ -62,3 +62,31 @@ def test_the_jvms_of_a_tree_are_its_java_processes_only(tmp_path: Path) -> None:
     _proc(tmp_path, 20, 1, "java")  # someone else's JVM
     assert sorted(jvm_pids(10, tmp_path)) == [11, 13]
     assert jvm_pids(14, tmp_path) == []
+
+
+HISTOGRAM = """\
+29582:
+ num     #instances         #bytes  class name (module)
+-------------------------------------------------------
+   1:        222755      167981520  [B (java.base@17.0.15)
+   2:         14840       42924144  [J (java.base@17.0.15)
+12540:             1             16  sun.util.resources.cldr.provider.CLDRLocaleDataMetaInfo
+Total       2012792      400871560
+"""
+
+
+def test_the_live_heap_is_the_histograms_total() -> None:
+    assert parse_histogram_total(HISTOGRAM) == pytest.approx(400871560 / 2**20)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "29582:\ncom.sun.tools.attach.AttachNotSupportedException: Unable to open socket file\n",
+        HISTOGRAM.replace("Total       2012792      400871560", "Total       2012792"),  # cut short
+    ],
+)
+def test_a_histogram_without_its_total_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match=r"GC\.class_histogram"):
+        parse_histogram_total(text)
