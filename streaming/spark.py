@@ -27,6 +27,19 @@ PANDAS_PADDING_WARNING = (
 )
 
 
+# With the UI off, Spark 4.2's driver still records every SQL execution (its plan and metrics), job,
+# stage and task in its status store (SharedState registers the SQL listener regardless), up to
+# 1,000 executions, 1,000 jobs and stages and 100,000 tasks a stage. A streaming query adds a few of
+# each every trigger, so a driver's heap grows for its first hour or more; nothing reads them here
+# (the job's metrics come from query progress), so the driver keeps only the last few.
+STATUS_RETENTION = {
+    "spark.sql.ui.retainedExecutions": "20",
+    "spark.ui.retainedJobs": "50",
+    "spark.ui.retainedStages": "50",
+    "spark.ui.retainedTasks": "1000",
+}
+
+
 def build_session(
     app_name: str,
     jars_dir: Path,
@@ -63,6 +76,7 @@ def build_session(
         "spark.sql.streaming.stateStore.rocksdb.maxMemoryUsageMB": "256",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
+        **STATUS_RETENTION,
         "spark.driver.memory": "2g",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.databricks.delta.snapshotPartitions": "2",

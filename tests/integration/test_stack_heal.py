@@ -134,6 +134,11 @@ def _committed_batch(settings: StackSettings) -> int:
     return max((int(p.name) for p in commits.glob("[0-9]*")), default=-1)
 
 
+def _batch_committed_after(settings: StackSettings, batch: int) -> None:
+    newest = _committed_batch(settings)
+    assert newest > batch, f"newest committed batch {newest}, not past {batch} from before the kill"
+
+
 def test_up_leaves_a_healthy_stack_alone_and_brings_back_a_killed_job(running: Stack) -> None:
     before = running.status()
     again = running.cli("up", "--detach")
@@ -163,7 +168,10 @@ def test_up_leaves_a_healthy_stack_alone_and_brings_back_a_killed_job(running: S
         # from its checkpoint, nothing counted twice, and its batches go on from where they were.
         produce(running.settings.bootstrap, running.settings.topic_swipes, [swipe("heal-2", token, 0.5)])
         assert_eventually(lambda: _swipes_counted(reader, token, 2), timeout=120, interval=1)
-        assert _committed_batch(running.settings) > committed
+        # The sink writes a batch's tiles before the checkpoint records the batch as committed.
+        assert_eventually(
+            lambda: _batch_committed_after(running.settings, committed), timeout=60, interval=0.5
+        )
     finally:
         reader.close()
 
