@@ -31,11 +31,23 @@ def scorer(
     kafka: Annotated[
         bool, typer.Option(help="Also run the scorer publishing to a real embedded Kafka broker.")
     ] = True,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="Kind of the served model and the challenger, as `fraudstream train --kind`: "
+            "auto (the trainer's default: fit both, keep the better), logistic or gbm."
+        ),
+    ] = "auto",
 ) -> None:
     """POST /v1/score (1 uvicorn worker, 100k cards, trained model, default rules) vs a bare endpoint."""
     from bench.scorer import run
+    from scoring.training.selection import parse_kind
 
-    run(cards=cards, duration_s=duration, kafka=kafka, json_path=json_path, console=console)
+    try:
+        model_kind = parse_kind(kind)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    run(cards=cards, duration_s=duration, kafka=kafka, kind=model_kind, json_path=json_path, console=console)
 
 
 @bench_app.command("stream")

@@ -37,6 +37,7 @@ from bench.scorer_shadow import shadow_cost
 from bench.wrk import command_line, run_wrk, write_script
 from foundation.topics import ensure_topics
 from scoring.serving.settings import ScorerSettings
+from scoring.training.selection import ModelKind
 from services.training.trainer import train_on_generated
 
 SATURATION_CONNECTIONS = 32
@@ -190,6 +191,7 @@ def run(
     cards: int = 100_000,
     duration_s: float = 10.0,
     kafka: bool = True,
+    kind: ModelKind = "auto",
     json_path: Path | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
@@ -200,7 +202,7 @@ def run(
     key = settings.token_key.get_secret_value().encode()
     with tempfile.TemporaryDirectory(prefix="fraudstream-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        trained, challenger = _train_models(tmp, key, settings, console)
+        trained, challenger = _train_models(tmp, key, settings, console, kind)
         model = trained.path
         shadow_args = ["--shadow-model-path", str(challenger.path)]
         with console.status(f"folding generated history into {cards:,} cards' features"):
@@ -236,17 +238,27 @@ def run(
     return result
 
 
-def _train_models(tmp: Path, key: bytes, settings: ScorerSettings, console: Console) -> tuple[Any, Any]:
-    """The served model and the challenger of the shadow variants (same data size, another seed)."""
+def _train_models(
+    tmp: Path, key: bytes, settings: ScorerSettings, console: Console, kind: ModelKind
+) -> tuple[Any, Any]:
+    """The served model and the challenger of the shadow variants (same data size and kind, another seed)."""
     with console.status("training a small model (1,000 cards, 5 days)"):
         trained = train_on_generated(
-            tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10
+            tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10, kind=kind
         )
     with console.status("training the challenger (another seed) for the shadow variants"):
         challenger = train_on_generated(
-            tmp / "challenger", key, settings.feature_config, cards=1000, days=5, per_scenario=10, seed=2
+            tmp / "challenger",
+            key,
+            settings.feature_config,
+            cards=1000,
+            days=5,
+            per_scenario=10,
+            seed=2,
+            kind=kind,
         )
-    console.print(f"model: {trained.artifact.version} ({trained.artifact.kind}, the trainer's default kind)")
+    how = "the trainer's default kind" if kind == "auto" else f"--kind {kind}"
+    console.print(f"model: {trained.artifact.version} ({trained.artifact.kind}, {how})")
     return trained, challenger
 
 

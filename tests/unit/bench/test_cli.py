@@ -72,3 +72,29 @@ def test_stream_refuses_a_freshness_rate_under_one_swipe_a_second() -> None:
 
     result = CliRunner().invoke(bench_app, ["stream", "--fresh-rate", "0"])
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize(
+    ("args", "kind"), [([], "auto"), (["--kind", "logistic"], "logistic"), (["--kind", "gbm"], "gbm")]
+)
+def test_scorer_serves_the_model_kind_asked_for(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], kind: str
+) -> None:
+    from typer.testing import CliRunner
+
+    import bench.scorer
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(bench.scorer, "run", lambda **kwargs: calls.append(kwargs))
+    result = CliRunner().invoke(bench_app, ["scorer", *args])
+    assert result.exit_code == 0, result.output
+    assert [c["kind"] for c in calls] == [kind]
+
+
+def test_scorer_refuses_an_unknown_model_kind_naming_the_known_ones() -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(bench_app, ["scorer", "--kind", "forest"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.replace("│", " ").split())  # rich's error box wraps the text
+    assert "logistic or gbm, not 'forest'" in said
