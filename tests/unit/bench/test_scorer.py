@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -74,3 +76,24 @@ def test_shadow_ratios_pair_each_shadow_run_with_the_same_scorer_without_one() -
     assert shadow_ratios(results) == [
         {"kafka": False, "p50_ratio": 1.1, "p99_ratio": 1.5, "rps_ratio": 0.8, "cpu_ratio": 1.25}
     ]  # the Kafka pair has no shadow run: no row
+
+
+@pytest.mark.parametrize("kind", ["auto", "logistic", "gbm"])
+def test_the_served_model_and_the_challenger_are_trained_of_the_kind_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kind: str
+) -> None:
+    from rich.console import Console
+
+    import bench.scorer
+    from scoring.serving.settings import ScorerSettings
+
+    asked: list[tuple[str, object]] = []
+
+    def train(models_dir: Path, *_: object, **kwargs: object) -> SimpleNamespace:
+        asked.append((models_dir.name, kwargs["kind"]))
+        return SimpleNamespace(artifact=SimpleNamespace(version="v", kind="gbm"))
+
+    monkeypatch.setattr(bench.scorer, "train_on_generated", train)
+    console = Console(file=io.StringIO())
+    bench.scorer._train_models(tmp_path, b"k", ScorerSettings(), console, kind)  # type: ignore[arg-type]
+    assert asked == [("models", kind), ("challenger", kind)]
