@@ -242,21 +242,23 @@ def _train_models(
     tmp: Path, key: bytes, settings: ScorerSettings, console: Console, kind: ModelKind
 ) -> tuple[Any, Any]:
     """The served model and the challenger of the shadow variants (same data size and kind, another seed)."""
-    with console.status("training a small model (1,000 cards, 5 days)"):
-        trained = train_on_generated(
-            tmp / "models", key, settings.feature_config, cards=1000, days=5, per_scenario=10, kind=kind
-        )
-    with console.status("training the challenger (another seed) for the shadow variants"):
-        challenger = train_on_generated(
-            tmp / "challenger",
+
+    def train(directory: str, seed: int) -> Any:
+        return train_on_generated(
+            tmp / directory,
             key,
             settings.feature_config,
             cards=1000,
             days=5,
             per_scenario=10,
-            seed=2,
+            seed=seed,
             kind=kind,
         )
+
+    with console.status("training a small model (1,000 cards, 5 days)"):
+        trained = train("models", seed=1)
+    with console.status("training the challenger (another seed) for the shadow variants"):
+        challenger = train("challenger", seed=2)
     how = "the trainer's default kind" if kind == "auto" else f"--kind {kind}"
     console.print(f"model: {trained.artifact.version} ({trained.artifact.kind}, {how})")
     return trained, challenger
